@@ -1,0 +1,306 @@
+"""Data sets, each prepared into the same form: train / validation / test splits of float32 features and
+int64 labels (SPEC section 7). The validation split is carved from the training data with a fixed seed.
+
+- ``digits``: scikit-learn's embedded handwritten digits (8x8, 1,797 images); needs no network or files.
+- ``mnist``, ``fashion-mnist``: the four MNIST-format files (``train-images-idx3-ubyte[.gz]`` etc.) read
+  from a local directory (Debian's ``dataset-fashion-mnist`` installs them in
+  /usr/share/datasets/fashion-mnist); with ``download=True`` and a network, torchvision fetches them.
+- ``20newsgroups``: a local copy in the archive's ``20news-bydate-train/<category>/<file>`` layout, or
+  scikit-learn's fetcher with a network; TF-IDF features fitted on the training split only.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DATASETS = ("digits", "mnist", "fashion-mnist", "20newsgroups")
+DEFAULT_ROOTS = {
+    "fashion-mnist": ["/usr/share/datasets/fashion-mnist"],
+    "mnist": ["/usr/share/datasets/mnist"],
+    "20newsgroups": [],
+}
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+class DataError(RuntimeError):
+    """A data set could not be loaded: the message says what was looked for and how to supply it."""
+
+
+@dataclass
+class Splits:
+    """A prepared data set: features (float32) and labels (int64) of the train, validation and test splits."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x_train.shape[1])
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Features and labels of split ``train``, ``validation`` or ``test``."""
+        pairs = {
+            "train": (self.x_train, self.y_train),
+            "validation": (self.x_val, self.y_val),
+            "test": (self.x_test, self.y_test),
+        }
+        if name not in pairs:
+            raise ValueError(f"unknown split {name!r}; choose train, validation or test")
+        return pairs[name]
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write all splits to one .npz file (atomically)."""
+        tmp = f"{path}.tmp.npz"
+        np.savez_compressed(
+            tmp,
+            name=np.array(self.name),
+            n_classes=np.array(self.n_classes),
+            **{k: getattr(self, k) for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")},
+        )
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Splits:
+        """Read splits written by :meth:`save`; a damaged file gets an error that says to recreate it."""
+        try:
+            with np.load(path) as z:
+                return cls(
+                    name=str(z["name"]),
+                    n_classes=int(z["n_classes"]),
+                    **{k: z[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")},
+                )
+        except FileNotFoundError:
+            raise
+        except Exception as err:
+            raise DataError(f"prepared data {path} is unreadable ({err}); delete it and rerun the data step") from err
+
+
+def _carve_validation(x, y, fraction: float, seed: int):
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation_fraction must be in (0, 1); got {fraction}")
+    return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=y)
+
+
+def _finish(name, x_train, y_train, x_test, y_test, validation_fraction, seed) -> Splits:
+    x_tr, x_val, y_tr, y_val = _carve_validation(x_train, y_train, validation_fraction, seed)
+    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
+    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
+    n_classes = int(max(y_train.max(), y_test.max())) + 1
+    return Splits(name, f32(x_tr), i64(y_tr), f32(x_val), i64(y_val), f32(x_test), i64(y_test), n_classes)
+
+
+def load_digits_splits(validation_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0) -> Splits:
+    """scikit-learn's digits, pixels scaled to [0, 1], split stratified with ``seed``."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)
+    x_train, x_test, y_train, y_test = train_test_split(x / 16.0, y, test_size=test_fraction, random_state=seed, stratify=y)
+    return _finish("digits", x_train, y_train, x_test, y_test, validation_fraction, seed)
+
+
+# ---- MNIST format -------------------------------------------------------------------------------------
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read one MNIST-format (IDX) file, gzip-compressed or not; a truncated or foreign file gets a
+    :class:`DataError` naming the file and what is wrong with it."""
+    path = Path(path)
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as err:
+        raise DataError(f"{path}: cannot read or decompress ({err}); the file is damaged, replace it") from err
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES or not 1 <= raw[3] <= 4:
+        raise DataError(f"{path}: not an MNIST-format (IDX) file (bad magic number {raw[:4].hex()})")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: truncated header")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise DataError(
+            f"{path}: truncated or corrupt: header says shape {shape} ({expected:,} bytes of data), "
+            f"file holds {len(raw) - header:,}; replace the file"
+        )
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+
+
+def _find_idx(directory: Path, stem: str) -> Path | None:
+    for candidate in (directory / stem, directory / f"{stem}.gz", directory / "raw" / stem, directory / "raw" / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _download_mnist(name: str, cache: Path) -> Path:
+    """Fetch the files with torchvision's dataset class into ``cache``; returns the directory of raw files."""
+    from torchvision import datasets
+
+    cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
+    cls(str(cache), train=True, download=True)
+    cls(str(cache), train=False, download=True)
+    return cache / cls.__name__ / "raw"
+
+
+def load_mnist_splits(
+    name: str = "mnist",
+    root: str | os.PathLike | None = None,
+    download: bool = False,
+    validation_fraction: float = 1 / 6,
+    seed: int = 0,
+) -> Splits:
+    """MNIST or Fashion-MNIST (flattened 784 pixels scaled to [0, 1]) from local MNIST-format files in
+    ``root`` (or the Debian package's directory), else, with ``download``, through torchvision."""
+    roots = [Path(root)] if root else [Path(p) for p in DEFAULT_ROOTS[name]]
+    for directory in roots:
+        found = {k: _find_idx(directory, stem) for k, stem in IDX_FILES.items()}
+        if all(found.values()):
+            break
+    else:
+        if download:
+            cache = Path(root or Path.home() / ".cache" / "svprune")
+            try:
+                directory = _download_mnist(name, cache)
+                found = {k: _find_idx(directory, stem) for k, stem in IDX_FILES.items()}
+            except Exception as err:  # no network, or a failed mirror
+                raise DataError(_missing_message(name, roots, f"and the download failed ({err})")) from err
+        else:
+            raise DataError(_missing_message(name, roots, "and download is off"))
+    arrays = {k: read_idx(path) for k, path in found.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if len(images) != len(labels):
+            raise DataError(
+                f"{found[f'{split}_images']} has {len(images)} images but {found[f'{split}_labels']} has "
+                f"{len(labels)} labels; the files do not belong together"
+            )
+    flat = lambda a: a.reshape(len(a), -1).astype(np.float32) / 255.0  # noqa: E731
+    return _finish(
+        name, flat(arrays["train_images"]), arrays["train_labels"], flat(arrays["test_images"]),
+        arrays["test_labels"], validation_fraction, seed,
+    )
+
+
+def _missing_message(name: str, roots: list[Path], why: str) -> str:
+    where = ", ".join(str(r) for r in roots) or "(no directory configured)"
+    files = ", ".join(f"{stem}[.gz]" for stem in IDX_FILES.values())
+    hint = (
+        " On Debian, `apt-get install dataset-fashion-mnist` puts them in /usr/share/datasets/fashion-mnist."
+        if name == "fashion-mnist"
+        else ""
+    )
+    return (
+        f"data set {name!r}: looked for the four MNIST-format files {files} in {where} "
+        f"(and its raw/ subdirectory), {why}. Put the files there or set dataset.root in the config to the "
+        f"directory that holds them, or set dataset.download: true on a machine with network.{hint}"
+    )
+
+
+# ---- 20newsgroups -------------------------------------------------------------------------------------
+def _read_bydate(directory: Path, subset: str) -> tuple[list[str], list[str]]:
+    folder = directory / f"20news-bydate-{subset}"
+    texts, labels = [], []
+    for category in sorted(p for p in folder.iterdir() if p.is_dir()):
+        for document in sorted(category.iterdir()):
+            if document.is_file():
+                texts.append(document.read_bytes().decode("latin-1"))
+                labels.append(category.name)
+    return texts, labels
+
+
+def load_newsgroups_splits(
+    root: str | os.PathLike | None = None,
+    download: bool = False,
+    vocabulary_size: int = 2000,
+    remove: tuple[str, ...] = ("headers", "footers", "quotes"),
+    validation_fraction: float = 0.2,
+    seed: int = 0,
+) -> Splits:
+    """20newsgroups as TF-IDF features (vocabulary fitted on the training split only) from a local
+    bydate-layout copy in ``root``, else, with ``download``, through scikit-learn's fetcher."""
+    from sklearn.datasets import fetch_20newsgroups
+    from sklearn.datasets._twenty_newsgroups import (
+        strip_newsgroup_footer,
+        strip_newsgroup_header,
+        strip_newsgroup_quoting,
+    )
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    directory = Path(root) if root else None
+    if directory is not None and (directory / "20news-bydate-train").is_dir() and (directory / "20news-bydate-test").is_dir():
+        (train_text, train_cat), (test_text, test_cat) = _read_bydate(directory, "train"), _read_bydate(directory, "test")
+        strip = {"headers": strip_newsgroup_header, "footers": strip_newsgroup_footer, "quotes": strip_newsgroup_quoting}
+        for part in remove:
+            train_text = [strip[part](t) for t in train_text]
+            test_text = [strip[part](t) for t in test_text]
+        categories = sorted(set(train_cat))
+        index = {c: i for i, c in enumerate(categories)}
+        unknown = sorted(set(test_cat) - set(index))
+        if unknown:
+            raise DataError(f"{directory}: test categories {unknown} do not occur in 20news-bydate-train")
+        y_train = np.array([index[c] for c in train_cat])
+        y_test = np.array([index[c] for c in test_cat])
+    elif download or directory is None:
+        try:
+            kwargs = dict(remove=tuple(remove), data_home=str(directory) if directory else None, download_if_missing=download)
+            train = fetch_20newsgroups(subset="train", **kwargs)
+            test = fetch_20newsgroups(subset="test", **kwargs)
+        except Exception as err:
+            raise DataError(_newsgroups_message(directory, f"scikit-learn's fetcher failed ({err})")) from err
+        train_text, y_train, test_text, y_test = train.data, train.target, test.data, test.target
+    else:
+        raise DataError(_newsgroups_message(directory, "and download is off"))
+    if not len(train_text) or not len(test_text):
+        raise DataError(_newsgroups_message(directory, "but found no documents there"))
+    vectorizer = TfidfVectorizer(max_features=int(vocabulary_size), dtype=np.float32)
+    x_train = vectorizer.fit_transform(train_text).toarray()
+    x_test = vectorizer.transform(test_text).toarray()
+    return _finish("20newsgroups", x_train, y_train, x_test, y_test, validation_fraction, seed)
+
+
+def _newsgroups_message(directory: Path | None, why: str) -> str:
+    return (
+        f"data set '20newsgroups': looked for {directory or '<dataset.root>'}/20news-bydate-train/<category>/<file> "
+        f"and 20news-bydate-test/..., {why}. Unpack 20news-bydate.tar.gz into dataset.root, or point "
+        "dataset.root at scikit-learn's data home with a cached copy, or set dataset.download: true with network."
+    )
+
+
+def load_splits(
+    name: str,
+    root: str | os.PathLike | None = None,
+    download: bool = False,
+    validation_fraction: float = 0.2,
+    seed: int = 0,
+    vocabulary_size: int = 2000,
+    remove: tuple[str, ...] = ("headers", "footers", "quotes"),
+) -> Splits:
+    """Load data set ``name`` (one of :data:`DATASETS`) into splits."""
+    if name == "digits":
+        return load_digits_splits(validation_fraction, seed=seed)
+    if name in ("mnist", "fashion-mnist"):
+        return load_mnist_splits(name, root, download, validation_fraction, seed)
+    if name == "20newsgroups":
+        return load_newsgroups_splits(root, download, vocabulary_size, tuple(remove), validation_fraction, seed)
+    raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")

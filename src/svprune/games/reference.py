@@ -1,0 +1,113 @@
+"""Reference games with known Shapley values, for tests and the estimator study (SPEC section 2)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from svprune.games.base import Game, bool_to_masks, check_exact_size
+
+
+class TableGame(Game):
+    """A game given by an explicit payoff for each of the 2^n coalitions (small n)."""
+
+    def __init__(self, payoffs: Mapping[frozenset | tuple | str, float] | Sequence[float], players: Sequence[str] | None = None):
+        """``payoffs``: either a sequence of 2^n values indexed by bitmask, or a mapping from coalitions
+        (tuples/frozensets of player names or indices, or strings of one-letter names) to values.
+        Missing coalitions are an error; v(empty) must be 0 (payoffs are differences to the empty coalition).
+        """
+        if isinstance(payoffs, Mapping):
+            if players is None:
+                names: set = set()
+                for key in payoffs:
+                    names.update(key)
+                players = sorted(names, key=str)
+            players = list(players)
+            n = len(players)
+            index = {p: i for i, p in enumerate(players)}
+            table = np.full(1 << n, np.nan)
+            for key, val in payoffs.items():
+                mask = 0
+                for member in key:
+                    if member not in index:
+                        raise ValueError(f"coalition {key!r} names unknown player {member!r}; players: {players}")
+                    mask |= 1 << index[member]
+                table[mask] = float(val)
+            missing = np.flatnonzero(np.isnan(table))
+            if len(missing):
+                example = [players[i] for i in range(n) if (missing[0] >> i) & 1]
+                raise ValueError(f"{len(missing)} coalition payoffs are missing, e.g. for {example}")
+        else:
+            table = np.asarray(payoffs, dtype=float)
+            n = int(round(math.log2(len(table)))) if len(table) else -1
+            if n < 0 or len(table) != 1 << n:
+                raise ValueError(f"a payoff table needs 2^n entries; got {len(table)}")
+            players = list(players) if players is not None else [str(i) for i in range(n)]
+        if table[0] != 0:
+            raise ValueError(f"v(empty) must be 0 (payoffs are v(S) = m(S) - m(empty)); got {table[0]}")
+        check_exact_size(n)
+        self.players = players
+        self.n_players = n
+        self.table = table
+
+    def value(self, coalitions: np.ndarray) -> np.ndarray:
+        return self.table[bool_to_masks(self._check(coalitions))]
+
+    def all_values(self) -> np.ndarray:
+        return self.table.copy()
+
+
+def paper_example() -> TableGame:
+    """The three-player example of the paper (section 3.1): Shapley values (1.5, 2, 1.5)."""
+    return TableGame(
+        {"": 0, "A": 1, "B": 2, "C": 2, "AB": 4, "AC": 3, "BC": 3, "ABC": 5},
+        players=["A", "B", "C"],
+    )
+
+
+class SecurityCouncilGame(Game):
+    """The UN Security Council voting game: a coalition wins (v=1) with all permanent members and at
+    least ``quota_other`` of the others. Exact values for 5 + 10 members and quota 4: 421/2145 for each
+    permanent member, 4/2145 for each other member. Players 0..n_permanent-1 are the permanent ones."""
+
+    def __init__(self, n_permanent: int = 5, n_other: int = 10, quota_other: int = 4):
+        self.n_permanent = n_permanent
+        self.n_other = n_other
+        self.quota_other = quota_other
+        self.n_players = n_permanent + n_other
+
+    def value(self, coalitions: np.ndarray) -> np.ndarray:
+        c = self._check(coalitions)
+        wins = c[:, : self.n_permanent].all(axis=1) & (c[:, self.n_permanent :].sum(axis=1) >= self.quota_other)
+        return wins.astype(float)
+
+
+class PerturbedUniformGame(TableGame):
+    """v(S) = |S|/n + a small random perturbation per coalition (v(empty) = 0), tabulated for exact values.
+
+    The paper's "randomly perturbed uniform" game: almost uniform contributions, exact values by enumeration.
+    """
+
+    def __init__(self, n_players: int = 10, noise: float = 0.01, seed: int = 0):
+        check_exact_size(n_players)
+        rng = np.random.default_rng(seed)
+        masks = np.arange(1 << n_players)
+        sizes = np.bitwise_count(masks.astype(np.uint64)).astype(float)
+        table = sizes / n_players + rng.uniform(-noise, noise, size=len(masks))
+        table[0] = 0.0
+        super().__init__(table)
+
+
+class UnanimityGame(TableGame):
+    """v(S) = 1 when S contains all of ``carrier``, else 0: each carrier member gets 1/|carrier|, others 0
+    (dummy players)."""
+
+    def __init__(self, n_players: int, carrier: Sequence[int]):
+        check_exact_size(n_players)
+        carrier_mask = 0
+        for i in carrier:
+            carrier_mask |= 1 << int(i)
+        masks = np.arange(1 << n_players)
+        super().__init__(((masks & carrier_mask) == carrier_mask).astype(float))

@@ -1,0 +1,197 @@
+"""Networks whose components are players: a feed-forward MLP (neurons of a hidden layer) and a residual MLP
+(hidden blocks), with seeded initialisation and physical removal of units."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def _init_linear(layer: nn.Linear, generator: torch.Generator) -> None:
+    """torch's default nn.Linear initialisation, but drawn from an explicit generator (no global RNG)."""
+    fan_in = layer.in_features
+    bound = 1.0 / fan_in**0.5 if fan_in > 0 else 0.0
+    with torch.no_grad():
+        if layer.weight.numel():
+            layer.weight.uniform_(-bound, bound, generator=generator)
+        if layer.bias is not None and layer.bias.numel():
+            layer.bias.uniform_(-bound, bound, generator=generator)
+
+
+class MLP(nn.Module):
+    """Feed-forward network in -> hidden[0] -> ... -> hidden[-1] -> out with ReLU after every hidden layer.
+
+    ``linears[k]`` produces hidden layer k (k < len(hidden)); ``linears[-1]`` is the linear read-out.
+    """
+
+    def __init__(self, n_in: int, hidden: Sequence[int], n_out: int, seed: int = 0):
+        super().__init__()
+        sizes = [n_in, *hidden, n_out]
+        with warnings.catch_warnings():  # a layer pruned to zero units is legitimate here
+            warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
+            self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        generator = torch.Generator().manual_seed(int(seed))
+        for layer in self.linears:
+            _init_linear(layer, generator)
+
+    @property
+    def hidden_sizes(self) -> list[int]:
+        return [layer.out_features for layer in self.linears[:-1]]
+
+    def hidden(self, x: torch.Tensor, layer: int) -> torch.Tensor:
+        """Activations of hidden layer ``layer`` (after its ReLU): the inputs a player game caches."""
+        for k in range(layer + 1):
+            x = torch.relu(self.linears[k](x))
+        return x
+
+    def head(self, h: torch.Tensor, layer: int) -> torch.Tensor:
+        """The network from hidden layer ``layer``'s activations to the logits."""
+        for k in range(layer + 1, len(self.linears) - 1):
+            h = torch.relu(self.linears[k](h))
+        return self.linears[-1](h)
+
+    def forward(self, x: torch.Tensor, masks: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
+        """Logits; ``masks[k]`` (0/1 per unit) multiplies hidden layer k's activations, the plain masked pass."""
+        for k, layer in enumerate(self.linears[:-1]):
+            x = torch.relu(layer(x))
+            if masks is not None and k in masks:
+                x = x * masks[k]
+        return self.linears[-1](x)
+
+
+class ResidualMLP(nn.Module):
+    """x -> stem (Linear+ReLU to ``width``) -> blocks x + f_l(x) -> linear read-out.
+
+    Each block f_l is Linear+ReLU (width -> width); a block outside a coalition is bypassed by its skip
+    connection, which is what the layer game measures (the paper's figure 1b).
+    """
+
+    def __init__(self, n_in: int, width: int, n_blocks: int, n_out: int, seed: int = 0):
+        super().__init__()
+        self.stem = nn.Linear(n_in, width)
+        self.blocks = nn.ModuleList(nn.Linear(width, width) for _ in range(n_blocks))
+        self.out = nn.Linear(width, n_out)
+        generator = torch.Generator().manual_seed(int(seed))
+        for layer in [self.stem, *self.blocks, self.out]:
+            _init_linear(layer, generator)
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.blocks)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.stem(x))
+
+    def forward(self, x: torch.Tensor, active: Sequence[bool] | torch.Tensor | None = None) -> torch.Tensor:
+        """Logits; ``active[l]`` false bypasses block l."""
+        h = self.embed(x)
+        for i, block in enumerate(self.blocks):
+            if active is None or bool(active[i]):
+                h = h + torch.relu(block(h))
+        return self.out(h)
+
+
+def remove_units(model: MLP, layer: int, remove: Sequence[int]) -> MLP:
+    """A new, smaller MLP without the given units of hidden layer ``layer``: the rows of the layer's weights
+    and bias and the matching columns of the next layer go. Before retraining it computes exactly the masked
+    model's outputs (a removed unit contributed only through those columns)."""
+    if not 0 <= layer < len(model.hidden_sizes):
+        raise ValueError(f"layer {layer} is not a hidden layer; the model has {len(model.hidden_sizes)}")
+    width = model.hidden_sizes[layer]
+    drop = {int(i) for i in remove}
+    bad = [i for i in drop if not 0 <= i < width]
+    if bad:
+        raise ValueError(f"units {sorted(bad)} do not exist in hidden layer {layer} of width {width}")
+    keep = torch.tensor([i for i in range(width) if i not in drop], dtype=torch.long)
+    hidden = list(model.hidden_sizes)
+    hidden[layer] = len(keep)
+    first = model.linears[0]
+    new = MLP(first.in_features, hidden, model.linears[-1].out_features)
+    new.to(device=first.weight.device, dtype=first.weight.dtype)
+    with torch.no_grad():
+        for k, (src, dst) in enumerate(zip(model.linears, new.linears)):
+            w, b = src.weight, src.bias
+            if k == layer:
+                w, b = w[keep], b[keep]
+            if k == layer + 1:
+                w = w[:, keep]
+            dst.weight.copy_(w)
+            dst.bias.copy_(b)
+    return new
+
+
+def remove_blocks(model: ResidualMLP, remove: Sequence[int]) -> ResidualMLP:
+    """A new ResidualMLP without the given blocks: exactly the bypassed model's outputs."""
+    drop = {int(i) for i in remove}
+    keep = [i for i in range(model.n_blocks) if i not in drop]
+    new = ResidualMLP(model.stem.in_features, model.stem.out_features, len(keep), model.out.out_features)
+    new.to(device=model.stem.weight.device, dtype=model.stem.weight.dtype)
+    with torch.no_grad():
+        new.stem.load_state_dict(model.stem.state_dict())
+        new.out.load_state_dict(model.out.state_dict())
+        for dst, i in zip(new.blocks, keep):
+            dst.load_state_dict(model.blocks[i].state_dict())
+    return new
+
+
+def incoming_weight_norms(model: MLP, layer: int) -> torch.Tensor:
+    """L2 norm of each unit's incoming weights in hidden layer ``layer`` (the Wbottom criterion)."""
+    return model.linears[layer].weight.detach().norm(dim=1)
+
+
+def model_spec(model: nn.Module) -> dict:
+    """The constructor arguments that rebuild ``model`` (saved next to its weights in checkpoints)."""
+    if isinstance(model, MLP):
+        return {
+            "kind": "mlp",
+            "n_in": model.linears[0].in_features,
+            "hidden": model.hidden_sizes,
+            "n_out": model.linears[-1].out_features,
+        }
+    if isinstance(model, ResidualMLP):
+        return {
+            "kind": "residual",
+            "n_in": model.stem.in_features,
+            "width": model.stem.out_features,
+            "n_blocks": model.n_blocks,
+            "n_out": model.out.out_features,
+        }
+    raise TypeError(f"cannot describe a {type(model).__name__}; expected MLP or ResidualMLP")
+
+
+def build_model(spec: dict) -> nn.Module:
+    """The model described by ``model_spec`` (weights freshly initialised)."""
+    spec = dict(spec)
+    kind = spec.pop("kind")
+    if kind == "mlp":
+        return MLP(**spec)
+    if kind == "residual":
+        return ResidualMLP(**spec)
+    raise ValueError(f"unknown model kind {kind!r}; expected 'mlp' or 'residual'")
+
+
+def save_checkpoint(model: nn.Module, path, **meta) -> None:
+    """Save weights, architecture and metadata in one file, written atomically (no half-written files)."""
+    tmp = f"{path}.tmp"
+    torch.save({"spec": model_spec(model), "state_dict": model.state_dict(), "meta": meta}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """Load a checkpoint written by ``save_checkpoint``; a corrupt or foreign file gets a clear error."""
+    try:
+        blob = torch.load(path, map_location=map_location, weights_only=True)
+        model = build_model(blob["spec"])
+        model.load_state_dict(blob["state_dict"])
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # torch raises many kinds for truncated/corrupt files
+        raise ValueError(
+            f"checkpoint {path} is corrupt or not an svprune checkpoint ({type(err).__name__}: {err}). "
+            "Delete it and rerun the step that produces it (snakemake reruns it when it is missing)."
+        ) from err
+    return model, blob.get("meta", {})
