@@ -1,0 +1,53 @@
+# svprune: Shapley values of neural-network components, and pruning by them.
+# Reproduces Stier et al. 2018 end to end:
+#   data -> root models -> pruning walks per (strategy, seed) -> grid search -> tables and plots -> report.
+# Run:  snakemake --cores all            (then: snakemake --report results/report.html)
+#       snakemake --profile slurm        (on a cluster; see profiles/slurm and the README)
+import os
+import shutil
+import sys
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+configfile: "config/config.yaml"
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+# The svprune command comes from the environment snakemake runs in (or the rule's conda env).
+if shutil.which("svprune") is None:
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
+
+from svprune.config import check_strategies, slug
+
+try:
+    STRATEGIES = check_strategies(config["pruning"]["strategies"])
+    for i, group in enumerate(config["pruning"]["figures"]):
+        unknown = [s for s in check_strategies(group) if s not in STRATEGIES]
+        if unknown:
+            raise ValueError(f"config pruning.figures[{i}] names {unknown}, which pruning.strategies does not list")
+except ValueError as err:
+    raise WorkflowError(str(err))
+
+SLUG = {slug(s): s for s in STRATEGIES}
+SEEDS = [config["seed"] + r for r in range(config["pruning"]["repetitions"])]
+FIGURES = config["pruning"]["figures"] or [STRATEGIES]
+RES = config["resources"]
+
+report: "workflow/report/workflow.rst"
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/prune.smk"
+include: "workflow/rules/gridsearch.smk"
+include: "workflow/rules/aggregate.smk"
+
+
+rule all:
+    input:
+        "results/tables/strategies.html",
+        "results/tables/gridsearch.html",
+        expand("results/plots/walks_{figure}.png", figure=range(len(FIGURES))),
+        "results/plots/gridsearch.png",

@@ -1,0 +1,251 @@
+"""Command-line interface: one subcommand per workflow step, usable without Snakemake.
+
+Settings come as JSON strings of the config file's sections (``--training '{"root_epochs": 20}'``), so a
+rule passes exactly the part of the configuration its step depends on. Outputs are written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+log = logging.getLogger("svprune")
+
+
+def _json(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return value
+
+
+def _setup(threads: int) -> None:
+    import numba
+    import torch
+
+    torch.set_num_threads(threads)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def _write_csv(frame, path: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = f"{path}.tmp"
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _write_text(text: str, path: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = f"{path}.tmp"
+    Path(tmp).write_text(text)
+    os.replace(tmp, path)
+
+
+def cmd_prepare(args) -> None:
+    from svprune.data import load_splits
+
+    d = args.dataset
+    splits = load_splits(
+        d.get("name", "digits"), root=d.get("root"), download=bool(d.get("download", False)),
+        validation_fraction=float(d.get("validation_fraction", 0.2)), seed=int(d.get("split_seed", 0)),
+        vocabulary_size=int(d.get("vocabulary_size", 2000)), remove=tuple(d.get("remove", ("headers", "footers", "quotes"))),
+    )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    splits.save(args.out)
+    log.info("%s: %d train, %d validation, %d test samples, %d features, %d classes", splits.name,
+             len(splits.y_train), len(splits.y_val), len(splits.y_test), splits.n_features, splits.n_classes)
+
+
+def cmd_train_root(args) -> None:
+    from svprune.config import train_config
+    from svprune.data import Splits
+    from svprune.models import MLP, ResidualMLP, save_checkpoint
+    from svprune.train import accuracy, as_tensors, train
+
+    splits = Splits.load(args.data)
+    t, m = args.training, args.model
+    device = t.get("device", "cpu")
+    if m.get("kind", "mlp") == "residual":
+        model = ResidualMLP(splits.n_features, int(m["width"]), int(m["blocks"]), splits.n_classes, seed=args.seed)
+    else:
+        hidden = m.get("hidden", 40)
+        model = MLP(splits.n_features, hidden if isinstance(hidden, list) else [int(hidden)], splits.n_classes, seed=args.seed)
+    model.to(device)
+    x, y = as_tensors(*splits.split("train"), device=device)
+    xv, yv = as_tensors(*splits.split(args.eval_split), device=device)
+    train(model, x, y, int(t.get("root_epochs", 20)), seed=args.seed, config=train_config(t),
+          on_epoch=lambda e, mod: log.info("root seed %d epoch %d: %s accuracy %.4f", args.seed, e, args.eval_split,
+                                           accuracy(mod, xv, yv)))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(model.cpu(), args.out, seed=args.seed, epochs=int(t.get("root_epochs", 20)))
+
+
+def cmd_walk(args) -> None:
+    from svprune.config import walk_config
+    from svprune.data import Splits
+    from svprune.models import load_checkpoint
+    from svprune.walk import prune_walk
+
+    splits = Splits.load(args.data)
+    model, _ = load_checkpoint(args.root)
+    cfg = walk_config(args.training, args.pruning)
+    records = prune_walk(model, splits, args.strategy, seed=args.seed, config=cfg,
+                         walk_id=f"{args.strategy}/seed{args.seed}", device=args.training.get("device", "cpu"))
+    _write_csv(records, args.out)
+
+
+def cmd_grid(args) -> None:
+    from svprune.config import train_config
+    from svprune.data import Splits
+    from svprune.gridsearch import grid_runs
+
+    splits = Splits.load(args.data)
+    g = args.gridsearch
+    rows = grid_runs(splits, args.hidden, g["epochs"], args.repetition, seed=args.seed,
+                     config=train_config(args.training), eval_split=g.get("eval_split", "validation"),
+                     device=args.training.get("device", "cpu"))
+    for _, row in rows.iterrows():
+        log.info("hidden %d repetition %d epochs %d: accuracy %.4f", row.hidden, row.repetition, row.epochs, row.accuracy)
+    _write_csv(rows, args.out)
+
+
+def cmd_walk_tables(args) -> None:
+    from svprune.tables import read_records, strategy_table, to_html, walk_summaries
+
+    walks = read_records(args.walks)
+    _write_csv(walks, args.out_steps)
+    summaries = walk_summaries(walks, args.theta, args.root_epochs, args.retrain_epochs)
+    _write_csv(summaries, args.out_summaries)
+    table = strategy_table(summaries, order=list(dict.fromkeys(walks["strategy"])))
+    _write_csv(table.reset_index(), args.out_table)
+    note = (f"theta = {args.theta}; epochs = T0 + T1 x steps with T0 = {args.root_epochs}, T1 = {args.retrain_epochs}; "
+            "found = smallest number of players of a walk's models with accuracy >= theta.")
+    _write_text(to_html(table, "Steps, epochs and players found per strategy (paper tables 2-3)", note), args.out_html)
+
+
+def cmd_grid_tables(args) -> None:
+    from svprune.tables import grid_search_cost, grid_table, read_records, to_html
+
+    grid = read_records(args.grid)
+    _write_csv(grid, args.out_runs)
+    cells = grid_table(grid)
+    _write_csv(cells, args.out_table)
+    cost = grid_search_cost(grid, args.theta)
+    _write_csv(cost.reset_index(), args.out_cost)
+    html = to_html(cells.set_index(["hidden", "epochs"]), "Grid search: accuracy per cell (paper figure 5, table 4)")
+    html += to_html(cost, "Epochs a grid search spends to find the smallest size with accuracy >= theta",
+                    f"theta = {args.theta}")
+    _write_text(html, args.out_html)
+
+
+def cmd_plot_walks(args) -> None:
+    from svprune.plots import plot_walks
+    from svprune.tables import read_records
+
+    walks = read_records([args.steps])
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    plot_walks(walks, args.strategies, args.out, theta=args.theta)
+
+
+def cmd_plot_grid(args) -> None:
+    from svprune.plots import plot_grid
+    from svprune.tables import read_records
+
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    plot_grid(read_records([args.runs]), args.out, theta=args.theta)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="svprune", description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch and numba (default 1: deterministic)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare", help="load a data set and write its train/validation/test splits (.npz)")
+    p.add_argument("--dataset", type=_json, required=True, help="the config's dataset section as JSON")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("train-root", help="train a root model and save its checkpoint")
+    p.add_argument("--data", required=True)
+    p.add_argument("--model", type=_json, default={})
+    p.add_argument("--training", type=_json, default={})
+    p.add_argument("--eval-split", default="validation")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_train_root)
+
+    p = sub.add_parser("walk", help="one pruning walk of a strategy from a root model; writes one CSV row per step")
+    p.add_argument("--data", required=True)
+    p.add_argument("--root", required=True, help="root model checkpoint")
+    p.add_argument("--strategy", required=True, help="e.g. 'SVbucket(0.2)'")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--training", type=_json, default={})
+    p.add_argument("--pruning", type=_json, default={})
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_walk)
+
+    p = sub.add_parser("grid", help="grid-search runs of one hidden size and repetition, every epoch budget")
+    p.add_argument("--data", required=True)
+    p.add_argument("--hidden", type=int, required=True)
+    p.add_argument("--repetition", type=int, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--training", type=_json, default={})
+    p.add_argument("--gridsearch", type=_json, required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_grid)
+
+    p = sub.add_parser("walk-tables", help="aggregate walk CSVs into the steps/epochs/found table")
+    p.add_argument("--walks", nargs="+", required=True)
+    p.add_argument("--theta", type=float, required=True)
+    p.add_argument("--root-epochs", type=int, required=True)
+    p.add_argument("--retrain-epochs", type=int, required=True)
+    for name in ("steps", "summaries", "table", "html"):
+        p.add_argument(f"--out-{name}", required=True)
+    p.set_defaults(func=cmd_walk_tables)
+
+    p = sub.add_parser("grid-tables", help="aggregate grid-search CSVs into per-cell accuracy and search cost")
+    p.add_argument("--grid", nargs="+", required=True)
+    p.add_argument("--theta", type=float, required=True)
+    for name in ("runs", "table", "cost", "html"):
+        p.add_argument(f"--out-{name}", required=True)
+    p.set_defaults(func=cmd_grid_tables)
+
+    p = sub.add_parser("plot-walks", help="pruning-walk plot of some strategies (figures 2-4)")
+    p.add_argument("--steps", required=True, help="all walk steps (CSV from walk-tables)")
+    p.add_argument("--strategies", nargs="+", required=True)
+    p.add_argument("--theta", type=float)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_plot_walks)
+
+    p = sub.add_parser("plot-grid", help="grid-search plot (figure 5)")
+    p.add_argument("--runs", required=True)
+    p.add_argument("--theta", type=float)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_plot_grid)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        _setup(args.threads)
+        args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        log.error("%s", err)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

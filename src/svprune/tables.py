@@ -1,0 +1,109 @@
+"""Aggregation of walk and grid-search records into the paper's tables (2-4) and the grid-search cost."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from svprune.walk import summarize_walk
+
+STAT_ORDER = ("avg", "max", "min")
+
+
+def read_records(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
+    """Concatenate per-job CSV files into one frame (in the order given)."""
+    frames = [pd.read_csv(p) for p in paths]
+    if not frames:
+        raise ValueError("no record files given")
+    return pd.concat(frames, ignore_index=True)
+
+
+def walk_summaries(walks: pd.DataFrame, theta: float, root_epochs: int, retrain_epochs: int) -> pd.DataFrame:
+    """One row per walk: strategy, seed, steps, epochs, found."""
+    rows = []
+    for (strategy, seed), records in walks.groupby(["strategy", "seed"], sort=False):
+        rows.append({"strategy": strategy, "seed": seed, **summarize_walk(records, theta, root_epochs, retrain_epochs)})
+    return pd.DataFrame(rows)
+
+
+def strategy_table(summaries: pd.DataFrame, order: Sequence[str] | None = None) -> pd.DataFrame:
+    """The paper's tables 2-3: avg / max / min of steps, epochs and found per strategy, plus the number of
+    walks and of walks that found a model above theta. Rows in ``order`` (default: first appearance)."""
+    table = {}
+    for strategy, group in summaries.groupby("strategy", sort=False):
+        row = {}
+        for quantity in ("steps", "epochs", "found"):
+            values = group[quantity].dropna()
+            stats = {"avg": values.mean(), "max": values.max(), "min": values.min()} if len(values) else dict.fromkeys(STAT_ORDER, np.nan)
+            for stat in STAT_ORDER:
+                row[f"{stat} # {quantity}"] = stats[stat]
+        row["walks"] = len(group)
+        row["walks above theta"] = int(group["found"].notna().sum())
+        table[strategy] = row
+    out = pd.DataFrame.from_dict(table, orient="index")
+    out.index.name = "strategy"
+    if order is not None:
+        out = out.reindex([s for s in order if s in out.index])
+    return out
+
+
+def grid_table(grid: pd.DataFrame, split: str = "accuracy") -> pd.DataFrame:
+    """Accuracy per grid cell (hidden size x epochs) over repetitions: mean, std, min, max, count (figure 5)."""
+    out = grid.groupby(["hidden", "epochs"])[split].agg(["mean", "std", "min", "max", "count"]).reset_index()
+    return out
+
+
+def grid_search_cost(grid: pd.DataFrame, theta: float, split: str = "accuracy") -> pd.DataFrame:
+    """Epochs a grid search spends to find the smallest hidden size with accuracy >= theta, per epoch budget E:
+    the search trains sizes in ascending order for E epochs each and stops at the first size that reaches theta
+    (epochs spent = E x sizes tried). avg / max / min over repetitions of the size found and epochs spent; the
+    last row is the exhaustive grid (every cell trained once)."""
+    sizes = sorted(grid["hidden"].unique())
+    rows = []
+    for budget, by_budget in grid.groupby("epochs"):
+        found, spent = [], []
+        for _, rep in by_budget.groupby("repetition"):
+            acc = rep.set_index("hidden")[split].reindex(sizes)
+            reached = [h for h in sizes if acc[h] >= theta]
+            first = reached[0] if reached else None
+            found.append(first if first is not None else np.nan)
+            spent.append(budget * (sizes.index(first) + 1 if first is not None else len(sizes)))
+        found, spent = np.array(found, dtype=float), np.array(spent, dtype=float)
+        rows.append(_cost_row(f"ascending, {budget} epochs", found, spent))
+    # exhaustive: train every (size, epochs) cell once and take the smallest size above theta at any budget
+    total = float(len(sizes) * sum(sorted(grid["epochs"].unique())))
+    found = []
+    for _, rep in grid.groupby("repetition"):
+        above = rep.loc[rep[split] >= theta, "hidden"]
+        found.append(float(above.min()) if len(above) else np.nan)
+    rows.append(_cost_row("exhaustive grid", np.array(found), np.full(len(found), total)))
+    return pd.DataFrame(rows).set_index("search")
+
+
+def _cost_row(name: str, found: np.ndarray, spent: np.ndarray) -> dict:
+    ok = found[~np.isnan(found)]
+    return {
+        "search": name,
+        "avg # found": ok.mean() if len(ok) else np.nan,
+        "max # found": ok.max() if len(ok) else np.nan,
+        "min # found": ok.min() if len(ok) else np.nan,
+        "avg # epochs": spent.mean(),
+        "max # epochs": spent.max(),
+        "min # epochs": spent.min(),
+        "repetitions": len(found),
+        "repetitions above theta": len(ok),
+    }
+
+
+def to_html(table: pd.DataFrame, title: str, note: str = "") -> str:
+    """A small standalone HTML page with the table (for the Snakemake report)."""
+    body = table.to_html(float_format=lambda v: f"{v:.4g}", na_rep="–", border=0, classes="svprune")
+    style = (
+        "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
+        "th,td{padding:4px 10px;text-align:right;border-bottom:1px solid #ddd}th{background:#f4f4f4}"
+    )
+    return f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title><style>{style}</style></head>" \
+           f"<body><h3>{title}</h3><p>{note}</p>{body}</body></html>"

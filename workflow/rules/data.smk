@@ -1,0 +1,12 @@
+rule prepare_data:
+    output:
+        "results/data/splits.npz",
+    params:
+        dataset=settings("dataset"),
+    log:
+        "logs/prepare_data.log",
+    resources:
+        mem_mb=res("data", "mem_mb", 8000),
+        runtime=res("data", "runtime", 30),
+    shell:
+        "svprune prepare --dataset {params.dataset:q} --out {output} 2> {log}"

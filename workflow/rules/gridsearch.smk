@@ -1,0 +1,22 @@
+rule grid_run:
+    input:
+        "results/data/splits.npz",
+    output:
+        "results/gridsearch/h{hidden}/rep{rep}.csv",
+    params:
+        training=settings("training"),
+        gridsearch=json.dumps({**config["gridsearch"], "eval_split": config["pruning"]["eval_split"]}, sort_keys=True),
+        seed=config["seed"],
+    log:
+        "logs/gridsearch/h{hidden}/rep{rep}.log",
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=res("grid", "mem_mb", 4000),
+        runtime=res("grid", "runtime", 120),
+        gpu=gpus(),
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "svprune --threads {threads} grid --data {input} --hidden {wildcards.hidden} "
+        "--repetition {wildcards.rep} --seed {params.seed} --training {params.training:q} "
+        "--gridsearch {params.gridsearch:q} --out {output} 2> {log}"

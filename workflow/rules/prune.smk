@@ -1,0 +1,23 @@
+rule prune_walk:
+    input:
+        data="results/data/splits.npz",
+        root="results/roots/seed{seed}.pt",
+    output:
+        "results/walks/{strategy}/seed{seed}.csv",
+    params:
+        strategy=lambda w: SLUG[w.strategy],
+        training=settings("training"),
+        pruning=settings("pruning"),
+    log:
+        "logs/walks/{strategy}/seed{seed}.log",
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=res("walk", "mem_mb", 4000),
+        runtime=res("walk", "runtime", 120),
+        gpu=gpus(),
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "svprune --threads {threads} walk --data {input.data} --root {input.root} "
+        "--strategy {params.strategy:q} --seed {wildcards.seed} --training {params.training:q} "
+        "--pruning {params.pruning:q} --out {output} 2> {log}"

@@ -1,0 +1,22 @@
+rule train_root:
+    input:
+        "results/data/splits.npz",
+    output:
+        "results/roots/seed{seed}.pt",
+    params:
+        model=settings("model"),
+        training=settings("training"),
+        eval_split=config["pruning"]["eval_split"],
+    log:
+        "logs/train_root/seed{seed}.log",
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=res("train", "mem_mb", 4000),
+        runtime=res("train", "runtime", 60),
+        gpu=gpus(),
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "svprune --threads {threads} train-root --data {input} --model {params.model:q} "
+        "--training {params.training:q} --eval-split {params.eval_split} --seed {wildcards.seed} "
+        "--out {output} 2> {log}"
