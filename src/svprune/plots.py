@@ -52,7 +52,7 @@ def plot_walks(walks: pd.DataFrame, strategies: Sequence[str], path: str | os.Pa
     ax2.set_ylabel("Removed Shapley value (dotted, mean)")
     ax.set_ylim(0, 1)
     ax2.set_ylim(bottom=min(0.0, float(np.nanmin(curves["removed_mean"])) if curves["removed_mean"].notna().any() else 0.0))
-    ax.legend(loc="lower left")
+    ax.legend(loc="center left")
     ax.set_title(title or " vs ".join(strategies))
     fig.tight_layout()
     fig.savefig(path, dpi=120)

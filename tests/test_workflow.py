@@ -1,0 +1,114 @@
+"""The Snakemake workflow end to end on the tiny config: every stage, determinism, interrupted runs, bad configs."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+TABLES = ["strategies.csv", "walk_summaries.csv", "gridsearch.csv", "gridsearch_cost.csv"]
+
+pytestmark = pytest.mark.slow
+
+
+def workdir(tmp_path: Path, name: str) -> Path:
+    """A copy of the workflow's files (not results) in a fresh directory."""
+    dest = tmp_path / name
+    dest.mkdir()
+    for item in ("Snakefile", "workflow", "config", "envs"):
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / item)
+    return dest
+
+
+def run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def tables(cwd: Path) -> dict[str, pd.DataFrame]:
+    return {name: pd.read_csv(cwd / "results" / "tables" / name) for name in TABLES}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    cwd = workdir(tmp_path_factory.mktemp("wf"), "first")
+    run(cwd, "--cores", "2", "--configfile", "config/tiny.yaml")
+    return cwd
+
+
+def test_dry_run_lists_every_stage(tmp_path):
+    cwd = workdir(tmp_path, "dry")
+    out = run(cwd, "-n", "--configfile", "config/tiny.yaml").stdout
+    for rule, count in [("prepare_data", 1), ("train_root", 2), ("prune_walk", 6), ("grid_run", 4),
+                        ("walk_tables", 1), ("grid_tables", 1), ("plot_walks", 1), ("plot_grid", 1)]:
+        assert any(line.split() == [rule, str(count)] for line in out.splitlines()), (rule, out)
+
+
+def test_tiny_workflow_produces_tables_plots_and_report(tiny_run):
+    t = tables(tiny_run)
+    strategies = t["strategies.csv"]
+    assert list(strategies["strategy"]) == ["SVbucket(0.3)", "random(3)", "Wbottom(4)"]
+    for col in ["avg # steps", "max # steps", "min # steps", "avg # epochs", "max # epochs", "min # epochs",
+                "avg # found", "max # found", "min # found"]:
+        assert col in strategies.columns
+    # random(3) and Wbottom(4) from 12 players: 4 and 3 steps; epochs = T0 + T1 * steps = 5 + 1 * steps
+    assert strategies.set_index("strategy").loc["random(3)", "avg # steps"] == 4
+    assert strategies.set_index("strategy").loc["Wbottom(4)", "avg # epochs"] == 8
+    steps = pd.read_csv(tiny_run / "results" / "walks" / "SVbucket-0.3" / "seed0.csv")
+    assert {"walk_id", "strategy", "seed", "step", "players_before", "players_after", "pruned", "removed_shapley",
+            "accuracy", "epochs", "wall_time", "shapley_evaluations", "shapley_stderr_max"} <= set(steps.columns)
+    assert (tiny_run / "results" / "plots" / "walks_0.png").stat().st_size > 10_000
+    assert (tiny_run / "results" / "plots" / "gridsearch.png").stat().st_size > 10_000
+    assert "step 1" in (tiny_run / "logs" / "walks" / "SVbucket-0.3" / "seed0.log").read_text()  # progress
+    run(tiny_run, "--configfile", "config/tiny.yaml", "--report", "results/report.html")
+    assert (tiny_run / "results" / "report.html").stat().st_size > 100_000
+
+
+def test_same_config_same_tables_and_interrupted_run_resumes(tiny_run, tmp_path):
+    cwd = workdir(tmp_path, "interrupted")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.Popen([*SNAKEMAKE, "--cores", "1", "--configfile", "config/tiny.yaml"], cwd=cwd, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((cwd / "logs").glob("walks/*/*.log")):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the middle of the walks
+    proc.wait(timeout=60)
+    assert not (cwd / "results" / "tables" / "strategies.csv").exists(), "the run should have been interrupted"
+    run(cwd, "--cores", "2", "--configfile", "config/tiny.yaml", "--rerun-incomplete")
+    first, resumed = tables(tiny_run), tables(cwd)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(first[name], resumed[name], check_exact=True)
+
+
+@pytest.mark.parametrize(
+    "bad,field",
+    [
+        ("pruning: {strategies: ['SVmagic(0.2)']}", "strategies"),
+        ("pruning: {strategies: ['SVbucket(1.5)']}", "strategies"),
+        ("pruning: {theta: 1.2}", "theta"),
+        ("pruning: {repetitions: -1}", "repetitions"),
+        ("dataset: {name: cifar10}", "name"),
+        ("gridsearch: {epochs: [0, 10]}", "epochs"),
+        ("pruning: {figures: [['random(7)']]}", "figures"),
+    ],
+)
+def test_bad_config_stops_before_any_job_naming_the_field(tmp_path, bad, field):
+    cwd = workdir(tmp_path, "bad")
+    (cwd / "bad.yaml").write_text(bad + "\n")
+    proc = run(cwd, "-n", "--configfile", "bad.yaml", check=False)
+    assert proc.returncode != 0
+    message = proc.stdout + proc.stderr
+    assert field in message, message[-2000:]
+    assert not (cwd / "results").exists()
