@@ -124,3 +124,32 @@ def test_memory_is_chunked_for_large_evaluation_sets(trained_mlp):
     assert game._chunk(game._bytes_per_coalition()) < 8
     values = game.value(np.random.default_rng(0).random((64, 40)) < 0.5)
     assert values.shape == (64,)
+
+
+def test_permutation_memory_is_bounded_by_batches(trained_mlp, digits):
+    """The estimator hands the game at most PERMUTATION_BATCH permutations at once, however many are asked."""
+    game = NeuronGame(trained_mlp, digits.x_val, digits.y_val)
+    seen = []
+    original = game.prefix_values
+
+    def spy(perms):
+        seen.append(len(perms))
+        return original(perms)
+
+    game.prefix_values = spy
+    est = sh.permutation(game, 2000, seed=0)
+    assert max(seen) <= sh.PERMUTATION_BATCH and sum(seen) == 2000
+    assert abs(est.values.sum() - est.grand_value) < 1e-9
+
+
+def test_fast_path_handles_ties_like_torch_argmax():
+    """A read-out with equal biases and zero weights ties every class: the first class wins, as in torch."""
+    model = MLP(4, [3], 3, seed=0)
+    with torch.no_grad():
+        model.linears[-1].weight.zero_()
+        model.linears[-1].bias.fill_(0.5)
+    x = torch.rand(50, 4)
+    y = torch.tensor([0] * 20 + [1] * 20 + [2] * 10)
+    fast, plain = NeuronGame(model, x, y), NeuronGame(model, x, y, fast=False)
+    assert fast.empty_measure == plain.empty_measure == pytest.approx(0.4)
+    np.testing.assert_array_equal(fast.all_values(), plain.all_values())

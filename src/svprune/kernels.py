@@ -1,11 +1,13 @@
 """Fused native kernels for the fast paths of a neuron game whose player layer feeds a linear read-out.
 
-With cached player activations H (n players x N samples), read-out weights W (C x n) and bias b, the logits
-of coalition S are b + sum_{j in S} W[:, j] * H[j]. Adding one player is a rank-one update, so a permutation
-walk or a Gray-code walk over all coalitions costs O(N * C) per coalition instead of a forward pass.
-The kernels keep the running logits of a block of samples in a small local array (cache-resident,
-vectorised over samples) and count, per coalition, the samples whose first arg-max is the label (the same
-tie rule as ``torch.argmax``). numba compiles them once and caches the machine code on disk.
+With cached player activations H (n players x N samples) and read-out weights W (C x n), bias b, the logits
+of coalition S are b + sum_{j in S} W[:, j] H[j]. A sample with label y is classified correctly (first
+arg-max, the tie rule of ``torch.argmax``) iff its margins M[c] = logit[c] - logit[y] are < 0 for c < y
+and <= 0 for c > y. Adding player j adds H[j] * (W[c, j] - W[y, j]) to M[c]: one multiply-add per class
+and sample. With the samples sorted by label, every block of samples shares y, so the kernels keep the
+margins of a block in a small cache-resident array and update them with scalar x vector operations that the
+compiler vectorises. Permutation walks and Gray-code walks over all coalitions then cost O(N * C) per
+coalition instead of a forward pass. numba compiles the kernels once and caches the machine code on disk.
 """
 
 from __future__ import annotations
@@ -14,94 +16,143 @@ import numpy as np
 from numba import njit, prange
 
 BLOCK = 256
+FASTMATH = {"nnan", "ninf", "nsz", "contract"}  # no reassociation: each margin is one chain of multiply-adds
+LOWEST = np.float32(-3.0e38)  # a finite "minus infinity" for the running maxima (fastmath assumes no inf)
 
 
-@njit(cache=True, inline="always")
-def _count_correct(L, y, s0, m, best, arg):  # pragma: no cover - compiled
-    C = L.shape[0]
-    for s in range(m):
-        best[s] = L[0, s]
-        arg[s] = 0
-    for c in range(1, C):
+class MarginData:
+    """The arrays the kernels read: activations sorted by label, per-label weight differences and bias
+    margins, and the label groups. Built once per game."""
+
+    def __init__(self, h: np.ndarray, w: np.ndarray, b: np.ndarray, y: np.ndarray):
+        h = np.asarray(h, dtype=np.float32)
+        w = np.asarray(w, dtype=np.float32)
+        b = np.asarray(b, dtype=np.float32)
+        y = np.asarray(y, dtype=np.int64)
+        n_classes = w.shape[0]
+        order = np.argsort(y, kind="stable")
+        ys = y[order]
+        self.labels = np.unique(ys).astype(np.int64)
+        self.starts = np.searchsorted(ys, np.append(self.labels, n_classes)).astype(np.int64)
+        self.ht = np.ascontiguousarray(h[order].T)  # (n, N)
+        self.d = np.ascontiguousarray((w[None, :, :] - w[:, None, :]).transpose(0, 2, 1))  # d[y, j, c] = W[c, j] - W[y, j]
+        self.m0 = np.ascontiguousarray(b[None, :] - b[:, None])  # m0[y, c] = b[c] - b[y]
+
+    def prefix_correct(self, perms: np.ndarray) -> np.ndarray:
+        """Correct counts of every prefix of every permutation, shape (P, n+1)."""
+        return _prefix_correct(self.ht, self.d, self.m0, self.starts, self.labels, np.ascontiguousarray(perms))
+
+    def all_correct(self, low_bits: int = 10) -> np.ndarray:
+        """Correct counts of all 2^n coalitions, indexed by bitmask."""
+        return _gray_correct(self.ht, self.d, self.m0, self.starts, self.labels, min(low_bits, self.ht.shape[0]))
+
+
+@njit(cache=True, inline="always", fastmath=FASTMATH)
+def _update_group(M, acc, d_row, h, m, c0, c1, sign):  # pragma: no cover - compiled
+    """M[c, :m] += sign * d_row[c] * h[:m] for classes c0 <= c < c1, and acc[:m] = their maximum margin.
+    Classes go two per pass over the samples, so the running maximum is loaded and stored half as often."""
+    if c1 <= c0:
         for s in range(m):
-            v = L[c, s]
-            if v > best[s]:
-                best[s] = v
-                arg[s] = c
+            acc[s] = LOWEST
+        return
+    c = c0
+    if (c1 - c0) % 2 == 1:
+        d = sign * d_row[c]
+        for s in range(m):
+            v = M[c, s] + d * h[s]
+            M[c, s] = v
+            acc[s] = v
+        c += 1
+    else:
+        d0 = sign * d_row[c]
+        d1 = sign * d_row[c + 1]
+        for s in range(m):
+            v0 = M[c, s] + d0 * h[s]
+            v1 = M[c + 1, s] + d1 * h[s]
+            M[c, s] = v0
+            M[c + 1, s] = v1
+            acc[s] = v0 if v0 > v1 else v1
+        c += 2
+    while c < c1:
+        d0 = sign * d_row[c]
+        d1 = sign * d_row[c + 1]
+        for s in range(m):
+            v0 = M[c, s] + d0 * h[s]
+            v1 = M[c + 1, s] + d1 * h[s]
+            M[c, s] = v0
+            M[c + 1, s] = v1
+            a = acc[s]
+            a = v0 if v0 > a else a
+            acc[s] = v1 if v1 > a else a
+        c += 2
+
+
+@njit(cache=True, inline="always", fastmath=FASTMATH)
+def _add_player(M, lo, hi, d_row, h, m, y, C, sign):  # pragma: no cover - compiled
+    """Add (sign=1) or remove (sign=-1) one player for a block of samples of label y; return how many are
+    classified correctly: margins < 0 below y and <= 0 above y (the first arg-max rule)."""
+    _update_group(M, lo, d_row, h, m, 0, y, sign)
+    _update_group(M, hi, d_row, h, m, y + 1, C, sign)
     total = 0
     for s in range(m):
-        if arg[s] == y[s0 + s]:
-            total += 1
+        total += (lo[s] < 0) & (hi[s] <= 0)
     return total
 
 
-@njit(parallel=True, cache=True)
-def prefix_correct(HT, W, b, y, perms):  # pragma: no cover - compiled
-    """out[p, t] = number of correctly classified samples with the first t players of perms[p] active."""
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def _prefix_correct(HT, D, m0, starts, labels, perms):  # pragma: no cover - compiled
     P, n = perms.shape
-    C = W.shape[0]
-    N = HT.shape[1]
+    C = D.shape[2]
     out = np.zeros((P, n + 1), np.int64)
     for p in prange(P):
-        L = np.empty((C, BLOCK), np.float32)
-        best = np.empty(BLOCK, np.float32)
-        arg = np.empty(BLOCK, np.int64)
-        for s0 in range(0, N, BLOCK):
-            m = min(BLOCK, N - s0)
-            for c in range(C):
-                bc = b[c]
-                for s in range(m):
-                    L[c, s] = bc
-            out[p, 0] += _count_correct(L, y, s0, m, best, arg)
-            for t in range(n):
-                j = perms[p, t]
+        M = np.empty((C, BLOCK), np.float32)
+        zero = np.zeros(C, np.float32)
+        lo = np.empty(BLOCK, np.float32)
+        hi = np.empty(BLOCK, np.float32)
+        for g in range(len(labels)):
+            y = labels[g]
+            for s0 in range(starts[g], starts[g + 1], BLOCK):
+                m = min(BLOCK, starts[g + 1] - s0)
                 for c in range(C):
-                    w = W[c, j]
                     for s in range(m):
-                        L[c, s] += w * HT[j, s0 + s]
-                out[p, t + 1] += _count_correct(L, y, s0, m, best, arg)
+                        M[c, s] = m0[y, c]
+                out[p, 0] += _add_player(M, lo, hi, zero, HT[0, s0 : s0 + m], m, y, C, np.float32(0.0))
+                for t in range(n):
+                    j = perms[p, t]
+                    out[p, t + 1] += _add_player(M, lo, hi, D[y, j], HT[j, s0 : s0 + m], m, y, C, np.float32(1.0))
     return out
 
 
-@njit(parallel=True, cache=True)
-def gray_correct(HT, W, b, y, low):  # pragma: no cover - compiled
-    """out[mask] = correctly classified samples for every coalition bitmask of n = HT.shape[0] players.
-
-    The high n-low bits are fixed per parallel task (its logits recomputed from scratch, which bounds
-    floating-point drift); the low bits are walked in Gray-code order, one rank-one update per coalition.
-    """
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def _gray_correct(HT, D, m0, starts, labels, low):  # pragma: no cover - compiled
+    """The high n-low bits are fixed per parallel task, whose margins are recomputed from scratch (bounding
+    floating-point drift); the low bits are walked in Gray-code order, one player added or removed per step."""
     n = HT.shape[0]
-    C = W.shape[0]
-    N = HT.shape[1]
+    C = D.shape[2]
     out = np.zeros(1 << n, np.int64)
-    for hi in prange(1 << (n - low)):
-        base = hi << low
-        L = np.empty((C, BLOCK), np.float32)
-        best = np.empty(BLOCK, np.float32)
-        arg = np.empty(BLOCK, np.int64)
-        for s0 in range(0, N, BLOCK):
-            m = min(BLOCK, N - s0)
-            for c in range(C):
-                bc = b[c]
-                for s in range(m):
-                    L[c, s] = bc
-            for j in range(low, n):
-                if (base >> j) & 1:
-                    for c in range(C):
-                        w = W[c, j]
-                        for s in range(m):
-                            L[c, s] += w * HT[j, s0 + s]
-            out[base] += _count_correct(L, y, s0, m, best, arg)
-            g = 0
-            for k in range(1, 1 << low):
-                j = 0
-                while not (k >> j) & 1:
-                    j += 1
-                g ^= 1 << j
-                sign = np.float32(1.0) if (g >> j) & 1 else np.float32(-1.0)
+    for hi_bits in prange(1 << (n - low)):
+        base = hi_bits << low
+        M = np.empty((C, BLOCK), np.float32)
+        zero = np.zeros(C, np.float32)
+        lo = np.empty(BLOCK, np.float32)
+        hi = np.empty(BLOCK, np.float32)
+        for g in range(len(labels)):
+            y = labels[g]
+            for s0 in range(starts[g], starts[g + 1], BLOCK):
+                m = min(BLOCK, starts[g + 1] - s0)
                 for c in range(C):
-                    w = sign * W[c, j]
                     for s in range(m):
-                        L[c, s] += w * HT[j, s0 + s]
-                out[base | g] += _count_correct(L, y, s0, m, best, arg)
+                        M[c, s] = m0[y, c]
+                for j in range(low, n):
+                    if (base >> j) & 1:
+                        _add_player(M, lo, hi, D[y, j], HT[j, s0 : s0 + m], m, y, C, np.float32(1.0))
+                out[base] += _add_player(M, lo, hi, zero, HT[0, s0 : s0 + m], m, y, C, np.float32(0.0))
+                code = 0
+                for k in range(1, 1 << low):
+                    j = 0
+                    while not (k >> j) & 1:
+                        j += 1
+                    code ^= 1 << j
+                    sign = np.float32(1.0) if (code >> j) & 1 else np.float32(-1.0)
+                    out[base | code] += _add_player(M, lo, hi, D[y, j], HT[j, s0 : s0 + m], m, y, C, sign)
     return out

@@ -114,10 +114,7 @@ class NeuronGame(_NetworkGame):
             self._W = head.weight.detach().float()
             self._b = head.bias.detach().float()
             if device.type == "cpu":
-                self._HT = np.ascontiguousarray(self._h.T.float().numpy())
-                self._Wn = np.ascontiguousarray(self._W.numpy())
-                self._bn = np.ascontiguousarray(self._b.numpy())
-                self._yn = np.ascontiguousarray(self._y.numpy())
+                self._margins = kernels.MarginData(self._h.numpy(), self._W.numpy(), self._b.numpy(), self._y.numpy())
 
     def _bytes_per_coalition(self) -> int:
         widths = [self.n_players, *self.model.hidden_sizes[self.layer + 1 :], self.n_classes]
@@ -134,11 +131,11 @@ class NeuronGame(_NetworkGame):
 
     @torch.no_grad()
     def prefix_values(self, perms: np.ndarray) -> np.ndarray:
-        if not self.fast:
+        if not self.fast or self.n_players == 0:
             return super().prefix_values(perms)
         perms = np.ascontiguousarray(np.asarray(perms, dtype=np.int64))
         if self.device.type == "cpu":
-            counts = kernels.prefix_correct(self._HT, self._Wn, self._bn, self._yn, perms)
+            counts = self._margins.prefix_correct(perms)
         else:
             counts = self._prefix_correct_torch(perms)
         return self._counts_to_payoff(counts)
@@ -164,10 +161,10 @@ class NeuronGame(_NetworkGame):
     @torch.no_grad()
     def all_values(self) -> np.ndarray:
         check_exact_size(self.n_players)
-        if not self.fast:
+        if not self.fast or self.n_players == 0:
             return super().all_values()
         if self.device.type == "cpu":
-            counts = kernels.gray_correct(self._HT, self._Wn, self._bn, self._yn, min(self.n_players, 10))
+            counts = self._margins.all_correct()
             return self._counts_to_payoff(counts)
         return super().all_values()
 
