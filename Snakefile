@@ -34,6 +34,8 @@ SLUG = {slug(s): s for s in STRATEGIES}
 SEEDS = [config["seed"] + r for r in range(config["pruning"]["repetitions"])]
 FIGURES = config["pruning"]["figures"] or [STRATEGIES]
 RES = config["resources"]
+OUT = config["outdir"].rstrip("/")
+LOGS = os.path.join("logs", os.path.relpath(OUT, "results")).rstrip("/.") if OUT != "results" else "logs"
 
 report: "workflow/report/workflow.rst"
 
@@ -47,7 +49,6 @@ include: "workflow/rules/aggregate.smk"
 
 rule all:
     input:
-        "results/tables/strategies.html",
-        "results/tables/gridsearch.html",
-        expand("results/plots/walks_{figure}.png", figure=range(len(FIGURES))),
-        "results/plots/gridsearch.png",
+        OUT + "/tables/strategies.html",
+        expand(OUT + "/plots/walks_{figure}.png", figure=range(len(FIGURES))),
+        [OUT + "/tables/gridsearch.html", OUT + "/plots/gridsearch.png"] if config["gridsearch"]["enabled"] else [],

@@ -1,12 +1,12 @@
 rule walk_tables:
     input:
-        expand("results/walks/{strategy}/seed{seed}.csv", strategy=SLUG, seed=SEEDS),
+        expand(OUT + "/walks/{strategy}/seed{seed}.csv", strategy=SLUG, seed=SEEDS),
     output:
-        steps="results/tables/walk_steps.csv",
-        summaries="results/tables/walk_summaries.csv",
-        table="results/tables/strategies.csv",
+        steps=OUT + "/tables/walk_steps.csv",
+        summaries=OUT + "/tables/walk_summaries.csv",
+        table=OUT + "/tables/strategies.csv",
         html=report(
-            "results/tables/strategies.html",
+            OUT + "/tables/strategies.html",
             caption="../report/strategies.rst",
             category="Tables",
             labels={"table": "steps, epochs, found per strategy"},
@@ -16,7 +16,7 @@ rule walk_tables:
         root_epochs=config["training"]["root_epochs"],
         retrain_epochs=config["pruning"]["retrain_epochs"],
     log:
-        "logs/walk_tables.log",
+        LOGS + "/walk_tables.log",
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -28,16 +28,16 @@ rule walk_tables:
 rule grid_tables:
     input:
         expand(
-            "results/gridsearch/h{hidden}/rep{rep}.csv",
+            OUT + "/gridsearch/h{hidden}/rep{rep}.csv",
             hidden=config["gridsearch"]["sizes"],
             rep=range(config["gridsearch"]["repetitions"]),
         ),
     output:
-        runs="results/tables/gridsearch_runs.csv",
-        table="results/tables/gridsearch.csv",
-        cost="results/tables/gridsearch_cost.csv",
+        runs=OUT + "/tables/gridsearch_runs.csv",
+        table=OUT + "/tables/gridsearch.csv",
+        cost=OUT + "/tables/gridsearch_cost.csv",
         html=report(
-            "results/tables/gridsearch.html",
+            OUT + "/tables/gridsearch.html",
             caption="../report/gridsearch_table.rst",
             category="Tables",
             labels={"table": "grid search"},
@@ -45,7 +45,7 @@ rule grid_tables:
     params:
         theta=config["pruning"]["theta"],
     log:
-        "logs/grid_tables.log",
+        LOGS + "/grid_tables.log",
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -55,10 +55,10 @@ rule grid_tables:
 
 rule plot_walks:
     input:
-        "results/tables/walk_steps.csv",
+        OUT + "/tables/walk_steps.csv",
     output:
         report(
-            "results/plots/walks_{figure}.png",
+            OUT + "/plots/walks_{figure}.png",
             caption="../report/walks.rst",
             category="Pruning walks",
             labels=lambda w: {"figure": " vs ".join(FIGURES[int(w.figure)])},
@@ -67,7 +67,7 @@ rule plot_walks:
         strategies=lambda w: " ".join(f"'{s}'" for s in FIGURES[int(w.figure)]),
         theta=config["pruning"]["theta"],
     log:
-        "logs/plot_walks/{figure}.log",
+        LOGS + "/plot_walks/{figure}.log",
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -77,13 +77,13 @@ rule plot_walks:
 
 rule plot_grid:
     input:
-        "results/tables/gridsearch_runs.csv",
+        OUT + "/tables/gridsearch_runs.csv",
     output:
-        report("results/plots/gridsearch.png", caption="../report/gridsearch.rst", category="Grid search"),
+        report(OUT + "/plots/gridsearch.png", caption="../report/gridsearch.rst", category="Grid search"),
     params:
         theta=config["pruning"]["theta"],
     log:
-        "logs/plot_grid.log",
+        LOGS + "/plot_grid.log",
     conda:
         "../../envs/analysis.yaml"
     shell:

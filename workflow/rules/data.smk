@@ -1,10 +1,10 @@
 rule prepare_data:
     output:
-        "results/data/splits.npz",
+        OUT + "/data/splits.npz",
     params:
         dataset=settings("dataset"),
     log:
-        "logs/prepare_data.log",
+        LOGS + "/prepare_data.log",
     resources:
         mem_mb=res("data", "mem_mb", 8000),
         runtime=res("data", "runtime", 30),

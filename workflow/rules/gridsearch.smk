@@ -1,14 +1,14 @@
 rule grid_run:
     input:
-        "results/data/splits.npz",
+        OUT + "/data/splits.npz",
     output:
-        "results/gridsearch/h{hidden}/rep{rep}.csv",
+        OUT + "/gridsearch/h{hidden}/rep{rep}.csv",
     params:
         training=settings("training"),
         gridsearch=json.dumps({**config["gridsearch"], "eval_split": config["pruning"]["eval_split"]}, sort_keys=True),
         seed=config["seed"],
     log:
-        "logs/gridsearch/h{hidden}/rep{rep}.log",
+        LOGS + "/gridsearch/h{hidden}/rep{rep}.log",
     threads: config["training"]["threads"]
     resources:
         mem_mb=res("grid", "mem_mb", 4000),

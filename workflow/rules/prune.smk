@@ -1,15 +1,15 @@
 rule prune_walk:
     input:
-        data="results/data/splits.npz",
-        root="results/roots/seed{seed}.pt",
+        data=OUT + "/data/splits.npz",
+        root=OUT + "/roots/seed{seed}.pt",
     output:
-        "results/walks/{strategy}/seed{seed}.csv",
+        OUT + "/walks/{strategy}/seed{seed}.csv",
     params:
         strategy=lambda w: SLUG[w.strategy],
         training=settings("training"),
         pruning=settings("pruning"),
     log:
-        "logs/walks/{strategy}/seed{seed}.log",
+        LOGS + "/walks/{strategy}/seed{seed}.log",
     threads: config["training"]["threads"]
     resources:
         mem_mb=res("walk", "mem_mb", 4000),

@@ -1,14 +1,14 @@
 rule train_root:
     input:
-        "results/data/splits.npz",
+        OUT + "/data/splits.npz",
     output:
-        "results/roots/seed{seed}.pt",
+        OUT + "/roots/seed{seed}.pt",
     params:
         model=settings("model"),
         training=settings("training"),
         eval_split=config["pruning"]["eval_split"],
     log:
-        "logs/train_root/seed{seed}.log",
+        LOGS + "/train_root/seed{seed}.log",
     threads: config["training"]["threads"]
     resources:
         mem_mb=res("train", "mem_mb", 4000),
