@@ -30,6 +30,11 @@ try:
 except ValueError as err:
     raise WorkflowError(str(err))
 
+try:
+    LAYER_STRATEGIES = check_strategies(config["layers"]["strategies"])
+except ValueError as err:
+    raise WorkflowError(str(err).replace("pruning.strategies", "layers.strategies"))
+
 SLUG = {slug(s): s for s in STRATEGIES}
 SEEDS = [config["seed"] + r for r in range(config["pruning"]["repetitions"])]
 FIGURES = config["pruning"]["figures"] or [STRATEGIES]
@@ -45,6 +50,8 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/prune.smk"
 include: "workflow/rules/gridsearch.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/estimators.smk"
+include: "workflow/rules/layers.smk"
 
 
 rule all:
@@ -52,3 +59,5 @@ rule all:
         OUT + "/tables/strategies.html",
         expand(OUT + "/plots/walks_{figure}.png", figure=range(len(FIGURES))),
         [OUT + "/tables/gridsearch.html", OUT + "/plots/gridsearch.png"] if config["gridsearch"]["enabled"] else [],
+        [OUT + "/tables/estimators.html", OUT + "/plots/estimators.png"] if config["estimators"]["enabled"] else [],
+        [OUT + "/layers/tables/strategies.html", OUT + "/layers/plots/walks.png"] if config["layers"]["enabled"] else [],

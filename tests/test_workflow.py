@@ -51,7 +51,9 @@ def test_dry_run_lists_every_stage(tmp_path):
     cwd = workdir(tmp_path, "dry")
     out = run(cwd, "-n", "--configfile", "config/tiny.yaml").stdout
     for rule, count in [("prepare_data", 1), ("train_root", 2), ("prune_walk", 6), ("grid_run", 4),
-                        ("walk_tables", 1), ("grid_tables", 1), ("plot_walks", 1), ("plot_grid", 1)]:
+                        ("walk_tables", 1), ("grid_tables", 1), ("plot_walks", 1), ("plot_grid", 1),
+                        ("estimator_study", 2), ("estimator_tables", 1), ("train_layer_root", 2), ("layer_walk", 4),
+                        ("layer_tables", 1), ("plot_layer_walks", 1)]:
         assert any(line.split() == [rule, str(count)] for line in out.splitlines()), (rule, out)
 
 
@@ -70,6 +72,12 @@ def test_tiny_workflow_produces_tables_plots_and_report(tiny_run):
             "accuracy", "epochs", "wall_time", "shapley_evaluations", "shapley_stderr_max"} <= set(steps.columns)
     assert (tiny_run / "results" / "plots" / "walks_0.png").stat().st_size > 10_000
     assert (tiny_run / "results" / "plots" / "gridsearch.png").stat().st_size > 10_000
+    estimators = pd.read_csv(tiny_run / "results" / "tables" / "estimators.csv")
+    assert set(estimators["estimator"]) == {"permutation", "stratified"}
+    assert (tiny_run / "results" / "plots" / "estimators.png").stat().st_size > 10_000
+    layers = pd.read_csv(tiny_run / "results" / "layers" / "tables" / "strategies.csv")
+    assert list(layers["strategy"]) == ["SVbottom(1)", "random(1)"]
+    assert (layers["avg # steps"] == 4).all()  # 4 blocks, one per step
     assert "step 1" in (tiny_run / "logs" / "walks" / "SVbucket-0.3" / "seed0.log").read_text()  # progress
     run(tiny_run, "--configfile", "config/tiny.yaml", "--report", "results/report.html")
     assert (tiny_run / "results" / "report.html").stat().st_size > 100_000
@@ -102,6 +110,8 @@ def test_same_config_same_tables_and_interrupted_run_resumes(tiny_run, tmp_path)
         ("dataset: {name: cifar10}", "name"),
         ("gridsearch: {epochs: [0, 10]}", "epochs"),
         ("pruning: {figures: [['random(7)']]}", "figures"),
+        ("layers: {strategies: ['SVbucket(2)']}", "layers.strategies"),
+        ("estimators: {methods: [montecarlo]}", "methods"),
     ],
 )
 def test_bad_config_stops_before_any_job_naming_the_field(tmp_path, bad, field):

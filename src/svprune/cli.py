@@ -151,7 +151,7 @@ def cmd_plot_walks(args) -> None:
 
     walks = read_records([args.steps])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    plot_walks(walks, args.strategies, args.out, theta=args.theta)
+    plot_walks(walks, args.strategies, args.out, theta=args.theta, players=args.players)
 
 
 def cmd_plot_grid(args) -> None:
@@ -160,6 +160,33 @@ def cmd_plot_grid(args) -> None:
 
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     plot_grid(read_records([args.runs]), args.out, theta=args.theta)
+
+
+def cmd_estimator_study(args) -> None:
+    from svprune.study import run_study
+
+    results = run_study(args.game, args.methods, args.evaluations, range(args.seeds))
+    for (method, target), g in results.groupby(["estimator", "target_evaluations"], sort=False):
+        log.info("%s %s %d evaluations: relative error %.4f", args.game, method, target, g["relative_error"].mean())
+    _write_csv(results, args.out)
+
+
+def cmd_estimator_tables(args) -> None:
+    from svprune.plots import plot_estimator_errors
+    from svprune.study import summarize_study
+    from svprune.tables import read_records, to_html
+
+    results = read_records(args.results)
+    _write_csv(results, args.out_runs)
+    summary = summarize_study(results)
+    _write_csv(summary, args.out_table)
+    note = ("relative error = sum |estimate - exact| / sum |exact|, mean over seeds; budget = permutations "
+            "(permutation, antithetic) or samples per player (subset, stratified); 2-SE coverage = share of "
+            "players whose exact value lies within 2 reported standard errors (honest errors give about 0.95).")
+    _write_text(to_html(summary.set_index(["game", "estimator"]), "Estimator study: budget for < 5% error", note),
+                args.out_html)
+    Path(args.out_plot).parent.mkdir(parents=True, exist_ok=True)
+    plot_estimator_errors(results, args.out_plot, metric="relative_error")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -222,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", required=True, help="all walk steps (CSV from walk-tables)")
     p.add_argument("--strategies", nargs="+", required=True)
     p.add_argument("--theta", type=float)
+    p.add_argument("--players", default="neurons", help="what the players are, for the axis label")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_plot_walks)
 
@@ -230,6 +258,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--theta", type=float)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_plot_grid)
+
+    p = sub.add_parser("estimator-study", help="error against budget of Shapley estimators on a game with exact values")
+    p.add_argument("--game", required=True, help="security_council, perturbed_uniform or neuron16")
+    p.add_argument("--methods", nargs="+", required=True)
+    p.add_argument("--evaluations", nargs="+", type=int, required=True, help="coalition-evaluation budgets")
+    p.add_argument("--seeds", type=int, default=20)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_estimator_study)
+
+    p = sub.add_parser("estimator-tables", help="summary table and error plot of the estimator study")
+    p.add_argument("--results", nargs="+", required=True)
+    for name in ("runs", "table", "html", "plot"):
+        p.add_argument(f"--out-{name}", required=True)
+    p.set_defaults(func=cmd_estimator_tables)
     return parser
 
 

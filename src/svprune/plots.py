@@ -28,7 +28,7 @@ def walk_curves(walks: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_walks(walks: pd.DataFrame, strategies: Sequence[str], path: str | os.PathLike, theta: float | None = None,
-               title: str = "") -> None:
+               title: str = "", players: str = "neurons") -> None:
     """Accuracy against players (mean line, min-max band over repetitions) for each strategy, with the mean
     removed Shapley value per step on a second axis (dotted), as in the paper's figures 2-4."""
     curves = walk_curves(walks[walks["strategy"].isin(strategies)])
@@ -47,7 +47,7 @@ def plot_walks(walks: pd.DataFrame, strategies: Sequence[str], path: str | os.Pa
     if theta is not None:
         ax.axhline(theta, color="grey", linewidth=0.8, linestyle="--")
     ax.set_xlim(walks["players_before"].max() + 0.5, -0.5)  # pruning goes right to left, as in the paper
-    ax.set_xlabel("Number of players (neurons) in model")
+    ax.set_xlabel(f"Number of players ({players}) in model")
     ax.set_ylabel("Accuracy of model (mean, min-max band)")
     ax2.set_ylabel("Removed Shapley value (dotted, mean)")
     ax.set_ylim(0, 1)
@@ -74,18 +74,31 @@ def plot_grid(grid: pd.DataFrame, path: str | os.PathLike, theta: float | None =
     plt.close(fig)
 
 
-def plot_estimator_errors(errors: pd.DataFrame, path: str | os.PathLike, metric: str = "mean_abs_error") -> None:
-    """Error against budget (coalition evaluations), one panel per game, one line per estimator, band = spread
-    over seeds (log-log)."""
+def plot_estimator_errors(errors: pd.DataFrame, path: str | os.PathLike, metric: str = "relative_error") -> None:
+    """Error against budget, one panel per game, one line per estimator: x = mean coalition evaluations
+    actually spent at each budget, y = mean error over seeds, band = 5th-95th percentile (log-log)."""
     games = list(dict.fromkeys(errors["game"]))
+    methods = list(dict.fromkeys(errors["estimator"]))
+    colors = dict(zip(methods, sns.color_palette("colorblind", len(methods))))
     fig, axes = plt.subplots(1, len(games), figsize=(4.5 * len(games), 4), squeeze=False)
     for ax, game in zip(axes[0], games):
-        sub = errors[errors["game"] == game]
-        sns.lineplot(data=sub, x="evaluations", y=metric, hue="estimator", errorbar=("pi", 90), ax=ax, marker="o")
+        for method in methods:
+            sub = errors[(errors["game"] == game) & (errors["estimator"] == method)]
+            if sub.empty:
+                continue
+            g = sub.groupby("target_evaluations").agg(
+                x=("evaluations", "mean"), y=(metric, "mean"),
+                lo=(metric, lambda v: np.quantile(v, 0.05)), hi=(metric, lambda v: np.quantile(v, 0.95)),
+            ).sort_values("x")
+            ax.plot(g["x"], g["y"], marker="o", color=colors[method], label=method)
+            ax.fill_between(g["x"], g["lo"], g["hi"], color=colors[method], alpha=0.15, linewidth=0)
+        ax.axhline(0.05, color="grey", linewidth=0.8, linestyle="--")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(game)
         ax.set_xlabel("coalition evaluations")
+        ax.set_ylabel(metric.replace("_", " "))
+        ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

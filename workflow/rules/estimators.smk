@@ -1,0 +1,44 @@
+rule estimator_study:
+    output:
+        OUT + "/estimators/{game}.csv",
+    params:
+        methods=" ".join(config["estimators"]["methods"]),
+        evaluations=" ".join(str(e) for e in config["estimators"]["evaluations"]),
+        seeds=config["estimators"]["seeds"],
+    log:
+        LOGS + "/estimators/{game}.log",
+    resources:
+        mem_mb=res("estimators", "mem_mb", 4000),
+        runtime=res("estimators", "runtime", 60),
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "svprune estimator-study --game {wildcards.game} --methods {params.methods} "
+        "--evaluations {params.evaluations} --seeds {params.seeds} --out {output} 2> {log}"
+
+
+rule estimator_tables:
+    input:
+        expand(OUT + "/estimators/{game}.csv", game=config["estimators"]["games"]),
+    output:
+        runs=OUT + "/tables/estimator_runs.csv",
+        table=OUT + "/tables/estimators.csv",
+        html=report(
+            OUT + "/tables/estimators.html",
+            caption="../report/estimators_table.rst",
+            category="Estimator study",
+            labels={"table": "budget for < 5% error"},
+        ),
+        plot=report(
+            OUT + "/plots/estimators.png",
+            caption="../report/estimators.rst",
+            category="Estimator study",
+            labels={"figure": "error against evaluations"},
+        ),
+    log:
+        LOGS + "/estimator_tables.log",
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "svprune estimator-tables --results {input} --out-runs {output.runs} --out-table {output.table} "
+        "--out-html {output.html} --out-plot {output.plot} 2> {log}"
