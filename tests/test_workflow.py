@@ -1,6 +1,7 @@
 """The Snakemake workflow end to end on the tiny config: every stage, determinism, interrupted runs, bad configs."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -122,3 +123,64 @@ def test_bad_config_stops_before_any_job_naming_the_field(tmp_path, bad, field):
     message = proc.stdout + proc.stderr
     assert field in message, message[-2000:]
     assert not (cwd / "results").exists()
+
+
+def _slurm_skip_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root to install and start a one-node Slurm cluster"
+    if not Path("/etc/debian_version").exists() or shutil.which("apt-get") is None:
+        return "the test cluster script installs Slurm from Debian's packages; this is not a Debian machine"
+    return None
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    reason = _slurm_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    script = REPO / "tests" / "slurm" / "cluster.sh"
+    was_running = subprocess.run([script, "status"], capture_output=True).returncode == 0
+    started = subprocess.run([script, "start"], capture_output=True, text=True, timeout=900)
+    if started.returncode != 0:
+        pytest.fail(f"could not start the test cluster:\n{started.stderr[-3000:]}")
+    yield
+    if not was_running:
+        subprocess.run([script, "stop"], capture_output=True, timeout=120)
+
+
+def slurm_env(tmp_path: Path) -> dict:
+    """`snakemake --profile slurm` finds the test profile as an installed user profile."""
+    xdg = tmp_path / "xdg"
+    (xdg / "snakemake").mkdir(parents=True)
+    (xdg / "snakemake" / "slurm").symlink_to(REPO / "tests" / "slurm" / "profile")
+    return {**os.environ, "XDG_CONFIG_HOME": str(xdg),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+@pytest.mark.slurm
+def test_slurm_profile_runs_every_job_through_sbatch_with_local_results(slurm_cluster, tiny_run, tmp_path):
+    cwd = workdir(tmp_path, "slurm")
+    proc = subprocess.run(["timeout", "1200", *SNAKEMAKE, "--profile", "slurm", "--configfile", "config/tiny.yaml"],
+                          cwd=cwd, env=slurm_env(tmp_path), capture_output=True, text=True)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-4000:]
+    job_ids = set(re.findall(r"SLURM jobid (\d+)", output))
+    n_jobs = int(re.search(r"(\d+) of \1 steps \(100%\) done", output).group(1))
+    assert len(job_ids) == n_jobs - 1, (job_ids, n_jobs)  # every job but the local target rule `all`
+    known = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i %T"], capture_output=True, text=True).stdout
+    completed = {line.split()[0] for line in known.splitlines() if line.endswith("COMPLETED")}
+    assert job_ids <= completed
+    local, remote = tables(tiny_run), tables(cwd)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(local[name], remote[name], check_exact=True)
+
+
+@pytest.mark.slurm
+def test_failing_rule_under_slurm_exits_nonzero(slurm_cluster, tmp_path):
+    cwd = workdir(tmp_path, "slurm-fail")
+    (cwd / "broken.yaml").write_text("dataset: {name: mnist, root: /nonexistent/mnist}\n")
+    proc = subprocess.run(["timeout", "600", *SNAKEMAKE, "--profile", "slurm", "--configfile", "config/tiny.yaml",
+                           "broken.yaml"], cwd=cwd, env=slurm_env(tmp_path), capture_output=True, text=True)
+    assert proc.returncode not in (0, 124), "snakemake should fail, not succeed or hang"
+    log = (cwd / "logs" / "prepare_data.log").read_text()
+    assert "train-images-idx3-ubyte" in log  # the data error reached the rule's log

@@ -7,6 +7,8 @@ rule estimator_study:
         seeds=config["estimators"]["seeds"],
     log:
         LOGS + "/estimators/{game}.log",
+    benchmark:
+        OUT + "/benchmarks/estimators/{game}.tsv"
     resources:
         mem_mb=res("estimators", "mem_mb", 4000),
         runtime=res("estimators", "runtime", 60),

@@ -9,6 +9,8 @@ rule grid_run:
         seed=config["seed"],
     log:
         LOGS + "/gridsearch/h{hidden}/rep{rep}.log",
+    benchmark:
+        OUT + "/benchmarks/gridsearch/h{hidden}/rep{rep}.tsv"
     threads: config["training"]["threads"]
     resources:
         mem_mb=res("grid", "mem_mb", 4000),

@@ -47,6 +47,8 @@ rule layer_walk:
         pruning=LAYER_PRUNING,
     log:
         LOGS + "/layers/walks/{strategy}/seed{seed}.log",
+    benchmark:
+        OUT + "/benchmarks/layers/walks/{strategy}/seed{seed}.tsv"
     threads: config["training"]["threads"]
     resources:
         mem_mb=res("walk", "mem_mb", 4000),

@@ -10,6 +10,8 @@ rule prune_walk:
         pruning=settings("pruning"),
     log:
         LOGS + "/walks/{strategy}/seed{seed}.log",
+    benchmark:
+        OUT + "/benchmarks/walks/{strategy}/seed{seed}.tsv"
     threads: config["training"]["threads"]
     resources:
         mem_mb=res("walk", "mem_mb", 4000),

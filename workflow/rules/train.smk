@@ -9,6 +9,8 @@ rule train_root:
         eval_split=config["pruning"]["eval_split"],
     log:
         LOGS + "/train_root/seed{seed}.log",
+    benchmark:
+        OUT + "/benchmarks/train_root/seed{seed}.tsv"
     threads: config["training"]["threads"]
     resources:
         mem_mb=res("train", "mem_mb", 4000),
