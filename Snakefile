@@ -4,7 +4,6 @@
 # Run:  snakemake --cores all            (then: snakemake --report results/report.html)
 #       snakemake --profile slurm        (on a cluster; see profiles/slurm and the README)
 import os
-import shutil
 import sys
 
 from snakemake.utils import min_version, validate
@@ -15,10 +14,15 @@ configfile: "config/config.yaml"
 
 validate(config, "workflow/schemas/config.schema.yaml")
 
-# The svprune command comes from the environment snakemake runs in (or the rule's conda env).
-if shutil.which("svprune") is None:
-    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
+# Rules run `python -m svprune.cli` with this repository's src/ on PYTHONPATH: the python of the environment
+# snakemake runs in, or of the rule's conda environment (envs/*.yaml, with --sdm conda), which activation puts
+# first on PATH. Jobs inherit both variables, on a cluster too.
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in [os.path.join(workflow.basedir, "src"), os.environ.get("PYTHONPATH", "")] if p
+)
 
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))  # the package, also where snakemake lacks it
 from svprune.config import check_strategies, slug
 
 try:

@@ -99,23 +99,33 @@ def _add_player(M, lo, hi, d_row, h, m, y, C, sign):  # pragma: no cover - compi
     return total
 
 
+@njit(cache=True, inline="always")
+def _scratch(C):  # pragma: no cover - compiled
+    """Per-task buffers: the margins of a block, a zero weight row, the running maxima below and above y."""
+    return (np.empty((C, BLOCK), np.float32), np.zeros(C, np.float32), np.empty(BLOCK, np.float32),
+            np.empty(BLOCK, np.float32))
+
+
+@njit(cache=True, inline="always")
+def _reset(M, m0_row, m, C):  # pragma: no cover - compiled
+    """The margins of the empty coalition: bias differences b[c] - b[y]."""
+    for c in range(C):
+        for s in range(m):
+            M[c, s] = m0_row[c]
+
+
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def _prefix_correct(HT, D, m0, starts, labels, perms):  # pragma: no cover - compiled
     P, n = perms.shape
     C = D.shape[2]
     out = np.zeros((P, n + 1), np.int64)
     for p in prange(P):
-        M = np.empty((C, BLOCK), np.float32)
-        zero = np.zeros(C, np.float32)
-        lo = np.empty(BLOCK, np.float32)
-        hi = np.empty(BLOCK, np.float32)
+        M, zero, lo, hi = _scratch(C)
         for g in range(len(labels)):
             y = labels[g]
             for s0 in range(starts[g], starts[g + 1], BLOCK):
                 m = min(BLOCK, starts[g + 1] - s0)
-                for c in range(C):
-                    for s in range(m):
-                        M[c, s] = m0[y, c]
+                _reset(M, m0[y], m, C)
                 out[p, 0] += _add_player(M, lo, hi, zero, HT[0, s0 : s0 + m], m, y, C, np.float32(0.0))
                 for t in range(n):
                     j = perms[p, t]
@@ -132,17 +142,12 @@ def _gray_correct(HT, D, m0, starts, labels, low):  # pragma: no cover - compile
     out = np.zeros(1 << n, np.int64)
     for hi_bits in prange(1 << (n - low)):
         base = hi_bits << low
-        M = np.empty((C, BLOCK), np.float32)
-        zero = np.zeros(C, np.float32)
-        lo = np.empty(BLOCK, np.float32)
-        hi = np.empty(BLOCK, np.float32)
+        M, zero, lo, hi = _scratch(C)
         for g in range(len(labels)):
             y = labels[g]
             for s0 in range(starts[g], starts[g + 1], BLOCK):
                 m = min(BLOCK, starts[g + 1] - s0)
-                for c in range(C):
-                    for s in range(m):
-                        M[c, s] = m0[y, c]
+                _reset(M, m0[y], m, C)
                 for j in range(low, n):
                     if (base >> j) & 1:
                         _add_player(M, lo, hi, D[y, j], HT[j, s0 : s0 + m], m, y, C, np.float32(1.0))

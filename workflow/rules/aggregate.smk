@@ -20,7 +20,7 @@ rule walk_tables:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "svprune walk-tables --walks {input} --theta {params.theta} --root-epochs {params.root_epochs} "
+        "python -m svprune.cli walk-tables --walks {input} --theta {params.theta} --root-epochs {params.root_epochs} "
         "--retrain-epochs {params.retrain_epochs} --out-steps {output.steps} --out-summaries {output.summaries} "
         "--out-table {output.table} --out-html {output.html} 2> {log}"
 
@@ -49,7 +49,7 @@ rule grid_tables:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "svprune grid-tables --grid {input} --theta {params.theta} --out-runs {output.runs} "
+        "python -m svprune.cli grid-tables --grid {input} --theta {params.theta} --out-runs {output.runs} "
         "--out-table {output.table} --out-cost {output.cost} --out-html {output.html} 2> {log}"
 
 
@@ -71,7 +71,7 @@ rule plot_walks:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "svprune plot-walks --steps {input} --strategies {params.strategies} --theta {params.theta} "
+        "python -m svprune.cli plot-walks --steps {input} --strategies {params.strategies} --theta {params.theta} "
         "--out {output} 2> {log}"
 
 
@@ -87,4 +87,4 @@ rule plot_grid:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "svprune plot-grid --runs {input} --theta {params.theta} --out {output} 2> {log}"
+        "python -m svprune.cli plot-grid --runs {input} --theta {params.theta} --out {output} 2> {log}"

@@ -9,4 +9,4 @@ rule prepare_data:
         mem_mb=res("data", "mem_mb", 8000),
         runtime=res("data", "runtime", 30),
     shell:
-        "svprune prepare --dataset {params.dataset:q} --out {output} 2> {log}"
+        "python -m svprune.cli prepare --dataset {params.dataset:q} --out {output} 2> {log}"

@@ -15,7 +15,7 @@ rule estimator_study:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "svprune estimator-study --game {wildcards.game} --methods {params.methods} "
+        "python -m svprune.cli estimator-study --game {wildcards.game} --methods {params.methods} "
         "--evaluations {params.evaluations} --seeds {params.seeds} --out {output} 2> {log}"
 
 
@@ -42,5 +42,5 @@ rule estimator_tables:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "svprune estimator-tables --results {input} --out-runs {output.runs} --out-table {output.table} "
+        "python -m svprune.cli estimator-tables --results {input} --out-runs {output.runs} --out-table {output.table} "
         "--out-html {output.html} --out-plot {output.plot} 2> {log}"

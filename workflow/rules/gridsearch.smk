@@ -19,6 +19,6 @@ rule grid_run:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "svprune --threads {threads} grid --data {input} --hidden {wildcards.hidden} "
+        "python -m svprune.cli --threads {threads} grid --data {input} --hidden {wildcards.hidden} "
         "--repetition {wildcards.rep} --seed {params.seed} --training {params.training:q} "
         "--gridsearch {params.gridsearch:q} --out {output} 2> {log}"

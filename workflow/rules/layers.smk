@@ -30,7 +30,7 @@ rule train_layer_root:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "svprune --threads {threads} train-root --data {input} --model {params.model:q} "
+        "python -m svprune.cli --threads {threads} train-root --data {input} --model {params.model:q} "
         "--training {params.training:q} --eval-split {params.eval_split} --seed {wildcards.seed} "
         "--out {output} 2> {log}"
 
@@ -57,7 +57,7 @@ rule layer_walk:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "svprune --threads {threads} walk --data {input.data} --root {input.root} "
+        "python -m svprune.cli --threads {threads} walk --data {input.data} --root {input.root} "
         "--strategy {params.strategy:q} --seed {wildcards.seed} --training {params.training:q} "
         "--pruning {params.pruning:q} --out {output} 2> {log}"
 
@@ -84,7 +84,7 @@ rule layer_tables:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "svprune walk-tables --walks {input} --theta {params.theta} --root-epochs {params.root_epochs} "
+        "python -m svprune.cli walk-tables --walks {input} --theta {params.theta} --root-epochs {params.root_epochs} "
         "--retrain-epochs {params.retrain_epochs} --out-steps {output.steps} --out-summaries {output.summaries} "
         "--out-table {output.table} --out-html {output.html} 2> {log}"
 
@@ -107,5 +107,5 @@ rule plot_layer_walks:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "svprune plot-walks --steps {input} --strategies {params.strategies} --theta {params.theta} "
+        "python -m svprune.cli plot-walks --steps {input} --strategies {params.strategies} --theta {params.theta} "
         "--players blocks --out {output} 2> {log}"

@@ -20,6 +20,6 @@ rule prune_walk:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "svprune --threads {threads} walk --data {input.data} --root {input.root} "
+        "python -m svprune.cli --threads {threads} walk --data {input.data} --root {input.root} "
         "--strategy {params.strategy:q} --seed {wildcards.seed} --training {params.training:q} "
         "--pruning {params.pruning:q} --out {output} 2> {log}"

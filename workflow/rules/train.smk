@@ -19,6 +19,6 @@ rule train_root:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "svprune --threads {threads} train-root --data {input} --model {params.model:q} "
+        "python -m svprune.cli --threads {threads} train-root --data {input} --model {params.model:q} "
         "--training {params.training:q} --eval-split {params.eval_split} --seed {wildcards.seed} "
         "--out {output} 2> {log}"
