@@ -13,7 +13,14 @@ mkdir -p "$STATE"
 
 log() { echo "cluster.sh: $*" >&2; }
 
-alive() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
+# a daemon is alive when its pid file names a running process that is not a zombie (a killed daemon whose
+# parent is a container's non-reaping init stays a zombie)
+alive() {
+  [ -f "$STATE/$1.pid" ] || return 1
+  local stat
+  stat=$(ps -o stat= -p "$(cat "$STATE/$1.pid")" 2>/dev/null) || return 1
+  [ -n "$stat" ] && [ "${stat#Z}" = "$stat" ]
+}
 
 install_packages() {
   if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v sbatch >/dev/null \
@@ -78,9 +85,10 @@ start() {
     [ -s /etc/munge/munge.key ] || { dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null; }
     chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
     mkdir -p /run/munge /var/log/munge /var/lib/munge && chown munge:munge /run/munge /var/log/munge /var/lib/munge
-    if pgrep -x munged >/dev/null; then
+    if munge -n </dev/null >/dev/null 2>&1; then
       log "using the munged that is already running"
     else
+      rm -f /run/munge/munge.socket.2 /run/munge/munge.socket.2.lock /run/munge/munged.pid  # a killed one's
       runuser -u munge -- /usr/sbin/munged
       pgrep -x -n munged > "$STATE/munged.pid"
     fi
