@@ -31,6 +31,9 @@ def test_stratified_beats_permutation_on_security_council_per_evaluation():
     cost_error = by["relative_error"] * np.sqrt(by["evaluations"])
     assert by.loc["stratified", "evaluations"] <= by.loc["permutation", "evaluations"]
     assert cost_error["stratified"] < 0.9 * cost_error["permutation"]
+    summary = summarize_study(results).set_index("estimator")
+    assert summary.loc["permutation", "efficiency vs permutation"] == pytest.approx(1)
+    assert summary.loc["stratified", "efficiency vs permutation"] > 1.2
 
 
 def test_summary_answers_the_papers_claim():

@@ -87,7 +87,8 @@ def run_study(
 
 def summarize_study(results: pd.DataFrame, target: float = ERROR_TARGET) -> pd.DataFrame:
     """Per game and estimator: the smallest budget (permutations, or samples per player) and evaluations at
-    which the mean relative error over seeds is below ``target``, the error and coverage at the largest budget."""
+    which the mean relative error over seeds is below ``target``; at the largest budget the error, its 90th
+    percentile, rank correlation, 2-SE coverage, and the efficiency relative to permutation sampling."""
     rows = []
     for (game, method), group in results.groupby(["game", "estimator"], sort=False):
         by_budget = group.groupby("target_evaluations").agg(
@@ -104,5 +105,15 @@ def summarize_study(results: pd.DataFrame, target: float = ERROR_TARGET) -> pd.D
             "largest budget": int(last["budget"]), "relative error there": float(last["relative_error"]),
             "90th pct error there": float(last["p90_relative_error"]), "spearman there": float(last["spearman"]),
             "2-SE coverage there": float(last["coverage"]),
+            "_cost_error": float(last["relative_error"] * np.sqrt(last["evaluations"])),
         })
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    # relative efficiency against permutation sampling at the largest budget: errors fall as
+    # 1/sqrt(evaluations), so (error_perm^2 x evals_perm) / (error^2 x evals) > 1 means more accurate per
+    # evaluation spent
+    reference = out[out["estimator"] == "permutation"].set_index("game")["_cost_error"]
+    out["efficiency vs permutation"] = [
+        (reference[g] / c) ** 2 if g in reference.index and c > 0 else np.nan
+        for g, c in zip(out["game"], out["_cost_error"])
+    ]
+    return out.drop(columns="_cost_error")
