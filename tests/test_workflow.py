@@ -184,3 +184,23 @@ def test_failing_rule_under_slurm_exits_nonzero(slurm_cluster, tmp_path):
     assert proc.returncode not in (0, 124), "snakemake should fail, not succeed or hang"
     log = (cwd / "logs" / "prepare_data.log").read_text()
     assert "train-images-idx3-ubyte" in log  # the data error reached the rule's log
+
+
+def test_site_profile_asks_gpus_only_for_gpu_rules_when_config_says_cuda(tmp_path):
+    if shutil.which("sbatch") is None:
+        pytest.skip("the Slurm executor plugin needs Slurm's client commands (sbatch) to load")
+    cwd = workdir(tmp_path, "gpu")
+    (cwd / "cuda.yaml").write_text("training: {device: cuda}\n")
+    out = run(cwd, "-n", "--profile", str(REPO / "profiles" / "slurm"), "--configfile", "config/tiny.yaml",
+              "cuda.yaml").stdout
+    resources = {}
+    for block in out.split("\nrule ")[1:]:
+        name = block.split(":", 1)[0]
+        line = next((l for l in block.splitlines() if l.strip().startswith("resources:")), "")
+        resources.setdefault(name, set()).add("gpu=1" in line)
+    for rule in ("train_root", "prune_walk", "grid_run", "train_layer_root", "layer_walk"):
+        assert resources[rule] == {True}, rule
+    for rule in ("prepare_data", "walk_tables", "grid_tables", "plot_walks", "plot_grid", "estimator_study"):
+        assert resources[rule] == {False}, rule
+    cpu = run(cwd, "-n", "--profile", str(REPO / "profiles" / "slurm"), "--configfile", "config/tiny.yaml").stdout
+    assert "gpu=1" not in cpu
