@@ -58,8 +58,32 @@ include: "workflow/rules/estimators.smk"
 include: "workflow/rules/layers.smk"
 
 
+# A companion experiment (e.g. the paper's 20newsgroups run beside its MNIST run): this same workflow again,
+# with the config overlaid by the companion file, as a Snakemake module; `all` then builds both.
+COMPANION = config.get("companion")
+if COMPANION:
+    import copy
+
+    import yaml
+    from snakemake.utils import update_config
+
+    companion_config = copy.deepcopy({k: v for k, v in config.items() if k != "companion"})
+    with open(COMPANION) as handle:
+        update_config(companion_config, yaml.safe_load(handle))
+
+    module companion:
+        snakefile:
+            "Snakefile"
+        config:
+            companion_config
+
+    use rule * from companion as companion_*
+
+
 rule all:
+    default_target: True
     input:
+        rules.companion_all.input if COMPANION else [],
         OUT + "/tables/strategies.html",
         expand(OUT + "/plots/walks_{figure}.png", figure=range(len(FIGURES))),
         [OUT + "/tables/gridsearch.html", OUT + "/plots/gridsearch.png"] if config["gridsearch"]["enabled"] else [],

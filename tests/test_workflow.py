@@ -204,3 +204,16 @@ def test_site_profile_asks_gpus_only_for_gpu_rules_when_config_says_cuda(tmp_pat
         assert resources[rule] == {False}, rule
     cpu = run(cwd, "-n", "--profile", str(REPO / "profiles" / "slurm"), "--configfile", "config/tiny.yaml").stdout
     assert "gpu=1" not in cpu
+
+
+def test_companion_experiment_runs_from_the_same_command(tmp_path):
+    cwd = workdir(tmp_path, "companion")
+    (cwd / "other.yaml").write_text("outdir: results/other\nseed: 7\ngridsearch: {enabled: false}\n"
+                                    "estimators: {enabled: false}\nlayers: {enabled: false}\n")
+    (cwd / "both.yaml").write_text("companion: other.yaml\n")
+    out = run(cwd, "-n", "--configfile", "config/tiny.yaml", "both.yaml").stdout
+    counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
+              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert counts["prune_walk"] == 6 and counts["companion_prune_walk"] == 6
+    assert counts["grid_run"] == 4 and "companion_grid_run" not in counts
+    assert "results/other/walks/random-3/seed7.csv" in out  # the companion's seed and directory
