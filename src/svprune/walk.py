@@ -63,6 +63,10 @@ def walk_seed(seed: int, strategy: str) -> np.random.SeedSequence:
     return np.random.SeedSequence([int(seed), zlib.crc32(strategy.encode())])
 
 
+def _layer(model: MLP, cfg: WalkConfig) -> int:
+    """The player layer of an MLP walk: the configured one, else the last hidden layer."""
+    return len(model.hidden_sizes) - 1 if cfg.layer is None else cfg.layer
+
 
 def _game(model, x, y, cfg: WalkConfig):
     if isinstance(model, ResidualMLP):
@@ -73,22 +77,19 @@ def _game(model, x, y, cfg: WalkConfig):
 def _weight_norms(model, cfg: WalkConfig) -> np.ndarray:
     if isinstance(model, ResidualMLP):
         return np.array([float(b.weight.detach().norm()) for b in model.blocks])
-    layer = len(model.hidden_sizes) - 1 if cfg.layer is None else cfg.layer
-    return incoming_weight_norms(model, layer).cpu().numpy()
+    return incoming_weight_norms(model, _layer(model, cfg)).cpu().numpy()
 
 
 def _remove(model, positions, cfg: WalkConfig):
     if isinstance(model, ResidualMLP):
         return remove_blocks(model, positions)
-    layer = len(model.hidden_sizes) - 1 if cfg.layer is None else cfg.layer
-    return remove_units(model, layer, positions)
+    return remove_units(model, _layer(model, cfg), positions)
 
 
 def _players_of(model, cfg: WalkConfig) -> int:
     if isinstance(model, ResidualMLP):
         return model.n_blocks
-    layer = len(model.hidden_sizes) - 1 if cfg.layer is None else cfg.layer
-    return model.hidden_sizes[layer]
+    return model.hidden_sizes[_layer(model, cfg)]
 
 
 def prune_walk(
