@@ -61,3 +61,10 @@ def test_root_model_is_not_modified(trained_mlp, digits):
     prune_walk(trained_mlp, digits, "SVbottom(10)", seed=0, config=CFG)
     for a, b in zip(before, trained_mlp.parameters()):
         assert np.array_equal(a.numpy(), b.detach().numpy())
+
+
+def test_adaptive_budget_from_the_walk_config(trained_mlp, digits):
+    cfg = WalkConfig(theta=0.9, shapley=ShapleyConfig(budget=5000, tolerance=0.01))
+    records = prune_walk(trained_mlp, digits, "SVbucket(0.3)", seed=0, config=cfg).iloc[1:]
+    assert (records["shapley_stderr_max"] <= 0.01).all()
+    assert (records["shapley_samples"] < 5000).any()  # stopped early where the tolerance was reached
