@@ -39,3 +39,19 @@ def test_checkpoint_round_trip(tmp_path):
     assert loaded.hidden_sizes == [3, 2]
     for a, b in zip(model.parameters(), loaded.parameters()):
         assert (a == b).all()
+
+
+def test_values_command_on_a_checkpoint(tmp_path):
+    data, root, out = tmp_path / "splits.npz", tmp_path / "root.pt", tmp_path / "values.csv"
+    main(["prepare", "--dataset", '{"name": "digits"}', "--out", str(data)])
+    main(["train-root", "--data", str(data), "--model", '{"hidden": 6}', "--training", '{"root_epochs": 3}',
+          "--seed", "0", "--out", str(root)])
+    assert main(["values", "--data", str(data), "--model", str(root), "--method", "exact", "--out", str(out)]) == 0
+    values = pd.read_csv(out)
+    assert len(values) == 6 and (values["stderr"] == 0).all()
+    if values["normalized"].notna().all():
+        assert abs(values["normalized"].sum() - 1) < 1e-9
+    assert main(["values", "--data", str(data), "--model", str(root), "--method", "permutation",
+                 "--budget", "50", "--out", str(out)]) == 0
+    approx = pd.read_csv(out)
+    assert abs(approx["shapley"].sum() - values["shapley"].sum()) < 1e-9  # efficiency: both sum to v(U)

@@ -101,6 +101,32 @@ def cmd_walk(args) -> None:
     _write_csv(records, args.out)
 
 
+def cmd_values(args) -> None:
+    import pandas as pd
+
+    from svprune.data import Splits
+    from svprune.games import LayerGame, NeuronGame
+    from svprune.models import ResidualMLP, load_checkpoint
+    from svprune.shapley import shapley_values
+
+    splits = Splits.load(args.data)
+    model, _ = load_checkpoint(args.model, map_location=args.device)
+    x, y = splits.split(args.split)
+    if isinstance(model, ResidualMLP):
+        game = LayerGame(model, x, y, measure=args.measure)
+    else:
+        game = NeuronGame(model, x, y, layer=args.layer, measure=args.measure)
+    est = shapley_values(game, args.method, args.budget, seed=args.seed, tolerance=args.tolerance)
+    normalized, ok = est.normalized()
+    frame = pd.DataFrame({
+        "player": range(game.n_players), "shapley": est.values, "stderr": est.stderr,
+        "normalized": normalized if ok else float("nan"),
+    })
+    log.info("%d players, v(U) = %.4f, %s with %d samples: %d coalition evaluations", game.n_players,
+             est.grand_value, est.method, est.n_samples, est.n_evaluations)
+    _write_csv(frame, args.out)
+
+
 def cmd_grid(args) -> None:
     from svprune.config import train_config
     from svprune.data import Splits
@@ -218,6 +244,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pruning", type=_json, default={})
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_walk)
+
+    p = sub.add_parser("values", help="Shapley values of a checkpoint's hidden units (or residual blocks), as CSV")
+    p.add_argument("--data", required=True, help="prepared splits (.npz, from `svprune prepare`)")
+    p.add_argument("--model", required=True, help="checkpoint (from `svprune train-root` or save_checkpoint)")
+    p.add_argument("--split", default="validation", choices=["train", "validation", "test"])
+    p.add_argument("--layer", type=int, default=None, help="hidden layer of an MLP (default: the last)")
+    p.add_argument("--measure", default="accuracy", choices=["accuracy", "balanced_accuracy", "neg_cross_entropy"])
+    p.add_argument("--method", default="permutation",
+                   choices=["exact", "permutation", "antithetic", "subset", "stratified"])
+    p.add_argument("--budget", type=int, default=500)
+    p.add_argument("--tolerance", type=float, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_values)
 
     p = sub.add_parser("grid", help="grid-search runs of one hidden size and repetition, every epoch budget")
     p.add_argument("--data", required=True)
