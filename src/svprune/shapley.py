@@ -190,49 +190,6 @@ def _stratum_allocation(n: int, n_samples: int) -> np.ndarray:
     return alloc
 
 
-def _draw_size(rng: np.random.Generator, player: int, n: int, sizes: np.ndarray) -> np.ndarray:
-    """Coalitions without ``player``, one per entry of ``sizes``, each uniform among those of its size."""
-    out = np.zeros((len(sizes), n), dtype=bool)
-    others = np.delete(np.arange(n), player)
-    ranks = rng.random((len(sizes), n - 1)).argsort(axis=1).argsort(axis=1)
-    out[:, others] = ranks < sizes[:, None]
-    return out
-
-
-def _stratified_marginals(game: Game, rng: np.random.Generator, alloc: np.ndarray) -> tuple[list, int]:
-    """Marginal contributions per player and coalition size for an allocation alloc[i, k] of samples;
-    every distinct coalition is evaluated once."""
-    n = game.n_players
-    without = [_draw_size(rng, i, n, np.repeat(np.arange(n), alloc[i])) for i in range(n)]
-    with_i = []
-    for i, w in enumerate(without):
-        w = w.copy()
-        w[:, i] = True
-        with_i.append(w)
-    stacked = np.concatenate(without + with_i)
-    payoffs, evaluated = _evaluate_unique(game, stacked)
-    total = int(alloc.sum())
-    diffs_flat = payoffs[total:] - payoffs[:total]
-    bounds = np.concatenate([[0], np.cumsum(alloc.sum(1))])
-    marginals = []
-    for i in range(n):
-        d = diffs_flat[bounds[i] : bounds[i + 1]]
-        cuts = np.concatenate([[0], np.cumsum(alloc[i])])
-        marginals.append([d[a:b] for a, b in zip(cuts[:-1], cuts[1:])])
-    return marginals, evaluated
-
-
-def _combine_strata(marginals: list, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """phi(i) = mean over sizes of the stratum means; its standard error from the stratum variances."""
-    values, stderr = np.empty(n), np.empty(n)
-    for i, strata in enumerate(marginals):
-        means = np.array([m.mean() for m in strata])
-        var = np.array([m.var(ddof=1) / len(m) if len(m) > 1 else 0.0 for m in strata])
-        values[i] = means.mean()
-        stderr[i] = np.sqrt(var.sum()) / n
-    return values, stderr
-
-
 def stratified(game: Game, n_samples: int = 500, seed: int = 0) -> ShapleyEstimate:
     """Stratified sampling by coalition size (Maleki et al. 2013): phi(i) is the average over sizes k of the
     mean marginal contribution to a uniformly drawn coalition of size k; each size gets an equal share of the
@@ -241,11 +198,28 @@ def stratified(game: Game, n_samples: int = 500, seed: int = 0) -> ShapleyEstima
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1; got {n_samples}")
     rng = np.random.default_rng(seed)
-    alloc = np.tile(_stratum_allocation(n, n_samples), (n, 1))
-    marginals, evaluated = _stratified_marginals(game, rng, alloc)
-    values, stderr = _combine_strata(marginals, n)
+    alloc = _stratum_allocation(n, n_samples)
+    total = int(alloc.sum())
+    sizes = np.repeat(np.arange(n), alloc)  # (total,): the coalition size of each sample
+    without = np.zeros((n, total, n), dtype=bool)
+    for i in range(n):
+        others = np.delete(np.arange(n), i)
+        ranks = rng.random((total, n - 1)).argsort(axis=1).argsort(axis=1)
+        without[i][:, others] = ranks < sizes[:, None]
+    idx = np.arange(n)
+    with_i = without.copy()
+    with_i[idx, :, idx] = True
+    payoffs, evaluated = _evaluate_unique(game, np.concatenate([without, with_i]).reshape(-1, n))
+    payoffs = payoffs.reshape(2, n, total)
+    diffs = payoffs[1] - payoffs[0]
+    bounds = np.concatenate([[0], np.cumsum(alloc)])
+    strata = list(zip(bounds[:-1], bounds[1:]))
+    means = np.stack([diffs[:, a:b].mean(1) for a, b in strata], 1)
+    variances = np.stack([diffs[:, a:b].var(1, ddof=1) if b - a > 1 else np.zeros(n) for a, b in strata], 1)
+    values = means.mean(1)
+    stderr = np.sqrt((variances / alloc[None, :]).sum(1)) / n
     grand = float(game.value(np.ones((1, n), dtype=bool))[0])
-    return ShapleyEstimate(values, stderr, evaluated, "stratified", int(alloc[0].sum()), grand)
+    return ShapleyEstimate(values, stderr, evaluated, "stratified", total, grand)
 
 
 def shapley_values(

@@ -10,8 +10,6 @@ Two further methods have generic implementations that games may override with fa
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
 
 import numpy as np
 
