@@ -1,10 +1,15 @@
-"""The pruning walk on digits: every strategy, step counts, epoch rule, determinism, records."""
+"""The pruning walk on digits: every strategy, step counts, epoch rule, determinism, records; residual walks, a
+player layer other than the last, payoffs on the test split."""
 
 import numpy as np
 import pytest
+import torch
 
-from svprune.strategies import FORMS
-from svprune.walk import RECORD_COLUMNS, ShapleyConfig, WalkConfig, prune_walk, summarize_walk
+from svprune.games import NeuronGame
+from svprune.models import MLP, ResidualMLP
+from svprune.records import WALK_COLUMNS, check_walk, summarize_walk
+from svprune.train import accuracy, as_tensors, train
+from svprune.walk import ShapleyConfig, WalkConfig, prune_walk
 
 CFG = WalkConfig(root_epochs=20, retrain_epochs=2, theta=0.9, shapley=ShapleyConfig(budget=20))
 
@@ -16,44 +21,44 @@ def test_fixed_size_strategies_take_n_over_k_steps(trained_mlp, digits, name, st
     assert summary["steps"] == steps
     assert summary["epochs"] == 20 + 2 * steps
     assert records["players_after"].iloc[-1] == 0
-    assert list(records.columns) == RECORD_COLUMNS
+    assert list(records.columns) == WALK_COLUMNS
 
 
 @pytest.mark.parametrize("name", ["SVbucket(0.2)", "SVbottomP(0.5)", "SVbottom(2)", "Wbottom(1)", "random(2)"])
 def test_every_strategy_walks_to_zero_with_consistent_records(trained_mlp, digits, name):
     records = prune_walk(trained_mlp, digits, name, seed=1, config=CFG)
-    assert FORMS[name.split("(")[0]]
-    assert records["step"].tolist() == list(range(len(records)))
-    assert (records["players_after"].iloc[1:] < records["players_before"].iloc[1:]).all()
-    assert (records["players_before"].iloc[1:].to_numpy() == records["players_after"].iloc[:-1].to_numpy()).all()
+    check_walk(records, "walk")  # steps 0.., players falling step by step, ends with none left
     assert (records["epochs"] == 20 + 2 * records["step"]).all()
-    pruned = [int(u) for s in records["pruned"] for u in s.split()]
+    pruned = [int(u) for s in records["pruned"].iloc[1:] for u in s.split()]
     assert sorted(pruned) == list(range(40))  # every unit pruned exactly once
     assert records.loc[1:, "shapley_evaluations"].gt(0).all()
-    summary = summarize_walk(records, 0.9, 20, 2)
-    above = records[records["accuracy"] >= 0.9]
-    assert summary["found"] == above["players_after"].min()
+    x, y = as_tensors(*digits.split("validation"))
+    assert records["accuracy"].iloc[0] == accuracy(trained_mlp, x, y)  # step 0 is the root model
 
 
 def test_svbucket_removes_at_most_p_unless_forced(trained_mlp, digits):
     records = prune_walk(trained_mlp, digits, "SVbucket(0.2)", seed=2, config=CFG)
     steps = records.iloc[1:]
     multi = steps[steps["players_before"] - steps["players_after"] > 1]
+    assert len(multi), "the walk should prune several players in some step"
     assert (multi.loc[multi["shapley_normalized"].astype(bool), "removed_shapley"] < 0.2).all()
 
 
-def test_same_seed_same_walk(trained_mlp, digits):
+def test_same_seed_same_walk_other_seed_other_walk(trained_mlp, digits):
     a = prune_walk(trained_mlp, digits, "SVbucket(0.3)", seed=5, config=CFG)
     b = prune_walk(trained_mlp, digits, "SVbucket(0.3)", seed=5, config=CFG)
-    cols = [c for c in RECORD_COLUMNS if c != "wall_time"]
+    c = prune_walk(trained_mlp, digits, "SVbucket(0.3)", seed=6, config=CFG)
+    cols = [col for col in WALK_COLUMNS if col != "wall_time"]
     assert a[cols].equals(b[cols])
+    assert not a[cols].equals(c[cols])
 
 
 def test_stop_below_theta(trained_mlp, digits):
     cfg = WalkConfig(theta=0.9, stop_below_theta=True, shapley=ShapleyConfig(budget=20))
     records = prune_walk(trained_mlp, digits, "random(3)", seed=0, config=cfg)
     assert (records["accuracy"].iloc[:-1] >= 0.9).all()
-    assert records["accuracy"].iloc[-1] < 0.9 or records["players_after"].iloc[-1] == 0
+    assert records["accuracy"].iloc[-1] < 0.9
+    assert records["players_after"].iloc[-1] > 0  # it stopped early: this root model falls below 0.9 before 0
 
 
 def test_root_model_is_not_modified(trained_mlp, digits):
@@ -68,3 +73,53 @@ def test_adaptive_budget_from_the_walk_config(trained_mlp, digits):
     records = prune_walk(trained_mlp, digits, "SVbucket(0.3)", seed=0, config=cfg).iloc[1:]
     assert (records["shapley_stderr_max"] <= 0.01).all()
     assert (records["shapley_samples"] < 5000).any()  # stopped early where the tolerance was reached
+
+
+def test_residual_walk_prunes_blocks_and_records_accuracy_before_retraining(digits):
+    model = ResidualMLP(digits.n_features, 16, 4, digits.n_classes, seed=0)
+    train(model, *as_tensors(digits.x_train, digits.y_train), epochs=3, seed=0)
+    cfg = WalkConfig(retrain_epochs=1, shapley=ShapleyConfig(method="exact"))
+    records = prune_walk(model, digits, "SVbottom(1)", seed=0, config=cfg)
+    check_walk(records, "residual walk")
+    assert records["players_before"].tolist() == [4, 4, 3, 2, 1]
+    assert (records.loc[1:, "shapley_evaluations"] == [16, 8, 4, 2]).all()  # exact: 2^n coalitions
+    # step 1 removed the block of smallest exact value: accuracy before retraining is that of the bypassed model
+    x, y = as_tensors(*digits.split("validation"))
+    removed = int(records["pruned"].iloc[1])
+    active = [i != removed for i in range(4)]
+    with torch.no_grad():
+        bypassed = float((model(x, active).argmax(1) == y).double().mean())
+    assert records["accuracy_before_retrain"].iloc[1] == pytest.approx(bypassed, abs=1e-12)
+
+
+def test_walk_on_a_player_layer_before_the_last(deep_mlp, digits):
+    cfg = WalkConfig(retrain_epochs=1, layer=0, shapley=ShapleyConfig(budget=10))
+    records = prune_walk(deep_mlp, digits, "SVbottom(6)", seed=0, config=cfg)
+    check_walk(records, "layer-0 walk")
+    assert records["players_before"].tolist() == [24, 24, 18, 12, 6]  # layer 0 has 24 units; layer 1 stays 16
+    # the values of step 1 come from layer 0's game of 24 players: 10 permutations cost 10 x 23 + 2 evaluations
+    assert records["shapley_evaluations"].iloc[1] == 10 * 23 + 2
+    pruned = [int(u) for u in records["pruned"].iloc[1].split()]
+    x, y = as_tensors(*digits.split("validation"))
+    game = NeuronGame(deep_mlp, x, y, layer=0)
+    keep = np.ones((1, 24), dtype=bool)
+    keep[0, pruned] = False
+    expected = game.value(keep)[0] + game.empty_measure  # masking layer 0 = the physically pruned model
+    assert records["accuracy_before_retrain"].iloc[1] == pytest.approx(expected, abs=1e-12)
+
+
+def test_eval_split_test_uses_the_test_split(trained_mlp, digits):
+    cfg = WalkConfig(retrain_epochs=1, eval_split="test", shapley=ShapleyConfig(budget=10))
+    records = prune_walk(trained_mlp, digits, "random(10)", seed=0, config=cfg)
+    x, y = as_tensors(*digits.split("test"))
+    assert records["accuracy"].iloc[0] == accuracy(trained_mlp, x, y)
+    assert (records["accuracy"] == records["test_accuracy"]).all()
+
+
+def test_shapley_for_all_false_values_nothing_for_random(trained_mlp, digits):
+    cfg = WalkConfig(retrain_epochs=1, shapley_for_all=False, shapley=ShapleyConfig(budget=10))
+    records = prune_walk(trained_mlp, digits, "random(10)", seed=0, config=cfg)
+    assert (records["shapley_evaluations"] == 0).all()
+    assert records["removed_shapley"].isna().all()
+    sv = prune_walk(trained_mlp, digits, "SVbottom(10)", seed=0, config=cfg)
+    assert (sv.loc[1:, "shapley_evaluations"] > 0).all()  # Shapley strategies still value their players

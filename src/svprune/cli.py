@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
+from svprune.files import atomic_path
+
 log = logging.getLogger("svprune")
+ANALYSIS_COMMANDS = {"walk-tables", "grid-tables", "plot-walks", "plot-grid", "estimator-tables"}
 
 
 def _json(text: str) -> dict:
@@ -26,7 +28,11 @@ def _json(text: str) -> dict:
     return value
 
 
-def _setup(threads: int) -> None:
+def _setup(threads: int, needs_torch: bool) -> None:
+    if threads < 1:
+        raise ValueError(f"--threads must be >= 1; got {threads}")
+    if not needs_torch:  # tables and plots run without the training stack
+        return
     import numba
     import torch
 
@@ -35,17 +41,13 @@ def _setup(threads: int) -> None:
 
 
 def _write_csv(frame, path: str) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = f"{path}.tmp"
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
 
 
 def _write_text(text: str, path: str) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = f"{path}.tmp"
-    Path(tmp).write_text(text)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
 
 
 def cmd_prepare(args) -> None:
@@ -64,7 +66,7 @@ def cmd_prepare(args) -> None:
 
 
 def cmd_train_root(args) -> None:
-    from svprune.config import train_config
+    from svprune.settings import train_config
     from svprune.data import Splits
     from svprune.models import MLP, ResidualMLP, save_checkpoint
     from svprune.train import accuracy, as_tensors, train
@@ -79,16 +81,15 @@ def cmd_train_root(args) -> None:
         model = MLP(splits.n_features, hidden if isinstance(hidden, list) else [int(hidden)], splits.n_classes, seed=args.seed)
     model.to(device)
     x, y = as_tensors(*splits.split("train"), device=device)
-    xv, yv = as_tensors(*splits.split(args.eval_split), device=device)
+    xv, yv = as_tensors(*splits.split("validation"), device=device)
     train(model, x, y, int(t.get("root_epochs", 20)), seed=args.seed, config=train_config(t),
-          on_epoch=lambda e, mod: log.info("root seed %d epoch %d: %s accuracy %.4f", args.seed, e, args.eval_split,
+          on_epoch=lambda e, mod: log.info("root seed %d epoch %d: validation accuracy %.4f", args.seed, e,
                                            accuracy(mod, xv, yv)))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(model.cpu(), args.out, seed=args.seed, epochs=int(t.get("root_epochs", 20)))
 
 
 def cmd_walk(args) -> None:
-    from svprune.config import walk_config
+    from svprune.settings import walk_config
     from svprune.data import Splits
     from svprune.models import load_checkpoint
     from svprune.walk import prune_walk
@@ -128,7 +129,7 @@ def cmd_values(args) -> None:
 
 
 def cmd_grid(args) -> None:
-    from svprune.config import train_config
+    from svprune.settings import train_config
     from svprune.data import Splits
     from svprune.gridsearch import grid_runs
 
@@ -143,23 +144,28 @@ def cmd_grid(args) -> None:
 
 
 def cmd_walk_tables(args) -> None:
-    from svprune.tables import read_records, strategy_table, to_html, walk_summaries
+    from svprune.records import read_walks
+    from svprune.tables import strategy_table, to_html, walk_summaries
 
-    walks = read_records(args.walks)
-    _write_csv(walks, args.out_steps)
+    walks = read_walks(args.walks, theta=args.theta if args.stopped_below_theta else None)
     summaries = walk_summaries(walks, args.theta, args.root_epochs, args.retrain_epochs)
-    _write_csv(summaries, args.out_summaries)
     table = strategy_table(summaries, order=list(dict.fromkeys(walks["strategy"])))
+    _write_csv(walks, args.out_steps)
+    _write_csv(summaries, args.out_summaries)
     _write_csv(table.reset_index(), args.out_table)
     note = (f"theta = {args.theta}; epochs = T0 + T1 x steps with T0 = {args.root_epochs}, T1 = {args.retrain_epochs}; "
-            "found = smallest number of players of a walk's models with accuracy >= theta.")
-    _write_text(to_html(table, "Steps, epochs and players found per strategy (paper tables 2-3)", note), args.out_html)
+            f"found = the fewest {args.players} among a walk's models with accuracy >= theta on the payoff split, "
+            "found_test the same on the test split.")
+    title = ("Steps, epochs and neurons found per strategy (as the paper's tables 2-3)" if args.players == "neurons"
+             else f"Steps, epochs and {args.players} found per strategy")
+    _write_text(to_html(table, title, note), args.out_html)
 
 
 def cmd_grid_tables(args) -> None:
-    from svprune.tables import grid_search_cost, grid_table, read_records, to_html
+    from svprune.records import read_grid
+    from svprune.tables import grid_search_cost, grid_table, to_html
 
-    grid = read_records(args.grid)
+    grid = read_grid(args.grid, budgets=args.budgets)
     _write_csv(grid, args.out_runs)
     cells = grid_table(grid)
     _write_csv(cells, args.out_table)
@@ -173,19 +179,19 @@ def cmd_grid_tables(args) -> None:
 
 def cmd_plot_walks(args) -> None:
     from svprune.plots import plot_walks
-    from svprune.tables import read_records
+    from svprune.records import WALK_COLUMNS, read_csv
 
-    walks = read_records([args.steps])
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    plot_walks(walks, args.strategies, args.out, theta=args.theta, players=args.players)
+    walks = read_csv(args.steps, WALK_COLUMNS)
+    with atomic_path(args.out) as tmp:
+        plot_walks(walks, args.strategies, tmp, theta=args.theta, players=args.players)
 
 
 def cmd_plot_grid(args) -> None:
     from svprune.plots import plot_grid
-    from svprune.tables import read_records
+    from svprune.records import GRID_COLUMNS, read_csv
 
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    plot_grid(read_records([args.runs]), args.out, theta=args.theta)
+    with atomic_path(args.out) as tmp:
+        plot_grid(read_csv(args.runs, GRID_COLUMNS), tmp, theta=args.theta)
 
 
 def cmd_estimator_study(args) -> None:
@@ -198,11 +204,13 @@ def cmd_estimator_study(args) -> None:
 
 
 def cmd_estimator_tables(args) -> None:
+    import pandas as pd
+
     from svprune.plots import plot_estimator_errors
     from svprune.study import summarize_study
-    from svprune.tables import read_records, to_html
+    from svprune.tables import to_html
 
-    results = read_records(args.results)
+    results = pd.concat([pd.read_csv(p) for p in args.results], ignore_index=True)
     _write_csv(results, args.out_runs)
     summary = summarize_study(results)
     _write_csv(summary, args.out_table)
@@ -211,8 +219,8 @@ def cmd_estimator_tables(args) -> None:
             "players whose exact value lies within 2 reported standard errors (honest errors give about 0.95).")
     _write_text(to_html(summary.set_index(["game", "estimator"]), "Estimator study: budget for < 5% error", note),
                 args.out_html)
-    Path(args.out_plot).parent.mkdir(parents=True, exist_ok=True)
-    plot_estimator_errors(results, args.out_plot, metric="relative_error")
+    with atomic_path(args.out_plot) as tmp:
+        plot_estimator_errors(results, tmp, metric="relative_error")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,7 +238,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True)
     p.add_argument("--model", type=_json, default={})
     p.add_argument("--training", type=_json, default={})
-    p.add_argument("--eval-split", default="validation")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_train_root)
@@ -273,8 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("walk-tables", help="aggregate walk CSVs into the steps/epochs/found table")
     p.add_argument("--walks", nargs="+", required=True)
     p.add_argument("--theta", type=float, required=True)
+    p.add_argument("--stopped-below-theta", action="store_true",
+                   help="the walks stop once accuracy falls below theta (pruning.stop_below_theta)")
     p.add_argument("--root-epochs", type=int, required=True)
     p.add_argument("--retrain-epochs", type=int, required=True)
+    p.add_argument("--players", default="neurons", help="what the players are, for the table's title")
     for name in ("steps", "summaries", "table", "html"):
         p.add_argument(f"--out-{name}", required=True)
     p.set_defaults(func=cmd_walk_tables)
@@ -282,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("grid-tables", help="aggregate grid-search CSVs into per-cell accuracy and search cost")
     p.add_argument("--grid", nargs="+", required=True)
     p.add_argument("--theta", type=float, required=True)
+    p.add_argument("--budgets", nargs="+", type=int, help="the grid's epoch budgets: every run must have each")
     for name in ("runs", "table", "cost", "html"):
         p.add_argument(f"--out-{name}", required=True)
     p.set_defaults(func=cmd_grid_tables)
@@ -322,10 +333,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        _setup(args.threads)
+        _setup(args.threads, args.command not in ANALYSIS_COMMANDS)
         args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        log.error("%s", err)
+    except KeyboardInterrupt:
+        log.error("interrupted; outputs not written completely were removed")
+        return 130
+    except Exception as err:  # every failure ends in one message, never a traceback (-v shows it)
+        log.debug("traceback", exc_info=True)
+        kind = "" if isinstance(err, (ValueError, FileNotFoundError, RuntimeError)) else f"{type(err).__name__}: "
+        log.error("%s%s", kind, err)
         return 1
     return 0
 

@@ -1,53 +1,98 @@
-"""Turn the workflow's configuration sections (plain dicts, as in config/config.yaml) into the library's
-settings objects. The workflow validates the whole file against workflow/schemas/config.schema.yaml first."""
+"""Checks of the workflow's configuration that its JSON schema cannot express, run by the Snakefile before any
+job (each error names the config field), and the file-name form of strategy names. No torch here: building
+the job graph needs neither torch nor numba."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import yaml
+
 from svprune.strategies import parse
-from svprune.train import TrainConfig
-from svprune.walk import ShapleyConfig, WalkConfig
 
 
-def train_config(training: dict) -> TrainConfig:
-    """TrainConfig from the ``training`` section."""
-    return TrainConfig(
-        optimizer=training.get("optimizer", "adam"),
-        learning_rate=float(training.get("learning_rate", 1e-3)),
-        batch_size=int(training.get("batch_size", 64)),
-    )
+class ConfigError(ValueError):
+    """A configuration value that the workflow cannot run with; the message names the field."""
 
 
-def walk_config(training: dict, pruning: dict) -> WalkConfig:
-    """WalkConfig from the ``training`` and ``pruning`` sections."""
-    shapley = pruning.get("shapley", {})
-    return WalkConfig(
-        root_epochs=int(training.get("root_epochs", 20)),
-        retrain_epochs=int(pruning.get("retrain_epochs", 2)),
-        theta=pruning.get("theta"),
-        stop_below_theta=bool(pruning.get("stop_below_theta", False)),
-        eval_split=pruning.get("eval_split", "validation"),
-        shapley=ShapleyConfig(
-            method=shapley.get("method", "permutation"),
-            budget=int(shapley.get("budget", 100)),
-            tolerance=shapley.get("tolerance"),
-            measure=pruning.get("measure", "accuracy"),
-        ),
-        train=train_config(training),
-        shapley_for_all=bool(pruning.get("shapley_for_all", True)),
-    )
-
-
-def check_strategies(names: list[str]) -> list[str]:
-    """Parse every strategy name; an error names the position of the bad entry in pruning.strategies."""
+def check_strategies(names: list[str], field: str = "pruning.strategies") -> list[str]:
+    """Parse every strategy name; an error names the position of the bad entry, e.g. pruning.strategies[2]."""
     out = []
     for i, name in enumerate(names):
         try:
             out.append(parse(name).name)
         except ValueError as err:
-            raise ValueError(f"config pruning.strategies[{i}]: {err}") from None
+            raise ConfigError(f"config {field}[{i}]: {err}") from None
     if len(set(out)) != len(out):
-        raise ValueError(f"config pruning.strategies lists a strategy twice: {out}")
+        raise ConfigError(f"config {field} lists a strategy twice: {out}")
     return out
+
+
+def check_figures(figures: list[list[str]], strategies: list[str], field: str = "pruning.figures") -> list[list[str]]:
+    """Each figure is a list of strategy names that ``strategies`` (already checked) lists; names are
+    normalised (``SVbucket(.3)`` -> ``SVbucket(0.3)``) so that a plot finds its walks."""
+    out = []
+    for i, group in enumerate(figures):
+        if not group:
+            raise ConfigError(f"config {field}[{i}] is empty; list the strategies to plot together")
+        names = []
+        for j, name in enumerate(group):
+            try:
+                canonical = parse(name).name
+            except ValueError as err:
+                raise ConfigError(f"config {field}[{i}][{j}]: {err}") from None
+            if canonical not in strategies:
+                raise ConfigError(
+                    f"config {field}[{i}][{j}] names {name!r}, which pruning.strategies does not list "
+                    f"({', '.join(strategies)})"
+                )
+            names.append(canonical)
+        out.append(names)
+    return out
+
+
+def check_outdir(outdir: str, project: str | os.PathLike, field: str = "outdir") -> str:
+    """The output directory: relative, below the project directory, not the project directory itself.
+    Returns it normalised (``results/x/`` -> ``results/x``)."""
+    if not isinstance(outdir, str) or not outdir.strip():
+        raise ConfigError(f"config {field} is empty; give a directory below the project, e.g. results/myrun")
+    if os.path.isabs(outdir):
+        raise ConfigError(f"config {field} {outdir!r} is absolute; give a directory relative to the project "
+                          f"({project}), e.g. results/myrun (a link there can point elsewhere)")
+    norm = os.path.normpath(outdir)
+    if norm == "." or norm == ".." or norm.startswith(".." + os.sep):
+        raise ConfigError(f"config {field} {outdir!r} is not below the project directory ({project}); "
+                          "give one such as results/myrun")
+    if norm.split(os.sep)[0] in {"workflow", "config", "envs", "src", "tests", "profiles", ".snakemake", ".git"}:
+        raise ConfigError(f"config {field} {outdir!r} would write into the project's own {norm.split(os.sep)[0]}/ "
+                          "directory; give one such as results/myrun")
+    return norm
+
+
+def load_companion(path, config: dict, project: str | os.PathLike, field: str = "companion") -> dict:
+    """Read a companion overlay file: it must exist, hold a mapping, and set an outdir of its own."""
+    full = Path(project, path) if not os.path.isabs(path) else Path(path)
+    if not isinstance(path, str) or not path.strip():
+        raise ConfigError(f"config {field} is empty; name an overlay file or set it to null")
+    if not full.is_file():
+        raise ConfigError(f"config {field}: file {path!r} not found (looked for {full})")
+    try:
+        overlay = yaml.safe_load(full.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config {field}: {path} is not valid YAML ({err})") from None
+    if not isinstance(overlay, dict):
+        raise ConfigError(f"config {field}: {path} must hold a mapping of config keys; "
+                          f"it holds a {type(overlay).__name__}")
+    own = overlay.get("outdir")
+    if not own:
+        raise ConfigError(f"config {field}: {path} sets no outdir; its results would overwrite this experiment's "
+                          f"({config.get('outdir')!r}). Give it one, e.g. outdir: results/companion")
+    if os.path.normpath(own) == os.path.normpath(config.get("outdir", "results")):
+        raise ConfigError(f"config {field}: {path} has the same outdir as this experiment ({own!r}); "
+                          "give it its own")
+    check_outdir(own, project, field=f"{field} ({path}) outdir")
+    return overlay
 
 
 def slug(strategy: str) -> str:

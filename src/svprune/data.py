@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import gzip
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from svprune.checks import check_finite, check_labels, check_same_length
+from svprune.files import atomic_path
+
+SPLIT_ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 DATASETS = ("digits", "mnist", "fashion-mnist", "20newsgroups")
 DEFAULT_ROOTS = {
     "fashion-mnist": ["/usr/share/datasets/fashion-mnist"],
@@ -66,29 +71,57 @@ class Splits:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write all splits to one .npz file (atomically)."""
-        tmp = f"{path}.tmp.npz"
-        np.savez_compressed(
-            tmp,
-            name=np.array(self.name),
-            n_classes=np.array(self.n_classes),
-            **{k: getattr(self, k) for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")},
-        )
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez_compressed(
+                tmp,
+                name=np.array(self.name),
+                n_classes=np.array(self.n_classes),
+                **{k: getattr(self, k) for k in SPLIT_ARRAYS},
+            )
+
+    def check(self, source: str = "the data") -> Splits:
+        """Refuse what would make every later number wrong: NaN or infinite features, labels outside
+        0..n_classes-1, features and labels of different lengths."""
+        for part in ("train", "val", "test"):
+            x, y = getattr(self, f"x_{part}"), getattr(self, f"y_{part}")
+            check_same_length(x, y, f"{source}: x_{part}", f"y_{part}")
+            check_finite(x, f"{source}: x_{part}", "clean or impute the features before preparing the data")
+            check_labels(y, self.n_classes, f"{source}: y_{part}", f"the data set declares {self.n_classes} classes")
+        return self
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Splits:
         """Read splits written by :meth:`save`; a damaged file gets an error that says to recreate it."""
+        if _is_torch_checkpoint(path):
+            raise DataError(f"{path} is a model checkpoint, not prepared data (.npz from `svprune prepare`); "
+                            "were --data and --model swapped?")
         try:
             with np.load(path) as z:
-                return cls(
+                splits = cls(
                     name=str(z["name"]),
                     n_classes=int(z["n_classes"]),
-                    **{k: z[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")},
+                    **{k: z[k] for k in SPLIT_ARRAYS},
                 )
         except FileNotFoundError:
             raise
         except Exception as err:
-            raise DataError(f"prepared data {path} is unreadable ({err}); delete it and rerun the data step") from err
+            raise DataError(
+                f"prepared data {path} is unreadable ({type(err).__name__}: {err}); delete it and run snakemake "
+                "again (or `svprune prepare`), which rewrites it"
+            ) from err
+        try:
+            return splits.check(str(path))
+        except ValueError as err:
+            raise DataError(str(err)) from None
+
+
+def _is_torch_checkpoint(path) -> bool:
+    """torch.save writes a zip archive holding a pickle (``*/data.pkl``); np.savez one of ``.npy`` files."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("data.pkl") for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _carve_validation(x, y, fraction: float, seed: int):
@@ -104,7 +137,11 @@ def _finish(name, x_train, y_train, x_test, y_test, validation_fraction, seed) -
     f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
     i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
     n_classes = int(max(y_train.max(), y_test.max())) + 1
-    return Splits(name, f32(x_tr), i64(y_tr), f32(x_val), i64(y_val), f32(x_test), i64(y_test), n_classes)
+    splits = Splits(name, f32(x_tr), i64(y_tr), f32(x_val), i64(y_val), f32(x_test), i64(y_test), n_classes)
+    try:
+        return splits.check(f"data set {name!r}")
+    except ValueError as err:
+        raise DataError(str(err)) from None
 
 
 def load_digits_splits(validation_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0) -> Splits:
@@ -282,8 +319,9 @@ def load_newsgroups_splits(
 def _newsgroups_message(directory: Path | None, why: str) -> str:
     return (
         f"data set '20newsgroups': looked for {directory or '<dataset.root>'}/20news-bydate-train/<category>/<file> "
-        f"and 20news-bydate-test/..., {why}. Unpack 20news-bydate.tar.gz into dataset.root, or point "
-        "dataset.root at scikit-learn's data home with a cached copy, or set dataset.download: true with network."
+        f"and 20news-bydate-test/..., {why}. Unpack 20news-bydate.tar.gz into dataset.root; or leave dataset.root "
+        "unset to read the copy scikit-learn caches in its data home (~/scikit_learn_data, or $SCIKIT_LEARN_DATA) "
+        "when it has fetched one before; or set dataset.download: true on a machine with network."
     )
 
 

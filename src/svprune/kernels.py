@@ -21,30 +21,55 @@ LOWEST = np.float32(-3.0e38)  # a finite "minus infinity" for the running maxima
 
 
 class MarginData:
-    """The arrays the kernels read: activations sorted by label, per-label weight differences and bias
-    margins, and the label groups. Built once per game."""
+    """The arrays the kernels read: activations (players x samples, samples sorted by label), per-label weight
+    differences and bias margins, and the label groups. Built once per game, without copying the activations
+    when they come as float32 in that layout.
 
-    def __init__(self, h: np.ndarray, w: np.ndarray, b: np.ndarray, y: np.ndarray):
-        h = np.asarray(h, dtype=np.float32)
+    Everything the compiled loops index is validated here first: labels sorted and within 0..C-1, shapes
+    consistent, values finite (the kernels are compiled with fast-math, which assumes no NaN or inf)."""
+
+    def __init__(self, ht: np.ndarray, w: np.ndarray, b: np.ndarray, y: np.ndarray):
+        ht = np.ascontiguousarray(ht, dtype=np.float32)
         w = np.asarray(w, dtype=np.float32)
         b = np.asarray(b, dtype=np.float32)
         y = np.asarray(y, dtype=np.int64)
+        if w.ndim != 2 or b.shape != (w.shape[0],) or ht.ndim != 2 or ht.shape[0] != w.shape[1]:
+            raise ValueError(f"inconsistent shapes: activations {ht.shape} (players x samples), read-out weights "
+                             f"{w.shape} (classes x players), bias {b.shape}")
+        if y.shape != (ht.shape[1],):
+            raise ValueError(f"{len(y)} labels for {ht.shape[1]} samples")
         n_classes = w.shape[0]
-        order = np.argsort(y, kind="stable")
-        ys = y[order]
-        self.labels = np.unique(ys).astype(np.int64)
-        self.starts = np.searchsorted(ys, np.append(self.labels, n_classes)).astype(np.int64)
-        self.ht = np.ascontiguousarray(h[order].T)  # (n, N)
+        if len(y) and (y.min() < 0 or y.max() >= n_classes):
+            raise ValueError(f"labels range over [{y.min()}, {y.max()}] but the read-out has {n_classes} classes")
+        if len(y) > 1 and (np.diff(y) < 0).any():
+            raise ValueError("the kernels need the samples sorted by label")
+        for name, a in (("activations", ht), ("read-out weights", w), ("read-out bias", b)):
+            if not np.isfinite(a).all():
+                raise ValueError(f"{name} hold NaN or infinite values")
+        self.labels = np.unique(y).astype(np.int64)
+        self.starts = np.searchsorted(y, np.append(self.labels, n_classes)).astype(np.int64)
+        self.ht = ht  # (n, N)
         self.d = np.ascontiguousarray((w[None, :, :] - w[:, None, :]).transpose(0, 2, 1))  # d[y, j, c] = W[c, j] - W[y, j]
         self.m0 = np.ascontiguousarray(b[None, :] - b[:, None])  # m0[y, c] = b[c] - b[y]
 
     def prefix_correct(self, perms: np.ndarray) -> np.ndarray:
         """Correct counts of every prefix of every permutation, shape (P, n+1)."""
-        return _prefix_correct(self.ht, self.d, self.m0, self.starts, self.labels, np.ascontiguousarray(perms))
+        perms = check_permutations(perms, self.ht.shape[0])
+        return _prefix_correct(self.ht, self.d, self.m0, self.starts, self.labels, perms)
 
     def all_correct(self, low_bits: int = 10) -> np.ndarray:
         """Correct counts of all 2^n coalitions, indexed by bitmask."""
         return _gray_correct(self.ht, self.d, self.m0, self.starts, self.labels, min(low_bits, self.ht.shape[0]))
+
+
+def check_permutations(perms: np.ndarray, n: int) -> np.ndarray:
+    """Permutations of 0..n-1, one per row, as the contiguous int64 array the kernels index with."""
+    perms = np.ascontiguousarray(np.asarray(perms, dtype=np.int64))
+    if perms.ndim != 2 or perms.shape[1] != n:
+        raise ValueError(f"permutations must have shape (count, {n}); got {perms.shape}")
+    if perms.size and not (np.sort(perms, axis=1) == np.arange(n)).all():
+        raise ValueError(f"every row must be a permutation of the players 0..{n - 1}")
+    return perms
 
 
 @njit(cache=True, inline="always", fastmath=FASTMATH)

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
-import os
 import warnings
+import zipfile
 from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from svprune.files import atomic_path
 
 
 def _init_linear(layer: nn.Linear, generator: torch.Generator) -> None:
@@ -174,15 +176,37 @@ def build_model(spec: dict) -> nn.Module:
     raise ValueError(f"unknown model kind {kind!r}; expected 'mlp' or 'residual'")
 
 
+def _non_finite(model: nn.Module) -> list[str]:
+    return [name for name, t in model.state_dict().items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+
+
 def save_checkpoint(model: nn.Module, path, **meta) -> None:
-    """Save weights, architecture and metadata in one file, written atomically (no half-written files)."""
-    tmp = f"{path}.tmp"
-    torch.save({"spec": model_spec(model), "state_dict": model.state_dict(), "meta": meta}, tmp)
-    os.replace(tmp, path)
+    """Save weights, architecture and metadata in one file, written atomically (no half-written files).
+    A model with NaN or infinite weights is refused: nothing downstream could use it."""
+    bad = _non_finite(model)
+    if bad:
+        raise ValueError(f"refusing to save a model with NaN or infinite weights (in {', '.join(bad)}) to {path}; "
+                         "the training that produced it diverged (lower the learning rate)")
+    with atomic_path(path) as tmp:
+        torch.save({"spec": model_spec(model), "state_dict": model.state_dict(), "meta": meta}, tmp)
+
+
+def _check_device(map_location) -> None:
+    device = torch.device(map_location)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {map_location!r} was asked for, but CUDA is not available on this machine; "
+                         "use device 'cpu' (the checkpoint itself is fine)")
 
 
 def load_checkpoint(path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Load a checkpoint written by ``save_checkpoint``; a corrupt or foreign file gets a clear error."""
+    """Load a checkpoint written by ``save_checkpoint``. A missing CUDA device, a data file given in its
+    place, a damaged file and non-finite weights each get their own error."""
+    _check_device(map_location)
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if archive.namelist() and all(name.endswith(".npy") for name in archive.namelist()):
+                raise ValueError(f"{path} is prepared data (.npz), not a model checkpoint; were --data and --model "
+                                 "swapped?")
     try:
         blob = torch.load(path, map_location=map_location, weights_only=True)
         model = build_model(blob["spec"])
@@ -191,7 +215,12 @@ def load_checkpoint(path, map_location: str | torch.device = "cpu") -> tuple[nn.
         raise
     except Exception as err:  # torch raises many kinds for truncated/corrupt files
         raise ValueError(
-            f"checkpoint {path} is corrupt or not an svprune checkpoint ({type(err).__name__}: {err}). "
-            "Delete it and rerun the step that produces it (snakemake reruns it when it is missing)."
+            f"checkpoint {path} is damaged or not an svprune checkpoint ({type(err).__name__}: {err}). "
+            "Delete it and run snakemake again: it retrains the model and reruns everything that depends on it "
+            "(or write it again with `svprune train-root`)."
         ) from err
+    bad = _non_finite(model)
+    if bad:
+        raise ValueError(f"checkpoint {path} holds NaN or infinite weights (in {', '.join(bad)}); the training that "
+                         "wrote it diverged: retrain it with a lower learning rate")
     return model, blob.get("meta", {})

@@ -13,6 +13,7 @@ from math import lgamma
 
 import numpy as np
 
+from svprune.checks import check_count, check_tolerance
 from svprune.games.base import Game, check_exact_size
 
 ESTIMATORS = ("exact", "permutation", "antithetic", "subset", "stratified")
@@ -103,8 +104,8 @@ def permutation(
     Efficiency holds by construction: each permutation's marginals sum to v(U).
     """
     n = game.n_players
-    if n_permutations < 1:
-        raise ValueError(f"n_permutations must be >= 1; got {n_permutations}")
+    check_count(n_permutations, "n_permutations", minimum=1)
+    tolerance = check_tolerance(tolerance)
     if antithetic and n_permutations % 2:
         n_permutations += 1  # complete the last pair
     rng = np.random.default_rng(seed)
@@ -153,13 +154,20 @@ def _evaluate_unique(game: Game, coalitions: np.ndarray) -> tuple[np.ndarray, in
     return game.value(distinct)[inverse.reshape(-1)], len(distinct)
 
 
+def _no_players(game: Game, method: str) -> ShapleyEstimate:
+    """A game without players: no values, and v(U) = v(empty)."""
+    grand = float(game.value(np.zeros((1, 0), dtype=bool))[0])
+    return ShapleyEstimate(np.zeros(0), np.zeros(0), 1, method, 0, grand)
+
+
 def subset(game: Game, n_samples: int = 500, seed: int = 0) -> ShapleyEstimate:
     """Subset sampling (the paper's eq. 3): for each player i, coalitions S drawn uniformly from the subsets
     of U without i, marginals v(S+i) - v(S) weighted by |S|!(n-|S|-1)! and self-normalised. Standard errors
     by the delta method for self-normalised importance sampling."""
     n = game.n_players
-    if n_samples < 1:
-        raise ValueError(f"n_samples must be >= 1; got {n_samples}")
+    check_count(n_samples, "n_samples", minimum=1)
+    if n == 0:
+        return _no_players(game, "subset")
     rng = np.random.default_rng(seed)
     without = rng.random((n, n_samples, n)) < 0.5
     idx = np.arange(n)
@@ -195,8 +203,9 @@ def stratified(game: Game, n_samples: int = 500, seed: int = 0) -> ShapleyEstima
     mean marginal contribution to a uniformly drawn coalition of size k; each size gets an equal share of the
     budget, and the one-coalition sizes (0 and n-1) are computed exactly."""
     n = game.n_players
-    if n_samples < 1:
-        raise ValueError(f"n_samples must be >= 1; got {n_samples}")
+    check_count(n_samples, "n_samples", minimum=1)
+    if n == 0:
+        return _no_players(game, "stratified")
     rng = np.random.default_rng(seed)
     alloc = _stratum_allocation(n, n_samples)
     total = int(alloc.sum())
@@ -231,6 +240,10 @@ def shapley_values(
 ) -> ShapleyEstimate:
     """Estimate Shapley values by name. ``budget``: permutations (permutation, antithetic) or samples per
     player (subset, stratified); ignored by exact. ``tolerance``: adaptive stopping (permutation family)."""
+    if method not in ESTIMATORS:
+        raise ValueError(f"unknown Shapley estimator {method!r}; choose one of {', '.join(ESTIMATORS)}")
+    check_count(budget, "budget", minimum=1)
+    tolerance = check_tolerance(tolerance)
     if method == "exact":
         return exact(game)
     if method in ("permutation", "antithetic"):

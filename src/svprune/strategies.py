@@ -4,6 +4,11 @@
 A strategy selects the positions (0..n-1 among the current players) to prune in one step; every step
 prunes at least one player, and all that remain when fewer than k are left. Ties in values are broken by
 position (a stable sort), so selection is deterministic.
+
+Thresholds are strict, as SPEC 3 states them ("phi(i) < p/|S|", "sum of phi over T < p"), and compared with a
+tolerance of ``TOLERANCE`` x (1 + the sum of |phi|): a value or sum within float rounding of the threshold
+counts as reaching it. So values normalised to sum to 1 never all fit into ``SVbucket(1)`` however the sum
+rounds, and players of exactly p/|S| are not "below" it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ FORMS = {
     "Wbottom": ("k", "the k players with smallest L2 norm of their incoming weights"),
 }
 VALID_FORMS = ", ".join(f"{name}({param})" for name, (param, _) in FORMS.items())
+TOLERANCE = 1e-9
 _PATTERN = re.compile(r"^\s*([A-Za-z]+)\s*\(\s*([^()]*?)\s*\)\s*$")
 
 
@@ -64,15 +70,18 @@ class Strategy:
         if self.family == "random":
             chosen = rng.choice(n, size=min(int(self.param), n), replace=False)
             return np.sort(chosen)
+        if not np.isfinite(values).all():
+            raise ValueError(f"{self.name}: the values hold NaN or infinite entries; cannot rank players by them")
         order = np.argsort(values, kind="stable")
         if self.family in ("SVbottom", "Wbottom"):
             return np.sort(order[: min(int(self.param), n)])
+        tol = TOLERANCE * (1.0 + float(np.abs(values).sum()))
         if self.family == "SVbottomP":
-            below = np.flatnonzero(values < self.param / n)
+            below = np.flatnonzero(values < self.param / n - tol)
             return below if len(below) else order[:1]
         # SVbucket: the longest prefix of the ascending order whose sum stays below p (negatives allowed)
         prefix_sums = np.cumsum(values[order])
-        fits = np.flatnonzero(prefix_sums < self.param)
+        fits = np.flatnonzero(prefix_sums < self.param - tol)
         count = int(fits[-1]) + 1 if len(fits) else 1
         return np.sort(order[:count])
 

@@ -10,7 +10,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from svprune import shapley as sh
-from svprune.games import Game, NeuronGame, PerturbedUniformGame, SecurityCouncilGame
+from svprune.games import Game, PerturbedUniformGame, SecurityCouncilGame
 
 STUDY_GAMES = ("security_council", "perturbed_uniform", "neuron16")
 ERROR_TARGET = 0.05
@@ -25,8 +25,10 @@ def make_game(name: str, seed: int = 0) -> Game:
         return PerturbedUniformGame(12, noise=0.02, seed=seed)
     if name == "neuron16":
         from svprune.data import load_splits
+        from svprune.games import NeuronGame
         from svprune.models import MLP
-        from svprune.train import TrainConfig, as_tensors, train
+        from svprune.settings import TrainConfig
+        from svprune.train import as_tensors, train
 
         splits = load_splits("digits", seed=seed)
         model = MLP(splits.n_features, [16], splits.n_classes, seed=seed)

@@ -1,28 +1,22 @@
-"""Aggregation of walk and grid-search records into the paper's tables (2-4) and the grid-search cost."""
+"""Aggregation of walk and grid-search records into the paper's tables (2-4) and the grid-search cost, and their
+HTML form for the report. No torch here: records are read and checked by :mod:`svprune.records`."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from svprune.walk import summarize_walk
+from svprune.records import summarize_walk
 
 STAT_ORDER = ("avg", "max", "min")
-
-
-def read_records(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
-    """Concatenate per-job CSV files into one frame (in the order given)."""
-    frames = [pd.read_csv(p) for p in paths]
-    if not frames:
-        raise ValueError("no record files given")
-    return pd.concat(frames, ignore_index=True)
+QUANTITIES = ("steps", "epochs", "found", "found_test")
 
 
 def walk_summaries(walks: pd.DataFrame, theta: float, root_epochs: int, retrain_epochs: int) -> pd.DataFrame:
-    """One row per walk: strategy, seed, steps, epochs, found."""
+    """One row per walk: strategy, seed, steps, epochs, found (payoff split), found_test (test split)."""
     rows = []
     for (strategy, seed), records in walks.groupby(["strategy", "seed"], sort=False):
         rows.append({"strategy": strategy, "seed": seed, **summarize_walk(records, theta, root_epochs, retrain_epochs)})
@@ -30,12 +24,13 @@ def walk_summaries(walks: pd.DataFrame, theta: float, root_epochs: int, retrain_
 
 
 def strategy_table(summaries: pd.DataFrame, order: Sequence[str] | None = None) -> pd.DataFrame:
-    """The paper's tables 2-3: avg / max / min of steps, epochs and found per strategy, plus the number of
-    walks and of walks that found a model above theta. Rows in ``order`` (default: first appearance)."""
+    """The paper's tables 2-3: avg / max / min of steps, epochs and found per strategy (found on the payoff
+    split, and on the test split as ``found_test``), plus the number of walks and of walks that found a model
+    above theta. Rows in ``order`` (default: first appearance)."""
     table = {}
     for strategy, group in summaries.groupby("strategy", sort=False):
         row = {}
-        for quantity in ("steps", "epochs", "found"):
+        for quantity in QUANTITIES:
             values = group[quantity].dropna()
             stats = {"avg": values.mean(), "max": values.max(), "min": values.min()} if len(values) else dict.fromkeys(STAT_ORDER, np.nan)
             for stat in STAT_ORDER:
@@ -98,12 +93,26 @@ def _cost_row(name: str, found: np.ndarray, spent: np.ndarray) -> dict:
     }
 
 
+def format_number(value: float, digits: int = 3) -> str:
+    """One style for every number in a table: whole numbers with thousands separators (20,010), others with
+    ``digits`` significant digits in positional notation (0.0431, 409.9 -> 410), never exponents."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    value = float(value)
+    if value == int(value) or abs(value) >= 10 ** digits:
+        return f"{value:,.0f}"
+    return np.format_float_positional(value, precision=digits, unique=True, fractional=False, trim="-")
+
+
 def to_html(table: pd.DataFrame, title: str, note: str = "") -> str:
-    """A small standalone HTML page with the table (for the Snakemake report)."""
-    body = table.to_html(float_format=lambda v: f"{v:.4g}", na_rep="–", border=0, classes="svprune")
+    """A small standalone HTML page with the table (for the Snakemake report): every number in one format,
+    column headers that wrap instead of making the table scroll."""
+    body = table.to_html(float_format=format_number, na_rep="–", border=0, classes="svprune")
     style = (
-        "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
-        "th,td{padding:4px 10px;text-align:right;border-bottom:1px solid #ddd}th{background:#f4f4f4}"
+        "body{font-family:sans-serif;margin:1em;font-size:14px}table{border-collapse:collapse}"
+        "th,td{padding:4px 8px;text-align:right;border-bottom:1px solid #ddd}"
+        "thead th{background:#f4f4f4;max-width:9em;white-space:normal;vertical-align:bottom}"
+        "tbody th{text-align:left;white-space:nowrap}p{max-width:60em;color:#333}"
     )
     return f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title><style>{style}</style></head>" \
            f"<body><h3>{title}</h3><p>{note}</p>{body}</body></html>"

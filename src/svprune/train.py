@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from svprune.checks import check_finite, check_labels, check_same_length
+from svprune.settings import TrainConfig
+
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train: optimizer name (adam, sgd, adamw), learning rate, mini-batch size."""
-
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    batch_size: int = 64
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
-        if self.learning_rate <= 0 or self.batch_size < 1:
-            raise ValueError("learning_rate must be > 0 and batch_size >= 1")
+class TrainingDiverged(ValueError):
+    """The training loss became NaN or infinite; nothing trained from it is saved."""
 
 
 def as_tensors(x: np.ndarray, y: np.ndarray, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,13 +38,22 @@ def train(
     """Train ``model`` in place for ``epochs`` epochs of cross-entropy; shuffling comes from ``seed`` alone.
 
     ``on_epoch(epoch, model)`` is called after each epoch (1-based), e.g. to evaluate intermediate models.
+    Non-finite inputs or labels outside the model's classes are refused before training; a loss that becomes
+    NaN or infinite (divergence) stops training with :class:`TrainingDiverged` instead of saving such a model.
     """
+    check_same_length(x, y, "training features", "training labels")
+    check_finite(x, "training features")
+    if len(x):
+        with torch.no_grad():
+            model.eval()
+            check_labels(y, int(model(x[:1]).shape[-1]), "training labels")
     params = [p for p in model.parameters() if p.numel()]
     optimizer = OPTIMIZERS[config.optimizer](params, lr=config.learning_rate)
     loss_fn = nn.CrossEntropyLoss()
     generator = torch.Generator().manual_seed(int(seed))
     n = len(x)
     model.train()
+    diverged = torch.zeros((), dtype=torch.bool, device=x.device)
     for epoch in range(1, epochs + 1):
         order = torch.randperm(n, generator=generator).to(x.device)
         for start in range(0, n, config.batch_size):
@@ -62,6 +62,12 @@ def train(
             loss = loss_fn(model(x[idx]), y[idx])
             loss.backward()
             optimizer.step()
+            diverged = diverged | ~torch.isfinite(loss.detach())
+        if bool(diverged):
+            raise TrainingDiverged(
+                f"training diverged: the loss became NaN or infinite in epoch {epoch} (learning rate "
+                f"{config.learning_rate}, optimizer {config.optimizer}); lower training.learning_rate"
+            )
         if on_epoch is not None:
             model.eval()
             on_epoch(epoch, model)

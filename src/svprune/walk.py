@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -18,44 +17,12 @@ from svprune.data import Splits
 from svprune.games import LayerGame, NeuronGame
 from svprune.models import MLP, ResidualMLP, incoming_weight_norms, remove_blocks, remove_units
 from svprune.shapley import shapley_values
+from svprune.records import WALK_COLUMNS
+from svprune.settings import ShapleyConfig, WalkConfig  # noqa: F401 (the walk's settings, re-exported)
 from svprune.strategies import Strategy, parse
-from svprune.train import TrainConfig, accuracy, as_tensors, train
+from svprune.train import accuracy, as_tensors, train
 
 log = logging.getLogger("svprune.walk")
-
-RECORD_COLUMNS = [
-    "walk_id", "strategy", "seed", "step", "players_before", "players_after", "pruned",
-    "removed_shapley", "shapley_normalized", "accuracy_before_retrain", "accuracy", "test_accuracy",
-    "epochs", "wall_time", "shapley_method", "shapley_samples", "shapley_evaluations",
-    "shapley_stderr_mean", "shapley_stderr_max",
-]
-
-
-@dataclass(frozen=True)
-class ShapleyConfig:
-    """How Shapley values are estimated at each step: estimator name, budget, seed-free options."""
-
-    method: str = "permutation"
-    budget: int = 100
-    tolerance: float | None = None
-    measure: str = "accuracy"
-
-
-@dataclass(frozen=True)
-class WalkConfig:
-    """Settings of one walk: T0 (root epochs, for the epoch count), T1 (retraining epochs per step), theta,
-    whether to stop below theta, the evaluation split, Shapley estimation, training, and whether to value
-    the players for strategies that do not need it (for the removed-value curve of random and Wbottom)."""
-
-    root_epochs: int = 20
-    retrain_epochs: int = 2
-    theta: float | None = None
-    stop_below_theta: bool = False
-    eval_split: str = "validation"
-    layer: int | None = None
-    shapley: ShapleyConfig = field(default_factory=ShapleyConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    shapley_for_all: bool = True
 
 
 def walk_seed(seed: int, strategy: str) -> np.random.SeedSequence:
@@ -146,7 +113,7 @@ def prune_walk(
             strategy.name, seed, step, len(units), len(units) - len(chosen), units[chosen].tolist(), removed, acc,
         )
         units = np.delete(units, chosen)
-    return pd.DataFrame.from_records(records, columns=RECORD_COLUMNS)
+    return pd.DataFrame.from_records(records, columns=WALK_COLUMNS)
 
 
 def _record(walk_id, strategy, seed, step, before, after, pruned, removed, normalized, acc_before, acc,
@@ -171,16 +138,4 @@ def _record(walk_id, strategy, seed, step, before, after, pruned, removed, norma
         "shapley_evaluations": estimate.n_evaluations if estimate else 0,
         "shapley_stderr_mean": float(np.mean(estimate.stderr)) if estimate and len(estimate.stderr) else np.nan,
         "shapley_stderr_max": float(np.max(estimate.stderr)) if estimate and len(estimate.stderr) else np.nan,
-    }
-
-
-def summarize_walk(records: pd.DataFrame, theta: float, root_epochs: int, retrain_epochs: int) -> dict:
-    """A walk's summary (the paper's tables 2-3): steps, epochs = T0 + T1 * steps, and found = the smallest
-    number of players among the walk's models with accuracy >= theta (NaN if none reaches it)."""
-    steps = int(records["step"].max())
-    above = records.loc[records["accuracy"] >= theta, "players_after"]
-    return {
-        "steps": steps,
-        "epochs": root_epochs + retrain_epochs * steps,
-        "found": float(above.min()) if len(above) else np.nan,
     }

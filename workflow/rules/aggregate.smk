@@ -8,30 +8,30 @@ rule walk_tables:
         html=report(
             OUT + "/tables/strategies.html",
             caption="../report/strategies.rst",
-            category="Tables",
-            labels={"table": "steps, epochs, found per strategy"},
+            category="1. Pruning strategies",
+            subcategory="Tables",
+            labels={"table": "steps, epochs and players found"},
         ),
     params:
         theta=config["pruning"]["theta"],
+        stops="--stopped-below-theta" if config["pruning"]["stop_below_theta"] else "",
         root_epochs=config["training"]["root_epochs"],
         retrain_epochs=config["pruning"]["retrain_epochs"],
+        players="neurons",
     log:
         LOGS + "/walk_tables.log",
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m svprune.cli walk-tables --walks {input} --theta {params.theta} --root-epochs {params.root_epochs} "
-        "--retrain-epochs {params.retrain_epochs} --out-steps {output.steps} --out-summaries {output.summaries} "
-        "--out-table {output.table} --out-html {output.html} 2> {log}"
+        "python -m svprune.cli walk-tables --walks {input} --theta {params.theta} {params.stops} "
+        "--root-epochs {params.root_epochs} --retrain-epochs {params.retrain_epochs} --players {params.players} "
+        "--out-steps {output.steps} --out-summaries {output.summaries} --out-table {output.table} "
+        "--out-html {output.html} 2> {log}"
 
 
 rule grid_tables:
     input:
-        expand(
-            OUT + "/gridsearch/h{hidden}/rep{rep}.csv",
-            hidden=config["gridsearch"]["sizes"],
-            rep=range(config["gridsearch"]["repetitions"]),
-        ),
+        grid_outputs(),
     output:
         runs=OUT + "/tables/gridsearch_runs.csv",
         table=OUT + "/tables/gridsearch.csv",
@@ -39,18 +39,21 @@ rule grid_tables:
         html=report(
             OUT + "/tables/gridsearch.html",
             caption="../report/gridsearch_table.rst",
-            category="Tables",
-            labels={"table": "grid search"},
+            category="2. Grid-search baseline",
+            subcategory="Tables",
+            labels={"table": "accuracy per cell and search cost"},
         ),
     params:
         theta=config["pruning"]["theta"],
+        budgets=" ".join(str(e) for e in config["gridsearch"]["epochs"]),
     log:
         LOGS + "/grid_tables.log",
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m svprune.cli grid-tables --grid {input} --theta {params.theta} --out-runs {output.runs} "
-        "--out-table {output.table} --out-cost {output.cost} --out-html {output.html} 2> {log}"
+        "python -m svprune.cli grid-tables --grid {input} --theta {params.theta} --budgets {params.budgets} "
+        "--out-runs {output.runs} --out-table {output.table} --out-cost {output.cost} --out-html {output.html} "
+        "2> {log}"
 
 
 rule plot_walks:
@@ -60,26 +63,34 @@ rule plot_walks:
         report(
             OUT + "/plots/walks_{figure}.png",
             caption="../report/walks.rst",
-            category="Pruning walks",
+            category="1. Pruning strategies",
+            subcategory="Figures",
             labels=lambda w: {"figure": " vs ".join(FIGURES[int(w.figure)])},
         ),
     params:
         strategies=lambda w: " ".join(f"'{s}'" for s in FIGURES[int(w.figure)]),
         theta=config["pruning"]["theta"],
+        players="neurons",
     log:
         LOGS + "/plot_walks/{figure}.log",
     conda:
         "../../envs/analysis.yaml"
     shell:
         "python -m svprune.cli plot-walks --steps {input} --strategies {params.strategies} --theta {params.theta} "
-        "--out {output} 2> {log}"
+        "--players {params.players} --out {output} 2> {log}"
 
 
 rule plot_grid:
     input:
         OUT + "/tables/gridsearch_runs.csv",
     output:
-        report(OUT + "/plots/gridsearch.png", caption="../report/gridsearch.rst", category="Grid search"),
+        report(
+            OUT + "/plots/gridsearch.png",
+            caption="../report/gridsearch.rst",
+            category="2. Grid-search baseline",
+            subcategory="Figures",
+            labels={"figure": "accuracy per hidden size and epochs"},
+        ),
     params:
         theta=config["pruning"]["theta"],
     log:

@@ -2,11 +2,13 @@ rule prepare_data:
     output:
         OUT + "/data/splits.npz",
     params:
-        dataset=settings("dataset"),
+        dataset=pick("dataset", *config["dataset"]),
     log:
         LOGS + "/prepare_data.log",
     resources:
         mem_mb=res("data", "mem_mb", 8000),
         runtime=res("data", "runtime", 30),
+    conda:
+        "../../envs/data.yaml"
     shell:
         "python -m svprune.cli prepare --dataset {params.dataset:q} --out {output} 2> {log}"

@@ -21,20 +21,22 @@ rule estimator_study:
 
 rule estimator_tables:
     input:
-        expand(OUT + "/estimators/{game}.csv", game=config["estimators"]["games"]),
+        estimator_outputs(),
     output:
         runs=OUT + "/tables/estimator_runs.csv",
         table=OUT + "/tables/estimators.csv",
         html=report(
             OUT + "/tables/estimators.html",
             caption="../report/estimators_table.rst",
-            category="Estimator study",
-            labels={"table": "budget for < 5% error"},
+            category="3. Estimator study",
+            subcategory="Tables",
+            labels={"table": "evaluations for < 5% error"},
         ),
         plot=report(
             OUT + "/plots/estimators.png",
             caption="../report/estimators.rst",
-            category="Estimator study",
+            category="3. Estimator study",
+            subcategory="Figures",
             labels={"figure": "error against evaluations"},
         ),
     log:

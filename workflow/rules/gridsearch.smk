@@ -4,8 +4,10 @@ rule grid_run:
     output:
         OUT + "/gridsearch/h{hidden}/rep{rep}.csv",
     params:
-        training=settings("training"),
-        gridsearch=json.dumps({**config["gridsearch"], "eval_split": config["pruning"]["eval_split"]}, sort_keys=True),
+        training=pick("training", *TRAINING_KEYS),
+        gridsearch=json.dumps(
+            {"epochs": config["gridsearch"]["epochs"], "eval_split": config["pruning"]["eval_split"]}, sort_keys=True
+        ),
         seed=config["seed"],
     log:
         LOGS + "/gridsearch/h{hidden}/rep{rep}.log",

@@ -1,41 +1,25 @@
 # Layers as players (the paper's figure 1b, sketched there, measured here): the hidden blocks of a residual
-# MLP; a block outside a coalition is bypassed by its skip connection; pruning removes whole blocks.
+# MLP; a block outside a coalition is bypassed by its skip connection; pruning removes whole blocks. The
+# rules are the neuron experiment's, with the layers section's settings.
 LAYERS = config["layers"]
 LAYER_SLUG = {slug(s): s for s in LAYER_STRATEGIES}
 LAYER_SEEDS = [config["seed"] + r for r in range(LAYERS["repetitions"])]
-LAYER_TRAINING = json.dumps({**config["training"], "root_epochs": LAYERS["root_epochs"]}, sort_keys=True)
-LAYER_PRUNING = json.dumps(
-    {**config["pruning"], "retrain_epochs": LAYERS["retrain_epochs"], "theta": LAYERS["theta"],
-     "shapley": LAYERS["shapley"]},
-    sort_keys=True,
-)
+LAYER_TRAINING = pick("training", *TRAINING_KEYS, root_epochs=LAYERS["root_epochs"])
 
 
-rule train_layer_root:
-    input:
-        OUT + "/data/splits.npz",
+use rule train_root as train_layer_root with:
     output:
         OUT + "/layers/roots/seed{seed}.pt",
     params:
-        model=json.dumps({"kind": "residual", "width": LAYERS["width"], "blocks": LAYERS["blocks"]}),
+        model=json.dumps({"kind": "residual", "width": LAYERS["width"], "blocks": LAYERS["blocks"]}, sort_keys=True),
         training=LAYER_TRAINING,
-        eval_split=config["pruning"]["eval_split"],
     log:
         LOGS + "/layers/train_root/seed{seed}.log",
-    threads: config["training"]["threads"]
-    resources:
-        mem_mb=res("train", "mem_mb", 4000),
-        runtime=res("train", "runtime", 60),
-        gpu=gpus(),
-    conda:
-        "../../envs/torch.yaml"
-    shell:
-        "python -m svprune.cli --threads {threads} train-root --data {input} --model {params.model:q} "
-        "--training {params.training:q} --eval-split {params.eval_split} --seed {wildcards.seed} "
-        "--out {output} 2> {log}"
+    benchmark:
+        OUT + "/benchmarks/layers/train_root/seed{seed}.tsv"
 
 
-rule layer_walk:
+use rule prune_walk as layer_walk with:
     input:
         data=OUT + "/data/splits.npz",
         root=OUT + "/layers/roots/seed{seed}.pt",
@@ -44,27 +28,16 @@ rule layer_walk:
     params:
         strategy=lambda w: LAYER_SLUG[w.strategy],
         training=LAYER_TRAINING,
-        pruning=LAYER_PRUNING,
+        pruning=walk_pruning(LAYERS, retrain_epochs=LAYERS["retrain_epochs"], shapley=LAYERS["shapley"]),
     log:
         LOGS + "/layers/walks/{strategy}/seed{seed}.log",
     benchmark:
         OUT + "/benchmarks/layers/walks/{strategy}/seed{seed}.tsv"
-    threads: config["training"]["threads"]
-    resources:
-        mem_mb=res("walk", "mem_mb", 4000),
-        runtime=res("walk", "runtime", 120),
-        gpu=gpus(),
-    conda:
-        "../../envs/torch.yaml"
-    shell:
-        "python -m svprune.cli --threads {threads} walk --data {input.data} --root {input.root} "
-        "--strategy {params.strategy:q} --seed {wildcards.seed} --training {params.training:q} "
-        "--pruning {params.pruning:q} --out {output} 2> {log}"
 
 
-rule layer_tables:
+use rule walk_tables as layer_tables with:
     input:
-        expand(OUT + "/layers/walks/{strategy}/seed{seed}.csv", strategy=LAYER_SLUG, seed=LAYER_SEEDS),
+        layer_outputs(),
     output:
         steps=OUT + "/layers/tables/walk_steps.csv",
         summaries=OUT + "/layers/tables/walk_summaries.csv",
@@ -72,40 +45,34 @@ rule layer_tables:
         html=report(
             OUT + "/layers/tables/strategies.html",
             caption="../report/layers_table.rst",
-            category="Layers as players",
-            labels={"table": "steps, epochs, found per strategy (blocks)"},
+            category="4. Layers as players",
+            subcategory="Tables",
+            labels={"table": "steps, epochs and blocks found"},
         ),
     params:
         theta=LAYERS["theta"],
+        stops="--stopped-below-theta" if config["pruning"]["stop_below_theta"] else "",
         root_epochs=LAYERS["root_epochs"],
         retrain_epochs=LAYERS["retrain_epochs"],
+        players="blocks",
     log:
         LOGS + "/layers/walk_tables.log",
-    conda:
-        "../../envs/analysis.yaml"
-    shell:
-        "python -m svprune.cli walk-tables --walks {input} --theta {params.theta} --root-epochs {params.root_epochs} "
-        "--retrain-epochs {params.retrain_epochs} --out-steps {output.steps} --out-summaries {output.summaries} "
-        "--out-table {output.table} --out-html {output.html} 2> {log}"
 
 
-rule plot_layer_walks:
+use rule plot_walks as plot_layer_walks with:
     input:
         OUT + "/layers/tables/walk_steps.csv",
     output:
         report(
             OUT + "/layers/plots/walks.png",
             caption="../report/layers.rst",
-            category="Layers as players",
+            category="4. Layers as players",
+            subcategory="Figures",
             labels={"figure": "pruning walks of blocks"},
         ),
     params:
         strategies=" ".join(f"'{s}'" for s in LAYER_STRATEGIES),
         theta=LAYERS["theta"],
+        players="blocks",
     log:
         LOGS + "/layers/plot_walks.log",
-    conda:
-        "../../envs/analysis.yaml"
-    shell:
-        "python -m svprune.cli plot-walks --steps {input} --strategies {params.strategies} --theta {params.theta} "
-        "--players blocks --out {output} 2> {log}"

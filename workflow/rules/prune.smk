@@ -1,3 +1,14 @@
+def walk_pruning(section, **overrides):
+    """What a walk reads of a pruning section: not the strategy list, figures or repetitions (those shape the
+    job graph), and theta only where the walk stops below it."""
+    keys = ["retrain_epochs", "eval_split", "measure", "shapley", "shapley_for_all", "stop_below_theta"]
+    chosen = {k: config["pruning"][k] for k in keys if k in config["pruning"]}
+    chosen.update(overrides)
+    if chosen.get("stop_below_theta"):
+        chosen["theta"] = section["theta"]
+    return json.dumps(chosen, sort_keys=True)
+
+
 rule prune_walk:
     input:
         data=OUT + "/data/splits.npz",
@@ -6,8 +17,8 @@ rule prune_walk:
         OUT + "/walks/{strategy}/seed{seed}.csv",
     params:
         strategy=lambda w: SLUG[w.strategy],
-        training=settings("training"),
-        pruning=settings("pruning"),
+        training=pick("training", "root_epochs", *TRAINING_KEYS),
+        pruning=walk_pruning(config["pruning"]),
     log:
         LOGS + "/walks/{strategy}/seed{seed}.log",
     benchmark:

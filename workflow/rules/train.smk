@@ -4,9 +4,8 @@ rule train_root:
     output:
         OUT + "/roots/seed{seed}.pt",
     params:
-        model=settings("model"),
-        training=settings("training"),
-        eval_split=config["pruning"]["eval_split"],
+        model=pick("model", "hidden"),
+        training=pick("training", "root_epochs", *TRAINING_KEYS),
     log:
         LOGS + "/train_root/seed{seed}.log",
     benchmark:
@@ -20,5 +19,4 @@ rule train_root:
         "../../envs/torch.yaml"
     shell:
         "python -m svprune.cli --threads {threads} train-root --data {input} --model {params.model:q} "
-        "--training {params.training:q} --eval-split {params.eval_split} --seed {wildcards.seed} "
-        "--out {output} 2> {log}"
+        "--training {params.training:q} --seed {wildcards.seed} --out {output} 2> {log}"

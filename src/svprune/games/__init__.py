@@ -1,7 +1,10 @@
-"""Coalitional games: reference games with known values, and games on trained networks."""
+"""Coalitional games: reference games with known values, and games on trained networks.
+
+The reference games and the base need only numpy; the network games (``NeuronGame``, ``LayerGame``) load torch
+when first used, so that estimators and reference games import without the training stack.
+"""
 
 from svprune.games.base import MAX_EXACT_PLAYERS, Game, bool_to_masks, masks_to_bool
-from svprune.games.network import MEASURES, LayerGame, NeuronGame
 from svprune.games.reference import (
     PerturbedUniformGame,
     SecurityCouncilGame,
@@ -9,6 +12,17 @@ from svprune.games.reference import (
     UnanimityGame,
     paper_example,
 )
+
+_NETWORK = ("MEASURES", "LayerGame", "NeuronGame")
+
+
+def __getattr__(name):
+    if name in _NETWORK:
+        from svprune.games import network
+
+        return getattr(network, name)
+    raise AttributeError(f"module 'svprune.games' has no attribute {name!r}")
+
 
 __all__ = [
     "MAX_EXACT_PLAYERS",

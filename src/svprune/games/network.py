@@ -3,6 +3,12 @@
 A coalition S is evaluated by running the network with only the players in S active (neurons: activations
 of the others set to 0; blocks: the others bypassed by their skip connections); nothing is retrained.
 Payoff v(S) = m(S) - m(empty), with m a measure on the given evaluation data.
+
+Memory: the player layer's inputs are computed once, in chunks of samples, into one activation matrix (players
+x samples, samples sorted by label); that is all a game keeps beyond the model. Coalitions are evaluated in
+blocks of at most ``max_batch_bytes`` of intermediate tensors: many coalitions at once, or, where one
+coalition over all samples is larger than that, one coalition over a slice of the samples at a time. Every
+measure is a sum over samples, so the slices add up exactly.
 """
 
 from __future__ import annotations
@@ -11,55 +17,107 @@ import numpy as np
 import torch
 
 from svprune import kernels
+from svprune.checks import check_count, check_finite, check_labels, check_same_length
 from svprune.games.base import Game, check_exact_size
 from svprune.models import MLP, ResidualMLP
+from svprune.settings import MEASURE_NAMES as MEASURES
 
-MEASURES = ("accuracy", "balanced_accuracy", "neg_cross_entropy")
-DEFAULT_MAX_BATCH_BYTES = 1 << 28  # 256 MiB of intermediate tensors per evaluated chunk of coalitions
+DEFAULT_MAX_BATCH_BYTES = 1 << 28  # 256 MiB of intermediate tensors per evaluated block of coalitions
 
 
-def _measure(logits: torch.Tensor, y: torch.Tensor, measure: str, n_classes: int) -> torch.Tensor:
-    """The measure of each coalition's logits (B, N, C) against labels y (N,), in float64, shape (B,)."""
-    if measure == "accuracy":
-        return (logits.argmax(-1) == y).sum(-1).double() / y.shape[0]
-    if measure == "balanced_accuracy":
-        correct = (logits.argmax(-1) == y).double()  # (B, N)
-        onehot = torch.nn.functional.one_hot(y, n_classes).double()  # (N, C)
-        per_class = correct @ onehot  # (B, C)
-        counts = onehot.sum(0)
-        present = counts > 0
-        return (per_class[:, present] / counts[present]).mean(-1)
-    if measure == "neg_cross_entropy":
+class _Measure:
+    """A measure as a sum over samples: per-block statistics, added up over sample slices, then finished."""
+
+    def __init__(self, name: str, y: torch.Tensor, n_classes: int):
+        if name not in MEASURES:
+            raise ValueError(f"unknown measure {name!r}; choose one of {', '.join(MEASURES)}")
+        self.name, self.y, self.n_classes = name, y, n_classes
+        if name == "balanced_accuracy":
+            self.onehot = torch.nn.functional.one_hot(y, n_classes).double()  # (N, C)
+            counts = self.onehot.sum(0)
+            self.present = counts > 0
+            self.counts = counts[self.present]
+
+    def partial(self, logits: torch.Tensor, sl: slice) -> torch.Tensor:
+        """Statistics of logits (B, S, C) of the samples ``sl``: shape (B,) or (B, C), float64."""
+        y = self.y[sl]
+        if self.name == "accuracy":
+            return (logits.argmax(-1) == y).sum(-1).double()
+        if self.name == "balanced_accuracy":
+            return (logits.argmax(-1) == y).double() @ self.onehot[sl]
         logp = torch.log_softmax(logits.double(), -1)
-        return logp.gather(-1, y.expand(logits.shape[0], -1).unsqueeze(-1)).squeeze(-1).mean(-1)
-    raise ValueError(f"unknown measure {measure!r}; choose one of {MEASURES}")
+        return logp.gather(-1, y.expand(logits.shape[0], -1).unsqueeze(-1)).squeeze(-1).sum(-1)
+
+    def finish(self, total: torch.Tensor) -> torch.Tensor:
+        if self.name == "balanced_accuracy":
+            return (total[:, self.present] / self.counts).mean(-1)
+        return total / self.y.shape[0]
 
 
 class _NetworkGame(Game):
-    """Shared machinery: labels on the model's device, chunked evaluation, m(empty) computed once."""
+    """Shared machinery: checked inputs, labels sorted on the model's device, blocked evaluation, m(empty)
+    computed once."""
 
-    def _setup(self, y, measure: str, n_classes: int, max_batch_bytes: int, device) -> None:
-        if measure not in MEASURES:
-            raise ValueError(f"unknown measure {measure!r}; choose one of {MEASURES}")
-        self.measure = measure
-        self.n_classes = n_classes
+    def _setup(self, model: torch.nn.Module, x, y, measure: str, n_classes: int, max_batch_bytes: int) -> None:
+        check_count(max_batch_bytes, "max_batch_bytes", minimum=1)
+        check_same_length(x, y, "x (features)", "y (labels)")
+        if len(y) == 0:
+            raise ValueError("x and y hold no samples; a measure needs at least one")
+        check_labels(y if torch.is_tensor(y) else np.asarray(y), n_classes, "y (labels)")
+        bad = [n for n, p in model.state_dict().items() if p.is_floating_point() and not bool(torch.isfinite(p).all())]
+        if bad:
+            raise ValueError(f"the model has NaN or infinite weights (in {', '.join(bad)}); payoffs would be meaningless")
+        first = next(p for p in model.parameters())
+        self.device, self.dtype = first.device, first.dtype
         self.max_batch_bytes = int(max_batch_bytes)
-        self.device = device
-        self._y = torch.as_tensor(np.asarray(y), dtype=torch.long, device=device)
+        y_np = y.detach().cpu().numpy() if torch.is_tensor(y) else np.asarray(y)
+        self._order = np.argsort(y_np, kind="stable")  # samples sorted by label: the fast kernels need it
+        self._y = torch.as_tensor(y_np[self._order].astype(np.int64), device=self.device)
+        self.n_classes = n_classes
+        self.measure = measure
+        self._measure = _Measure(measure, self._y, n_classes)
+        model.eval()
+        self.model = model
 
-    def _chunk(self, bytes_per_coalition: int) -> int:
-        return max(1, self.max_batch_bytes // max(bytes_per_coalition, 1))
+    def _inputs(self, x, width: int, bytes_per_sample: int, transform) -> torch.Tensor:
+        """``transform`` (the network up to the player layer) of all samples, in label order, as one
+        (width, samples) matrix filled slice by slice: peak memory one matrix plus one bounded slice."""
+        n_samples = len(x)
+        out = torch.empty((width, n_samples), dtype=self.dtype, device=self.device)
+        step = max(1, self.max_batch_bytes // max(bytes_per_sample, 1))
+        with torch.no_grad():
+            for start in range(0, n_samples, step):
+                idx = self._order[start : start + step]
+                if torch.is_tensor(x):
+                    chunk = x[torch.as_tensor(idx, device=x.device)].to(device=self.device, dtype=self.dtype)
+                else:
+                    chunk = torch.as_tensor(np.asarray(x[idx]), dtype=self.dtype, device=self.device)
+                check_finite(chunk, "x (features)", "clean or impute the features")
+                out[:, start : start + len(idx)] = transform(chunk).T
+        return out
+
+    def _blocks(self, n_coalitions: int, n_samples: int, bytes_per_sample: int):
+        """(coalitions per block, samples per slice) within max_batch_bytes."""
+        per_coalition = bytes_per_sample * n_samples
+        if per_coalition <= self.max_batch_bytes:
+            return max(1, min(n_coalitions, self.max_batch_bytes // per_coalition)), n_samples
+        return 1, max(1, self.max_batch_bytes // max(bytes_per_sample, 1))
 
     @torch.no_grad()
     def measure_of(self, coalitions: np.ndarray) -> np.ndarray:
         """m(S) for each coalition (the raw measure, not the payoff)."""
         coalitions = self._check(coalitions)
+        n_samples = self._y.shape[0]
         out = np.empty(len(coalitions))
-        step = self._chunk(self._bytes_per_coalition())
+        step, span = self._blocks(len(coalitions), n_samples, self._bytes_per_sample())
         for start in range(0, len(coalitions), step):
             masks = torch.as_tensor(coalitions[start : start + step], device=self.device)
-            logits = self._logits(masks)
-            out[start : start + len(masks)] = _measure(logits, self._y, self.measure, self.n_classes).cpu().numpy()
+            total = None
+            for s0 in range(0, n_samples, span):
+                sl = slice(s0, min(n_samples, s0 + span))
+                part = self._measure.partial(self._logits(masks, sl), sl)
+                total = part if total is None else total + part
+            out[start : start + len(masks)] = self._measure.finish(total).cpu().numpy()
         return out
 
     def value(self, coalitions: np.ndarray) -> np.ndarray:
@@ -70,11 +128,12 @@ class NeuronGame(_NetworkGame):
     """Players: the units of hidden layer ``layer`` of a trained :class:`~svprune.models.MLP`.
 
     The player layer's activations are computed once and cached; per coalition only the layers after it
-    run, many coalitions per batched tensor operation, in chunks of at most ``max_batch_bytes``.
+    run, many coalitions per batched tensor operation, in blocks of at most ``max_batch_bytes``.
     When the player layer feeds the linear read-out and the measure is accuracy, permutation walks and
     exact enumeration use fused incremental kernels (``fast=None`` picks them automatically; ``fast=False``
     forces the plain batched path, which gives the same values up to floating-point ties).
-    Runs on the model's device (CUDA included).
+    Runs on the model's device (CUDA included). Labels must lie in 0..(the model's outputs - 1) and
+    features and weights must be finite; anything else is refused before any evaluation.
     """
 
     def __init__(
@@ -93,16 +152,11 @@ class NeuronGame(_NetworkGame):
         layer = n_hidden - 1 if layer is None else int(layer)
         if not 0 <= layer < n_hidden:
             raise ValueError(f"layer {layer} is not a hidden layer; the model has {n_hidden} (0..{n_hidden - 1})")
-        device = model.linears[0].weight.device
-        dtype = model.linears[0].weight.dtype
-        model.eval()
-        self.model = model
+        self._setup(model, x, y, measure, model.linears[-1].out_features, max_batch_bytes)
         self.layer = layer
-        self._setup(y, measure, model.linears[-1].out_features, max_batch_bytes, device)
-        with torch.no_grad():
-            x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x, dtype=dtype, device=device)
-            self._h = model.hidden(x, layer)  # (N, n): the cached player-layer activations
-        self.n_players = self._h.shape[1]
+        self.n_players = model.hidden_sizes[layer]
+        widths_in = [model.linears[0].in_features, *model.hidden_sizes[: layer + 1]]
+        self._ht = self._inputs(x, self.n_players, 4 * 2 * sum(widths_in), lambda xb: model.hidden(xb, layer))
         linear_head = layer == n_hidden - 1
         eligible = linear_head and measure == "accuracy"
         if fast and not eligible:
@@ -113,27 +167,31 @@ class NeuronGame(_NetworkGame):
             head = model.linears[-1]
             self._W = head.weight.detach().float()
             self._b = head.bias.detach().float()
-            if device.type == "cpu":
-                self._margins = kernels.MarginData(self._h.numpy(), self._W.numpy(), self._b.numpy(), self._y.numpy())
+            if self.device.type == "cpu":
+                self._margins = kernels.MarginData(self._ht.float().numpy(), self._W.numpy(), self._b.numpy(),
+                                                   self._y.numpy())
 
-    def _bytes_per_coalition(self) -> int:
+    @property
+    def n_samples(self) -> int:
+        return int(self._y.shape[0])
+
+    def _bytes_per_sample(self) -> int:
         widths = [self.n_players, *self.model.hidden_sizes[self.layer + 1 :], self.n_classes]
-        return 4 * self._h.shape[0] * (sum(widths) + max(widths))
+        return 4 * (sum(widths) + max(widths)) + 8 * self.n_classes
 
-    def _logits(self, masks: torch.Tensor) -> torch.Tensor:
-        z = self._h.unsqueeze(0) * masks.unsqueeze(1).to(self._h.dtype)
+    def _logits(self, masks: torch.Tensor, sl: slice) -> torch.Tensor:
+        z = self._ht[:, sl].T.unsqueeze(0) * masks.unsqueeze(1).to(self._ht.dtype)
         return self.model.head(z, self.layer)
 
     # ---- fast paths -------------------------------------------------------------------------------
     def _counts_to_payoff(self, counts) -> np.ndarray:
-        n_samples = self._h.shape[0]
-        return np.asarray(counts, dtype=np.float64) / n_samples - self.empty_measure
+        return np.asarray(counts, dtype=np.float64) / self.n_samples - self.empty_measure
 
     @torch.no_grad()
     def prefix_values(self, perms: np.ndarray) -> np.ndarray:
         if not self.fast or self.n_players == 0:
             return super().prefix_values(perms)
-        perms = np.ascontiguousarray(np.asarray(perms, dtype=np.int64))
+        perms = kernels.check_permutations(perms, self.n_players)
         if self.device.type == "cpu":
             counts = self._margins.prefix_correct(perms)
         else:
@@ -143,19 +201,21 @@ class NeuronGame(_NetworkGame):
     def _prefix_correct_torch(self, perms: np.ndarray) -> np.ndarray:
         """The incremental permutation walk as batched tensor ops (the GPU path): logits += h_j * W[:, j]."""
         n_perm, n = perms.shape
-        n_samples = self._h.shape[0]
-        step = self._chunk(4 * n_samples * self.n_classes * 2)
-        out = np.empty((n_perm, n + 1), dtype=np.int64)
-        h = self._h.float()
+        step, span = self._blocks(n_perm, self.n_samples, 4 * self.n_classes * 2)
+        out = np.zeros((n_perm, n + 1), dtype=np.int64)
+        h = self._ht.float()
         for start in range(0, n_perm, step):
             p = torch.as_tensor(perms[start : start + step], device=self.device)
-            logits = self._b.expand(len(p), n_samples, self.n_classes).clone()
-            counts = [(logits.argmax(-1) == self._y).sum(-1)]
-            for t in range(n):
-                j = p[:, t]
-                logits += h[:, j].T.unsqueeze(-1) * self._W[:, j].T.unsqueeze(1)
-                counts.append((logits.argmax(-1) == self._y).sum(-1))
-            out[start : start + len(p)] = torch.stack(counts, 1).cpu().numpy()
+            for s0 in range(0, self.n_samples, span):
+                sl = slice(s0, min(self.n_samples, s0 + span))
+                y = self._y[sl]
+                logits = self._b.expand(len(p), y.shape[0], self.n_classes).clone()
+                counts = [(logits.argmax(-1) == y).sum(-1)]
+                for t in range(n):
+                    j = p[:, t]
+                    logits += h[j, sl].unsqueeze(-1) * self._W[:, j].T.unsqueeze(1)
+                    counts.append((logits.argmax(-1) == y).sum(-1))
+                out[start : start + len(p)] += torch.stack(counts, 1).cpu().numpy()
         return out
 
     @torch.no_grad()
@@ -183,23 +243,19 @@ class LayerGame(_NetworkGame):
     ):
         if not isinstance(model, ResidualMLP):
             raise TypeError(f"LayerGame needs an svprune.models.ResidualMLP; got {type(model).__name__}")
-        device = model.stem.weight.device
-        model.eval()
-        self.model = model
-        self._setup(y, measure, model.out.out_features, max_batch_bytes, device)
-        with torch.no_grad():
-            x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x, dtype=model.stem.weight.dtype, device=device)
-            self._e = model.embed(x)
+        self._setup(model, x, y, measure, model.out.out_features, max_batch_bytes)
+        width = model.stem.out_features
+        self._et = self._inputs(x, width, 4 * 2 * (model.stem.in_features + width), model.embed)
         self.n_players = model.n_blocks
         self.empty_measure = float(self.measure_of(np.zeros((1, self.n_players), dtype=bool))[0])
 
-    def _bytes_per_coalition(self) -> int:
-        return 4 * self._e.shape[0] * (3 * self._e.shape[1] + self.n_classes)
+    def _bytes_per_sample(self) -> int:
+        return 4 * (3 * self._et.shape[0] + self.n_classes) + 8 * self.n_classes
 
-    def _logits(self, masks: torch.Tensor) -> torch.Tensor:
-        h = self._e.unsqueeze(0).expand(masks.shape[0], -1, -1)
+    def _logits(self, masks: torch.Tensor, sl: slice) -> torch.Tensor:
+        e = self._et[:, sl].T
+        h = e.unsqueeze(0).expand(masks.shape[0], -1, -1)
         gate = masks.to(h.dtype)
         for i, block in enumerate(self.model.blocks):
             h = h + gate[:, i, None, None] * torch.relu(block(h))
         return self.model.out(h)
-

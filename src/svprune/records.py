@@ -1,0 +1,127 @@
+"""The per-job record files of the workflow: their columns, their validation when read, and a walk's summary.
+
+A walk file holds one row per step of one pruning walk (SPEC section 4), step 0 being the root model; a grid
+file holds one row per epoch budget of one grid-search training run (SPEC section 5). Files are checked when
+read, so that a truncated or foreign file stops the tables with its name instead of skewing them. No torch here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+WALK_COLUMNS = [
+    "walk_id", "strategy", "seed", "step", "players_before", "players_after", "pruned",
+    "removed_shapley", "shapley_normalized", "accuracy_before_retrain", "accuracy", "test_accuracy",
+    "epochs", "wall_time", "shapley_method", "shapley_samples", "shapley_evaluations",
+    "shapley_stderr_mean", "shapley_stderr_max",
+]
+GRID_COLUMNS = ["hidden", "epochs", "repetition", "seed", "accuracy", "test_accuracy"]
+
+
+class RecordError(ValueError):
+    """A record file that is not a complete record of its job; the message names the file and what to do."""
+
+
+def _redo(path) -> str:
+    return (f"Rerun the job that writes it: `snakemake --cores all --forcerun {path}` (this reruns everything "
+            "downstream too), or delete the file and run snakemake again.")
+
+
+def read_csv(path: str | os.PathLike, columns: Sequence[str]) -> pd.DataFrame:
+    """A record CSV with at least ``columns``, no row missing a value in them; errors name the file."""
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise RecordError(f"{path}: not a readable record file ({type(err).__name__}: {err}). {_redo(path)}") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise RecordError(f"{path}: columns {missing} are missing; it is truncated or not a record of this step. "
+                          f"{_redo(path)}")
+    if frame.empty:
+        raise RecordError(f"{path}: has a header but no rows. {_redo(path)}")
+    return frame
+
+
+def check_walk(frame: pd.DataFrame, path, theta: float | None = None) -> pd.DataFrame:
+    """A complete walk: one strategy and seed, steps 0, 1, ..., players falling by each step's pruned count,
+    and an end: no players left, or (a walk that stops below theta) accuracy below theta."""
+    required = ["step", "players_before", "players_after", "accuracy", "epochs"]
+    holes = [c for c in required if frame[c].isna().any()]
+    if holes:
+        raise RecordError(f"{path}: missing values in {holes}; the file is truncated. {_redo(path)}")
+    if frame["strategy"].nunique() != 1 or frame["seed"].nunique() != 1:
+        raise RecordError(f"{path}: holds several walks ({sorted(set(frame['strategy']))}, seeds "
+                          f"{sorted(set(frame['seed']))}); a walk file holds one. {_redo(path)}")
+    steps = frame["step"].to_numpy()
+    if not np.array_equal(steps, np.arange(len(frame))):
+        raise RecordError(f"{path}: steps are {steps.tolist()[:12]}..., not 0, 1, 2, ...; the file is truncated or "
+                          f"edited. {_redo(path)}")
+    before, after = frame["players_before"].to_numpy(), frame["players_after"].to_numpy()
+    if len(frame) > 1 and (not np.array_equal(before[1:], after[:-1]) or (after[1:] >= before[1:]).any()):
+        raise RecordError(f"{path}: player counts do not follow from step to step. {_redo(path)}")
+    last_players, last_acc = int(after[-1]), float(frame["accuracy"].iloc[-1])
+    if last_players > 0 and not (theta is not None and last_acc < theta):
+        raise RecordError(
+            f"{path}: the walk ends at step {int(steps[-1])} with {last_players} players left and accuracy "
+            f"{last_acc:.4f}; a walk runs until no players remain (or accuracy falls below theta where configured). "
+            f"The file is truncated. {_redo(path)}"
+        )
+    return frame
+
+
+def read_walks(paths: Iterable[str | os.PathLike], theta: float | None = None) -> pd.DataFrame:
+    """Read and check walk files, concatenated in the order given."""
+    frames = [check_walk(read_csv(p, WALK_COLUMNS), p, theta) for p in paths]
+    if not frames:
+        raise ValueError("no walk files given")
+    return pd.concat(frames, ignore_index=True)
+
+
+def check_grid(frame: pd.DataFrame, path, budgets: Sequence[int] | None = None) -> pd.DataFrame:
+    """A complete grid-search record: every (hidden, repetition) run has one row per epoch budget, and
+    accuracies in [0, 1]."""
+    if frame[GRID_COLUMNS].isna().any().any():
+        raise RecordError(f"{path}: missing values; the file is truncated. {_redo(path)}")
+    for col in ("accuracy", "test_accuracy"):
+        if not frame[col].between(0, 1).all():
+            raise RecordError(f"{path}: {col} outside [0, 1]; not a record of a grid-search run. {_redo(path)}")
+    want = sorted(int(b) for b in budgets) if budgets is not None else None
+    for (hidden, rep), run in frame.groupby(["hidden", "repetition"]):
+        got = sorted(run["epochs"].astype(int))
+        expected = want if want is not None else sorted(set(got))
+        if got != expected:
+            raise RecordError(f"{path}: hidden {hidden}, repetition {rep} has rows for epochs {got}, expected "
+                              f"{expected}; the file is truncated or from another grid. {_redo(path)}")
+    return frame
+
+
+def read_grid(paths: Iterable[str | os.PathLike], budgets: Sequence[int] | None = None) -> pd.DataFrame:
+    """Read and check grid-search files, concatenated in the order given."""
+    frames = [check_grid(read_csv(p, GRID_COLUMNS), p, budgets) for p in paths]
+    if not frames:
+        raise ValueError("no grid-search files given")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _smallest_above(records: pd.DataFrame, column: str, theta: float) -> float:
+    above = records.loc[records[column] >= theta, "players_after"]
+    return float(above.min()) if len(above) else np.nan
+
+
+def summarize_walk(records: pd.DataFrame, theta: float, root_epochs: int, retrain_epochs: int) -> dict:
+    """A walk's summary (the paper's tables 2-3): steps, epochs = T0 + T1 * steps, found = the smallest number
+    of players among the walk's models with accuracy >= theta on the payoff split (NaN if none reaches it),
+    and found_test, the same on the test split."""
+    steps = int(records["step"].max())
+    return {
+        "steps": steps,
+        "epochs": root_epochs + retrain_epochs * steps,
+        "found": _smallest_above(records, "accuracy", theta),
+        "found_test": _smallest_above(records, "test_accuracy", theta),
+    }

@@ -1,0 +1,88 @@
+"""Settings records of the library (training, Shapley estimation, the walk) and their construction from the
+workflow's configuration sections (plain dicts, as in config/config.yaml). No torch here: the Snakefile and
+the table and plot steps import this without the training stack."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+OPTIMIZER_NAMES = ("adam", "adamw", "sgd")
+MEASURE_NAMES = ("accuracy", "balanced_accuracy", "neg_cross_entropy")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: optimizer name (adam, sgd, adamw), learning rate, mini-batch size."""
+
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZER_NAMES:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {sorted(OPTIMIZER_NAMES)}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(f"learning_rate must be a finite number > 0; got {self.learning_rate}")
+        if isinstance(self.batch_size, bool) or int(self.batch_size) != self.batch_size or self.batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1; got {self.batch_size}")
+
+
+@dataclass(frozen=True)
+class ShapleyConfig:
+    """How Shapley values are estimated at each step: estimator name, budget, seed-free options."""
+
+    method: str = "permutation"
+    budget: int = 100
+    tolerance: float | None = None
+    measure: str = "accuracy"
+
+    def __post_init__(self) -> None:
+        if self.measure not in MEASURE_NAMES:
+            raise ValueError(f"unknown measure {self.measure!r}; choose one of {', '.join(MEASURE_NAMES)}")
+
+
+@dataclass(frozen=True)
+class WalkConfig:
+    """Settings of one walk: T0 (root epochs, for the epoch count), T1 (retraining epochs per step), theta,
+    whether to stop below theta, the evaluation split, Shapley estimation, training, and whether to value
+    the players for strategies that do not need it (for the removed-value curve of random and Wbottom)."""
+
+    root_epochs: int = 20
+    retrain_epochs: int = 2
+    theta: float | None = None
+    stop_below_theta: bool = False
+    eval_split: str = "validation"
+    layer: int | None = None
+    shapley: ShapleyConfig = field(default_factory=ShapleyConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    shapley_for_all: bool = True
+
+
+def train_config(training: dict) -> TrainConfig:
+    """TrainConfig from the ``training`` section."""
+    return TrainConfig(
+        optimizer=training.get("optimizer", "adam"),
+        learning_rate=float(training.get("learning_rate", 1e-3)),
+        batch_size=int(training.get("batch_size", 64)),
+    )
+
+
+def walk_config(training: dict, pruning: dict) -> WalkConfig:
+    """WalkConfig from the ``training`` and ``pruning`` sections."""
+    shapley = pruning.get("shapley", {})
+    return WalkConfig(
+        root_epochs=int(training.get("root_epochs", 20)),
+        retrain_epochs=int(pruning.get("retrain_epochs", 2)),
+        theta=pruning.get("theta"),
+        stop_below_theta=bool(pruning.get("stop_below_theta", False)),
+        eval_split=pruning.get("eval_split", "validation"),
+        shapley=ShapleyConfig(
+            method=shapley.get("method", "permutation"),
+            budget=int(shapley.get("budget", 100)),
+            tolerance=shapley.get("tolerance"),
+            measure=pruning.get("measure", "accuracy"),
+        ),
+        train=train_config(training),
+        shapley_for_all=bool(pruning.get("shapley_for_all", True)),
+    )
