@@ -35,3 +35,29 @@ def deep_mlp(digits):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+# ---- whether the Slurm tests ran: said at the end of every test run, so a skip never passes unnoticed ----
+_SLURM_OUTCOMES: list[tuple[str, str]] = []
+
+
+def pytest_runtest_logreport(report):
+    if "slurm" in report.keywords and (report.when == "call" or report.outcome == "skipped"):
+        reason = ""
+        if report.outcome == "skipped" and isinstance(report.longrepr, tuple):
+            reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+        _SLURM_OUTCOMES.append((report.outcome, reason))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _SLURM_OUTCOMES:
+        return
+    ran = [o for o, _ in _SLURM_OUTCOMES if o != "skipped"]
+    skipped = [r for o, r in _SLURM_OUTCOMES if o == "skipped"]
+    if ran:
+        line = f"Slurm tests: ran {len(ran)} on the one-node test cluster ({ran.count('passed')} passed)"
+    else:
+        line = "Slurm tests: did NOT run"
+    if skipped:
+        line += f"; {len(skipped)} skipped: {sorted(set(skipped))[0]}"
+    terminalreporter.write_line(line, bold=True, yellow=not ran)

@@ -1,4 +1,5 @@
-"""The Snakemake workflow end to end on the tiny config: every stage, determinism, interrupted runs, bad configs."""
+"""The Snakemake workflow end to end on the tiny config: every stage, determinism, interrupted runs, reruns after
+config edits and deleted files, bad configs, planning without torch, Slurm."""
 
 import os
 import re
@@ -23,7 +24,7 @@ def workdir(tmp_path: Path, name: str) -> Path:
     """A copy of the workflow's files (not results) in a fresh directory."""
     dest = tmp_path / name
     dest.mkdir()
-    for item in ("Snakefile", "workflow", "config", "envs"):
+    for item in ("workflow", "config", "envs"):
         src = REPO / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / item)
     return dest
@@ -79,9 +80,12 @@ def test_tiny_workflow_produces_tables_plots_and_report(tiny_run):
     layers = pd.read_csv(tiny_run / "results" / "layers" / "tables" / "strategies.csv")
     assert list(layers["strategy"]) == ["SVbottom(1)", "random(1)"]
     assert (layers["avg # steps"] == 4).all()  # 4 blocks, one per step
-    assert "step 1" in (tiny_run / "logs" / "walks" / "SVbucket-0.3" / "seed0.log").read_text()  # progress
+    assert "step 1" in (tiny_run / "results" / "logs" / "walks" / "SVbucket-0.3" / "seed0.log").read_text()  # progress
     run(tiny_run, "--configfile", "config/tiny.yaml", "--report", "results/report.html")
-    assert (tiny_run / "results" / "report.html").stat().st_size > 100_000
+    report = (tiny_run / "results" / "report.html").read_text()
+    for heading in ("1. Pruning strategies", "2. Grid-search baseline", "3. Estimator study", "4. Layers as players",
+                    "steps, epochs and players found", "pruning walks of blocks", "error against evaluations"):
+        assert heading in report, heading
 
 
 def test_same_config_same_tables_and_interrupted_run_resumes(tiny_run, tmp_path):
@@ -90,7 +94,7 @@ def test_same_config_same_tables_and_interrupted_run_resumes(tiny_run, tmp_path)
     proc = subprocess.Popen([*SNAKEMAKE, "--cores", "1", "--configfile", "config/tiny.yaml"], cwd=cwd, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
-    while time.time() < deadline and not list((cwd / "logs").glob("walks/*/*.log")):
+    while time.time() < deadline and not list((cwd / "results" / "logs").glob("walks/*/*.log")):
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the middle of the walks
     proc.wait(timeout=60)
@@ -113,15 +117,31 @@ def test_same_config_same_tables_and_interrupted_run_resumes(tiny_run, tmp_path)
         ("pruning: {figures: [['random(7)']]}", "figures"),
         ("layers: {strategies: ['SVbucket(2)']}", "layers.strategies"),
         ("estimators: {methods: [montecarlo]}", "methods"),
+        ("pruning: {figures: [['SVbucket(.3)', 'SVbucket(0.7)']]}", "pruning.figures[0][1]"),
+        ("pruning: {figures: [['SVmagic(1)']]}", "pruning.figures[0][0]"),
+        ("outdir: ''", "outdir"),
+        ("outdir: /", "outdir"),
+        ("outdir: /tmp/elsewhere", "outdir"),
+        ("outdir: ../outside", "outdir"),
+        ("outdir: workflow/rules", "outdir"),
+        ("companion: missing.yaml", "companion: file 'missing.yaml' not found"),
+        ("companion: ''", "companion is empty"),
+        ("companion: config/listy.yaml", "must hold a mapping"),
+        ("companion: config/same.yaml", "same outdir"),
+        ("companion: config/none.yaml", "sets no outdir"),
     ],
 )
 def test_bad_config_stops_before_any_job_naming_the_field(tmp_path, bad, field):
     cwd = workdir(tmp_path, "bad")
     (cwd / "bad.yaml").write_text(bad + "\n")
+    (cwd / "config" / "listy.yaml").write_text("- outdir: results/x\n")
+    (cwd / "config" / "same.yaml").write_text("outdir: results/\n")
+    (cwd / "config" / "none.yaml").write_text("seed: 3\n")
     proc = run(cwd, "-n", "--configfile", "bad.yaml", check=False)
     assert proc.returncode != 0
     message = proc.stdout + proc.stderr
     assert field in message, message[-2000:]
+    assert "Traceback" not in message
     assert not (cwd / "results").exists()
 
 
@@ -182,7 +202,7 @@ def test_failing_rule_under_slurm_exits_nonzero(slurm_cluster, tmp_path):
     proc = subprocess.run(["timeout", "600", *SNAKEMAKE, "--profile", "slurm", "--configfile", "config/tiny.yaml",
                            "broken.yaml"], cwd=cwd, env=slurm_env(tmp_path), capture_output=True, text=True)
     assert proc.returncode not in (0, 124), "snakemake should fail, not succeed or hang"
-    log = (cwd / "logs" / "prepare_data.log").read_text()
+    log = (cwd / "results" / "logs" / "prepare_data.log").read_text()
     assert "train-images-idx3-ubyte" in log  # the data error reached the rule's log
 
 
@@ -217,3 +237,83 @@ def test_companion_experiment_runs_from_the_same_command(tmp_path):
     assert counts["prune_walk"] == 6 and counts["companion_prune_walk"] == 6
     assert counts["grid_run"] == 4 and "companion_grid_run" not in counts
     assert "results/other/walks/random-3/seed7.csv" in out  # the companion's seed and directory
+    assert "results/other/logs/walks/random-3/seed7.log" in out  # and its logs under its outdir
+
+
+def planned(cwd: Path, *args: str) -> dict[str, int]:
+    """Jobs per rule that `snakemake -n` would run."""
+    out = run(cwd, "-n", "--configfile", "config/tiny.yaml", *args).stdout
+    counts = {}
+    for line in out.split("Job stats:")[-1].splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_config_edits_rerun_only_the_steps_that_read_them(tiny_run, tmp_path):
+    """Each rule's params carry only what its step reads: a changed plot list, thread count or table theta
+    reruns no training; a changed retraining budget reruns the walks, not the roots or the grid."""
+    assert planned(tiny_run) == {}
+    edit = tiny_run / "edit.yaml"
+    heavy = {"train_root", "prune_walk", "grid_run", "train_layer_root", "layer_walk", "estimator_study"}
+    edit.write_text("pruning: {figures: [[random(3), Wbottom(4)], [SVbucket(0.3)]]}\n")
+    jobs = planned(tiny_run, str(edit))
+    assert jobs.get("plot_walks") == 2 and not heavy & set(jobs), jobs
+    edit.write_text("training: {threads: 2}\n")
+    assert not heavy & set(planned(tiny_run, str(edit)))
+    edit.write_text("pruning: {theta: 0.7}\n")
+    jobs = planned(tiny_run, str(edit))
+    assert jobs.get("walk_tables") == 1 and not heavy & set(jobs), jobs
+    edit.write_text("pruning: {retrain_epochs: 2}\n")
+    jobs = planned(tiny_run, str(edit))
+    assert jobs.get("prune_walk") == 6 and "train_root" not in jobs and "grid_run" not in jobs, jobs
+    edit.write_text("gridsearch: {repetitions: 3}\n")
+    jobs = planned(tiny_run, str(edit))
+    assert jobs.get("grid_run") == 2 and "prune_walk" not in jobs, jobs  # the new repetition, 2 sizes
+
+
+def test_deleted_or_forced_outputs_are_rebuilt_with_what_follows(tiny_run):
+    walk = tiny_run / "results" / "walks" / "random-3" / "seed1.csv"
+    saved = walk.read_bytes()
+    walk.unlink()
+    try:
+        jobs = planned(tiny_run)
+        assert jobs.get("prune_walk") == 1 and jobs.get("walk_tables") == 1 and jobs.get("plot_walks") == 1, jobs
+        assert "train_root" not in jobs
+    finally:
+        walk.write_bytes(saved)
+        os.utime(walk, (0, 0))  # older than the tables again
+    # the documented way to redo one job and everything downstream: --forcerun <its output>
+    jobs = planned(tiny_run, "--forcerun", "results/roots/seed0.pt")
+    assert jobs.get("train_root") == 1 and jobs.get("prune_walk") == 3 and jobs.get("walk_tables") == 1, jobs
+
+
+def test_planning_needs_neither_torch_nor_numba(tmp_path):
+    """The Snakefile and everything it imports run on a login node without the training stack."""
+    cwd = workdir(tmp_path, "no-torch")
+    blocker = tmp_path / "blocker"
+    for name in ("torch", "numba", "torchvision"):
+        (blocker / name).mkdir(parents=True)
+        (blocker / name / "__init__.py").write_text(f"raise ImportError('{name} is blocked for this test')\n")
+    env = {**os.environ, "PYTHONPATH": f"{blocker}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    check = subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True, text=True)
+    assert "blocked" in check.stderr  # the blocker works
+    for config in ("config/config.yaml", "config/paper.yaml", "config/fashion-mnist.yaml"):
+        proc = subprocess.run([*SNAKEMAKE, "-n", "--configfile", config], cwd=cwd, env=env, capture_output=True,
+                              text=True)
+        assert proc.returncode == 0, (config, proc.stdout[-2000:], proc.stderr[-2000:])
+        assert "Job stats:" in proc.stdout
+
+
+def test_lint_passes_and_every_rule_has_its_environment(tmp_path):
+    cwd = workdir(tmp_path, "lint")
+    proc = run(cwd, "--lint")
+    assert "Congratulations" in proc.stdout + proc.stderr, proc.stdout[-3000:]
+    import re as _re
+    for rules in (REPO / "workflow" / "rules").glob("*.smk"):
+        text = rules.read_text()
+        for block in _re.split(r"\n(?=rule |use rule )", text):
+            if block.startswith("rule ") and "shell:" in block:
+                assert "conda:" in block, (rules.name, block.splitlines()[0])

@@ -183,7 +183,8 @@ def cmd_plot_walks(args) -> None:
 
     walks = read_csv(args.steps, WALK_COLUMNS)
     with atomic_path(args.out) as tmp:
-        plot_walks(walks, args.strategies, tmp, theta=args.theta, players=args.players)
+        panels = ("accuracy", "accuracy_before_retrain") if args.before_retrain else ("accuracy",)
+        plot_walks(walks, args.strategies, tmp, theta=args.theta, players=args.players, panels=panels)
 
 
 def cmd_plot_grid(args) -> None:
@@ -302,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategies", nargs="+", required=True)
     p.add_argument("--theta", type=float)
     p.add_argument("--players", default="neurons", help="what the players are, for the axis label")
+    p.add_argument("--before-retrain", action="store_true", help="a second panel: accuracy before retraining")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_plot_walks)
 

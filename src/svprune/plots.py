@@ -14,48 +14,87 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 
-def walk_curves(walks: pd.DataFrame) -> pd.DataFrame:
-    """Per strategy and player count: mean, min and max accuracy and mean removed Shapley value over walks."""
-    grouped = walks.groupby(["strategy", "players_after"])
-    out = grouped.agg(
-        accuracy_mean=("accuracy", "mean"),
-        accuracy_min=("accuracy", "min"),
-        accuracy_max=("accuracy", "max"),
-        removed_mean=("removed_shapley", "mean"),
-        walks=("seed", "nunique"),
-    )
-    return out.reset_index()
+PANELS = {
+    "accuracy": "Accuracy after retraining",
+    "accuracy_before_retrain": "Accuracy before retraining (what the game measures)",
+}
+
+
+def walk_curves(walks: pd.DataFrame, column: str = "accuracy") -> pd.DataFrame:
+    """Per strategy and player count: mean, min and max of ``column`` over the walks that have a model of that
+    size, how many walks that is (``walks``) and how many walks the strategy has (``of``)."""
+    total = walks.groupby("strategy")["seed"].nunique().rename("of")
+    out = walks.groupby(["strategy", "players_after"]).agg(
+        mean=(column, "mean"), low=(column, "min"), high=(column, "max"), walks=("seed", "nunique"),
+    ).reset_index()
+    return out.join(total, on="strategy")
+
+
+def removed_curves(walks: pd.DataFrame) -> pd.DataFrame:
+    """Mean removed Shapley value per strategy and player count, normalised steps (phi / v(U)) and raw steps
+    (v(U) <= 0) kept apart: they are on different scales."""
+    steps = walks[walks["step"] > 0].dropna(subset=["removed_shapley"]).copy()
+    steps["kind"] = np.where(steps["shapley_normalized"].astype(str).str.lower() == "true", "normalised", "raw")
+    return steps.groupby(["strategy", "kind", "players_after"])["removed_shapley"].mean().reset_index()
+
+
+def walk_figure(walks: pd.DataFrame, strategies: Sequence[str], theta: float | None = None, title: str = "",
+                players: str = "neurons", panels: Sequence[str] = ("accuracy",)):
+    """The figure of :func:`plot_walks`, returned for saving or inspection."""
+    walks = walks[walks["strategy"].isin(strategies)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(8.5 * len(panels), 5.8), squeeze=False)
+    colors = dict(zip(strategies, sns.color_palette("colorblind", len(strategies))))
+    removed = removed_curves(walks)
+    low = [theta] if theta is not None else []
+    for ax, column in zip(axes[0], panels):
+        curves = walk_curves(walks, column)
+        ax2 = ax.twinx()
+        for strategy in strategies:
+            c = curves[curves["strategy"] == strategy].sort_values("players_after")
+            if c.empty:
+                continue
+            color, n = colors[strategy], int(c["of"].iloc[0])
+            for _, one in walks[walks["strategy"] == strategy].groupby("seed"):
+                one = one.sort_values("players_after")
+                ax.plot(one["players_after"], one[column], color=color, alpha=0.3, linewidth=0.8)
+            full = c[c["walks"] == n]
+            ax.plot(full["players_after"], full["mean"], color=color, linewidth=2.2, marker="o", markersize=3.5,
+                    label=f"{strategy}: mean of {n} walks")
+            low.append(float(c["low"].min()))
+            for kind, style in (("normalised", dict(linestyle=":", marker=".")), ("raw", dict(linestyle="", marker="x"))):
+                r = removed[(removed["strategy"] == strategy) & (removed["kind"] == kind)].sort_values("players_after")
+                if len(r):
+                    ax2.plot(r["players_after"], r["removed_shapley"], color=color, **style)
+        if theta is not None:
+            ax.axhline(theta, color="grey", linewidth=1, linestyle="--", label=f"theta = {theta:g}")
+        ax.plot([], [], color="grey", alpha=0.4, linewidth=0.8, label="each walk (thin)")
+        ax.plot([], [], color="grey", linestyle=":", marker=".", label="removed value, normalised (right axis)")
+        if (removed["kind"] == "raw").any():
+            ax.plot([], [], color="grey", linestyle="", marker="x", label="removed value, raw: v(U) <= 0 (right axis)")
+        ax.set_xlim(walks["players_before"].max() + 0.5, -0.5)  # pruning goes right to left, as in the paper
+        ax.set_xlabel(f"Number of players ({players}) in model")
+        ax.set_ylabel(PANELS.get(column, column))
+        bottom = max(0.0, min(low) - 0.05) if low else 0.0
+        ax.set_ylim(bottom, 1.0)
+        ax2.set_ylabel("Removed Shapley value of the step")
+        if removed["removed_shapley"].notna().any():
+            ax2.set_ylim(bottom=min(0.0, float(removed["removed_shapley"].min())))
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, fontsize="small", frameon=False)
+        ax.set_title(PANELS.get(column, column) if len(panels) > 1 else (title or " vs ".join(strategies)))
+    if len(panels) > 1:
+        fig.suptitle(title or " vs ".join(strategies))
+    fig.tight_layout()
+    return fig
 
 
 def plot_walks(walks: pd.DataFrame, strategies: Sequence[str], path: str | os.PathLike, theta: float | None = None,
-               title: str = "", players: str = "neurons") -> None:
-    """Accuracy against players (mean line, min-max band over repetitions) for each strategy, with the mean
-    removed Shapley value per step on a second axis (dotted), as in the paper's figures 2-4."""
-    curves = walk_curves(walks[walks["strategy"].isin(strategies)])
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    ax2 = ax.twinx()
-    colors = sns.color_palette("colorblind", len(strategies))
-    for color, strategy in zip(colors, strategies):
-        c = curves[curves["strategy"] == strategy].sort_values("players_after")
-        if c.empty:
-            continue
-        n = int(walks.loc[walks["strategy"] == strategy, "seed"].nunique())
-        ax.plot(c["players_after"], c["accuracy_mean"], color=color, label=f"{strategy} ({n})")
-        ax.fill_between(c["players_after"], c["accuracy_min"], c["accuracy_max"], color=color, alpha=0.2, linewidth=0)
-        removed = c.dropna(subset=["removed_mean"])
-        ax2.plot(removed["players_after"], removed["removed_mean"], color=color, linestyle=":", marker=".")
-    if theta is not None:
-        ax.axhline(theta, color="grey", linewidth=0.8, linestyle="--")
-    ax.set_xlim(walks["players_before"].max() + 0.5, -0.5)  # pruning goes right to left, as in the paper
-    ax.set_xlabel(f"Number of players ({players}) in model")
-    ax.set_ylabel("Accuracy of model (mean, min-max band)")
-    ax2.set_ylabel("Removed Shapley value (dotted, mean)")
-    ax.set_ylim(0, 1)
-    ax2.set_ylim(bottom=min(0.0, float(np.nanmin(curves["removed_mean"])) if curves["removed_mean"].notna().any() else 0.0))
-    ax.legend(loc="center left")
-    ax.set_title(title or " vs ".join(strategies))
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+               title: str = "", players: str = "neurons", panels: Sequence[str] = ("accuracy",)) -> None:
+    """Accuracy against players for each strategy, as in the paper's figures 2-4: every walk as a thin line,
+    their mean (bold) at the player counts that all walks of the strategy reach, theta, and on a second axis the
+    mean Shapley value removed by the step that led to each size (normalised and raw steps apart). ``panels``
+    adds accuracy before retraining beside it."""
+    fig = walk_figure(walks, strategies, theta, title, players, panels)
+    fig.savefig(path, dpi=120, format="png")
     plt.close(fig)
 
 
@@ -70,8 +109,15 @@ def plot_grid(grid: pd.DataFrame, path: str | os.PathLike, theta: float | None =
     ax.legend(title="epochs", loc="lower right", fontsize="small")
     ax.set_title(f"Grid search: {grid['repetition'].nunique()} repetitions per cell")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, format="png")
     plt.close(fig)
+
+
+GAME_TITLES = {
+    "security_council": "Security Council voting game (15 players)",
+    "perturbed_uniform": "Perturbed uniform game (12 players)",
+    "neuron16": "16 hidden units of an MLP on digits",
+}
 
 
 def plot_estimator_errors(errors: pd.DataFrame, path: str | os.PathLike, metric: str = "relative_error") -> None:
@@ -92,13 +138,13 @@ def plot_estimator_errors(errors: pd.DataFrame, path: str | os.PathLike, metric:
             ).sort_values("x")
             ax.plot(g["x"], g["y"], marker="o", color=colors[method], label=method)
             ax.fill_between(g["x"], g["lo"], g["hi"], color=colors[method], alpha=0.15, linewidth=0)
-        ax.axhline(0.05, color="grey", linewidth=0.8, linestyle="--")
+        ax.axhline(0.05, color="grey", linewidth=0.8, linestyle="--", label="5% error")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_title(game)
+        ax.set_title(GAME_TITLES.get(game, game.replace("_", " ")))
         ax.set_xlabel("coalition evaluations")
         ax.set_ylabel(metric.replace("_", " "))
         ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, format="png")
     plt.close(fig)

@@ -1,12 +1,12 @@
 rule walk_tables:
     input:
-        expand(OUT + "/walks/{strategy}/seed{seed}.csv", strategy=SLUG, seed=SEEDS),
+        expand(f"{OUT}/walks/{{strategy}}/seed{{seed}}.csv", strategy=SLUG, seed=SEEDS),
     output:
-        steps=OUT + "/tables/walk_steps.csv",
-        summaries=OUT + "/tables/walk_summaries.csv",
-        table=OUT + "/tables/strategies.csv",
+        steps=f"{OUT}/tables/walk_steps.csv",
+        summaries=f"{OUT}/tables/walk_summaries.csv",
+        table=f"{OUT}/tables/strategies.csv",
         html=report(
-            OUT + "/tables/strategies.html",
+            f"{OUT}/tables/strategies.html",
             caption="../report/strategies.rst",
             category="1. Pruning strategies",
             subcategory="Tables",
@@ -19,7 +19,7 @@ rule walk_tables:
         retrain_epochs=config["pruning"]["retrain_epochs"],
         players="neurons",
     log:
-        LOGS + "/walk_tables.log",
+        f"{LOGS}/walk_tables.log",
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -33,11 +33,11 @@ rule grid_tables:
     input:
         grid_outputs(),
     output:
-        runs=OUT + "/tables/gridsearch_runs.csv",
-        table=OUT + "/tables/gridsearch.csv",
-        cost=OUT + "/tables/gridsearch_cost.csv",
+        runs=f"{OUT}/tables/gridsearch_runs.csv",
+        table=f"{OUT}/tables/gridsearch.csv",
+        cost=f"{OUT}/tables/gridsearch_cost.csv",
         html=report(
-            OUT + "/tables/gridsearch.html",
+            f"{OUT}/tables/gridsearch.html",
             caption="../report/gridsearch_table.rst",
             category="2. Grid-search baseline",
             subcategory="Tables",
@@ -47,7 +47,7 @@ rule grid_tables:
         theta=config["pruning"]["theta"],
         budgets=" ".join(str(e) for e in config["gridsearch"]["epochs"]),
     log:
-        LOGS + "/grid_tables.log",
+        f"{LOGS}/grid_tables.log",
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -58,10 +58,10 @@ rule grid_tables:
 
 rule plot_walks:
     input:
-        OUT + "/tables/walk_steps.csv",
+        f"{OUT}/tables/walk_steps.csv",
     output:
         report(
-            OUT + "/plots/walks_{figure}.png",
+            f"{OUT}/plots/walks_{{figure}}.png",
             caption="../report/walks.rst",
             category="1. Pruning strategies",
             subcategory="Figures",
@@ -71,21 +71,22 @@ rule plot_walks:
         strategies=lambda w: " ".join(f"'{s}'" for s in FIGURES[int(w.figure)]),
         theta=config["pruning"]["theta"],
         players="neurons",
+        panels="",
     log:
-        LOGS + "/plot_walks/{figure}.log",
+        f"{LOGS}/plot_walks/{{figure}}.log",
     conda:
         "../../envs/analysis.yaml"
     shell:
         "python -m svprune.cli plot-walks --steps {input} --strategies {params.strategies} --theta {params.theta} "
-        "--players {params.players} --out {output} 2> {log}"
+        "--players {params.players} {params.panels} --out {output} 2> {log}"
 
 
 rule plot_grid:
     input:
-        OUT + "/tables/gridsearch_runs.csv",
+        f"{OUT}/tables/gridsearch_runs.csv",
     output:
         report(
-            OUT + "/plots/gridsearch.png",
+            f"{OUT}/plots/gridsearch.png",
             caption="../report/gridsearch.rst",
             category="2. Grid-search baseline",
             subcategory="Figures",
@@ -94,7 +95,7 @@ rule plot_grid:
     params:
         theta=config["pruning"]["theta"],
     log:
-        LOGS + "/plot_grid.log",
+        f"{LOGS}/plot_grid.log",
     conda:
         "../../envs/analysis.yaml"
     shell:

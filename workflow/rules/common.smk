@@ -3,7 +3,7 @@ import json
 
 def pick(section, *keys, **extra):
     """The keys of a config section that a step reads, as JSON (the form the svprune command takes). A rule
-    reruns when its params change, so each rule passes only what its step reads: editing a plot list or a
+    reruns when its params change, so each one passes only what its step reads; editing a plot list or a
     thread count reruns nothing that does not use it."""
     chosen = {k: config[section][k] for k in keys if k in config[section]}
     return json.dumps({**chosen, **extra}, sort_keys=True)
@@ -24,13 +24,24 @@ def gpus():
 
 
 def grid_outputs():
-    return expand(OUT + "/gridsearch/h{hidden}/rep{rep}.csv", hidden=config["gridsearch"]["sizes"],
+    return expand(f"{OUT}/gridsearch/h{{hidden}}/rep{{rep}}.csv", hidden=config["gridsearch"]["sizes"],
                   rep=range(config["gridsearch"]["repetitions"]))
 
 
 def estimator_outputs():
-    return expand(OUT + "/estimators/{game}.csv", game=config["estimators"]["games"])
+    return expand(f"{OUT}/estimators/{{game}}.csv", game=config["estimators"]["games"])
 
 
 def layer_outputs():
-    return expand(OUT + "/layers/walks/{strategy}/seed{seed}.csv", strategy=LAYER_SLUG, seed=LAYER_SEEDS)
+    return expand(f"{OUT}/layers/walks/{{strategy}}/seed{{seed}}.csv", strategy=LAYER_SLUG, seed=LAYER_SEEDS)
+
+
+def walk_pruning(section, **overrides):
+    """What a walk reads of a pruning section: not the strategy list, figures or repetitions (those shape the
+    job graph), and theta only where the walk stops below it."""
+    keys = ["retrain_epochs", "eval_split", "measure", "shapley", "shapley_for_all", "stop_below_theta"]
+    chosen = {k: config["pruning"][k] for k in keys if k in config["pruning"]}
+    chosen.update(overrides)
+    if chosen.get("stop_below_theta"):
+        chosen["theta"] = section["theta"]
+    return json.dumps(chosen, sort_keys=True)

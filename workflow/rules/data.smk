@@ -1,10 +1,10 @@
 rule prepare_data:
     output:
-        OUT + "/data/splits.npz",
+        f"{OUT}/data/splits.npz",
     params:
         dataset=pick("dataset", *config["dataset"]),
     log:
-        LOGS + "/prepare_data.log",
+        f"{LOGS}/prepare_data.log",
     resources:
         mem_mb=res("data", "mem_mb", 8000),
         runtime=res("data", "runtime", 30),

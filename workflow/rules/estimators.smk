@@ -1,14 +1,14 @@
 rule estimator_study:
     output:
-        OUT + "/estimators/{game}.csv",
+        f"{OUT}/estimators/{{game}}.csv",
     params:
         methods=" ".join(config["estimators"]["methods"]),
         evaluations=" ".join(str(e) for e in config["estimators"]["evaluations"]),
         seeds=config["estimators"]["seeds"],
     log:
-        LOGS + "/estimators/{game}.log",
+        f"{LOGS}/estimators/{{game}}.log",
     benchmark:
-        OUT + "/benchmarks/estimators/{game}.tsv"
+        f"{OUT}/benchmarks/estimators/{{game}}.tsv"
     resources:
         mem_mb=res("estimators", "mem_mb", 4000),
         runtime=res("estimators", "runtime", 60),
@@ -23,24 +23,24 @@ rule estimator_tables:
     input:
         estimator_outputs(),
     output:
-        runs=OUT + "/tables/estimator_runs.csv",
-        table=OUT + "/tables/estimators.csv",
+        runs=f"{OUT}/tables/estimator_runs.csv",
+        table=f"{OUT}/tables/estimators.csv",
         html=report(
-            OUT + "/tables/estimators.html",
+            f"{OUT}/tables/estimators.html",
             caption="../report/estimators_table.rst",
             category="3. Estimator study",
             subcategory="Tables",
             labels={"table": "evaluations for < 5% error"},
         ),
         plot=report(
-            OUT + "/plots/estimators.png",
+            f"{OUT}/plots/estimators.png",
             caption="../report/estimators.rst",
             category="3. Estimator study",
             subcategory="Figures",
             labels={"figure": "error against evaluations"},
         ),
     log:
-        LOGS + "/estimator_tables.log",
+        f"{LOGS}/estimator_tables.log",
     conda:
         "../../envs/analysis.yaml"
     shell:

@@ -1,8 +1,8 @@
 rule grid_run:
     input:
-        OUT + "/data/splits.npz",
+        f"{OUT}/data/splits.npz",
     output:
-        OUT + "/gridsearch/h{hidden}/rep{rep}.csv",
+        f"{OUT}/gridsearch/h{{hidden}}/rep{{rep}}.csv",
     params:
         training=pick("training", *TRAINING_KEYS),
         gridsearch=json.dumps(
@@ -10,9 +10,9 @@ rule grid_run:
         ),
         seed=config["seed"],
     log:
-        LOGS + "/gridsearch/h{hidden}/rep{rep}.log",
+        f"{LOGS}/gridsearch/h{{hidden}}/rep{{rep}}.log",
     benchmark:
-        OUT + "/benchmarks/gridsearch/h{hidden}/rep{rep}.tsv"
+        f"{OUT}/benchmarks/gridsearch/h{{hidden}}/rep{{rep}}.tsv"
     threads: config["training"]["threads"]
     resources:
         mem_mb=res("grid", "mem_mb", 4000),

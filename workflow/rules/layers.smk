@@ -9,41 +9,41 @@ LAYER_TRAINING = pick("training", *TRAINING_KEYS, root_epochs=LAYERS["root_epoch
 
 use rule train_root as train_layer_root with:
     output:
-        OUT + "/layers/roots/seed{seed}.pt",
+        f"{OUT}/layers/roots/seed{{seed}}.pt",
     params:
         model=json.dumps({"kind": "residual", "width": LAYERS["width"], "blocks": LAYERS["blocks"]}, sort_keys=True),
         training=LAYER_TRAINING,
     log:
-        LOGS + "/layers/train_root/seed{seed}.log",
+        f"{LOGS}/layers/train_root/seed{{seed}}.log",
     benchmark:
-        OUT + "/benchmarks/layers/train_root/seed{seed}.tsv"
+        f"{OUT}/benchmarks/layers/train_root/seed{{seed}}.tsv"
 
 
 use rule prune_walk as layer_walk with:
     input:
-        data=OUT + "/data/splits.npz",
-        root=OUT + "/layers/roots/seed{seed}.pt",
+        data=f"{OUT}/data/splits.npz",
+        root=f"{OUT}/layers/roots/seed{{seed}}.pt",
     output:
-        OUT + "/layers/walks/{strategy}/seed{seed}.csv",
+        f"{OUT}/layers/walks/{{strategy}}/seed{{seed}}.csv",
     params:
         strategy=lambda w: LAYER_SLUG[w.strategy],
         training=LAYER_TRAINING,
         pruning=walk_pruning(LAYERS, retrain_epochs=LAYERS["retrain_epochs"], shapley=LAYERS["shapley"]),
     log:
-        LOGS + "/layers/walks/{strategy}/seed{seed}.log",
+        f"{LOGS}/layers/walks/{{strategy}}/seed{{seed}}.log",
     benchmark:
-        OUT + "/benchmarks/layers/walks/{strategy}/seed{seed}.tsv"
+        f"{OUT}/benchmarks/layers/walks/{{strategy}}/seed{{seed}}.tsv"
 
 
 use rule walk_tables as layer_tables with:
     input:
         layer_outputs(),
     output:
-        steps=OUT + "/layers/tables/walk_steps.csv",
-        summaries=OUT + "/layers/tables/walk_summaries.csv",
-        table=OUT + "/layers/tables/strategies.csv",
+        steps=f"{OUT}/layers/tables/walk_steps.csv",
+        summaries=f"{OUT}/layers/tables/walk_summaries.csv",
+        table=f"{OUT}/layers/tables/strategies.csv",
         html=report(
-            OUT + "/layers/tables/strategies.html",
+            f"{OUT}/layers/tables/strategies.html",
             caption="../report/layers_table.rst",
             category="4. Layers as players",
             subcategory="Tables",
@@ -56,15 +56,15 @@ use rule walk_tables as layer_tables with:
         retrain_epochs=LAYERS["retrain_epochs"],
         players="blocks",
     log:
-        LOGS + "/layers/walk_tables.log",
+        f"{LOGS}/layers/walk_tables.log",
 
 
 use rule plot_walks as plot_layer_walks with:
     input:
-        OUT + "/layers/tables/walk_steps.csv",
+        f"{OUT}/layers/tables/walk_steps.csv",
     output:
         report(
-            OUT + "/layers/plots/walks.png",
+            f"{OUT}/layers/plots/walks.png",
             caption="../report/layers.rst",
             category="4. Layers as players",
             subcategory="Figures",
@@ -74,5 +74,6 @@ use rule plot_walks as plot_layer_walks with:
         strategies=" ".join(f"'{s}'" for s in LAYER_STRATEGIES),
         theta=LAYERS["theta"],
         players="blocks",
+        panels="--before-retrain",
     log:
-        LOGS + "/layers/plot_walks.log",
+        f"{LOGS}/layers/plot_walks.log",

@@ -1,15 +1,15 @@
 rule train_root:
     input:
-        OUT + "/data/splits.npz",
+        f"{OUT}/data/splits.npz",
     output:
-        OUT + "/roots/seed{seed}.pt",
+        f"{OUT}/roots/seed{{seed}}.pt",
     params:
         model=pick("model", "hidden"),
         training=pick("training", "root_epochs", *TRAINING_KEYS),
     log:
-        LOGS + "/train_root/seed{seed}.log",
+        f"{LOGS}/train_root/seed{{seed}}.log",
     benchmark:
-        OUT + "/benchmarks/train_root/seed{seed}.tsv"
+        f"{OUT}/benchmarks/train_root/seed{{seed}}.tsv"
     threads: config["training"]["threads"]
     resources:
         mem_mb=res("train", "mem_mb", 4000),

@@ -1,0 +1,59 @@
+"""The plots show what their captions say: read back from the figure objects, not from file sizes."""
+
+import numpy as np
+import pandas as pd
+from matplotlib import pyplot as plt
+
+from svprune.plots import walk_figure
+from svprune.records import WALK_COLUMNS
+
+
+def walk(strategy, seed, players, acc, removed, normalized):
+    rows = []
+    for k, (p, a) in enumerate(zip(players, acc)):
+        rows.append({c: np.nan for c in WALK_COLUMNS} | {
+            "strategy": strategy, "seed": seed, "step": k, "players_before": players[k - 1] if k else p,
+            "players_after": p, "accuracy": a, "accuracy_before_retrain": a - 0.1, "test_accuracy": a,
+            "removed_shapley": removed[k], "shapley_normalized": normalized[k]})
+    return pd.DataFrame(rows)
+
+
+WALKS = pd.concat([
+    # two SVbucket walks that visit different sizes: only 6 and 0 are reached by both
+    walk("SVbucket(0.2)", 0, [6, 4, 0], [0.95, 0.9, 0.1], [np.nan, 0.1, 0.9], [None, True, True]),
+    walk("SVbucket(0.2)", 1, [6, 3, 0], [0.93, 0.8, 0.1], [np.nan, 0.15, -0.3], [None, True, False]),
+    walk("random(2)", 0, [6, 4, 2, 0], [0.9, 0.7, 0.5, 0.1], [np.nan, 0.3, 0.3, 0.4], [None, True, True, True]),
+])
+
+
+def lines(ax):
+    return {line.get_label(): line for line in ax.get_lines()}
+
+
+def test_walk_plot_means_only_where_every_walk_has_a_model_and_names_theta():
+    fig = walk_figure(WALKS, ["SVbucket(0.2)", "random(2)"], theta=0.85)
+    ax = fig.axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "theta = 0.85" in legend
+    assert "SVbucket(0.2): mean of 2 walks" in legend and "random(2): mean of 1 walks" in legend
+    mean = lines(ax)["SVbucket(0.2): mean of 2 walks"]
+    assert list(mean.get_xdata()) == [0, 6]  # 4 and 3 are reached by one walk each: no mean there
+    np.testing.assert_allclose(mean.get_ydata(), [0.1, 0.94])
+    # the raw removed value (v(U) <= 0) is kept apart from the normalised ones, and labelled
+    assert "removed value, raw: v(U) <= 0 (right axis)" in legend
+    right = fig.axes[1]
+    raw = [line for line in right.get_lines() if line.get_marker() == "x"]
+    assert len(raw) == 1 and list(raw[0].get_ydata()) == [-0.3]
+    plt.close(fig)
+
+
+def test_layer_plot_has_a_panel_before_retraining():
+    fig = walk_figure(WALKS, ["random(2)"], theta=0.85, players="blocks",
+                      panels=("accuracy", "accuracy_before_retrain"))
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "Accuracy after retraining" in titles
+    assert "Accuracy before retraining (what the game measures)" in titles
+    before = next(ax for ax in fig.axes if ax.get_title().startswith("Accuracy before"))
+    np.testing.assert_allclose(lines(before)["random(2): mean of 1 walks"].get_ydata(), [0.0, 0.4, 0.6, 0.8])
+    assert before.get_xlabel() == "Number of players (blocks) in model"
+    plt.close(fig)
