@@ -257,3 +257,12 @@ def test_kernel_refuses_malformed_permutations(trained_mlp, digits):
     bad[1, 0] = 40  # indexes past the players
     with pytest.raises(ValueError, match="permutation of the players 0..39"):
         game.prefix_values(bad)
+
+
+def test_the_game_keeps_one_activation_matrix(trained_mlp, digits):
+    """The fused kernels read the game's own activation matrix: no second copy (benchmarks/game_memory.py
+    measures the peak)."""
+    game = NeuronGame(trained_mlp, digits.x_val, digits.y_val)
+    assert game.fast
+    assert game._ht.shape == (40, len(digits.y_val))
+    assert np.shares_memory(game._ht.numpy(), game._margins.ht)

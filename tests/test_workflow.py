@@ -317,3 +317,14 @@ def test_lint_passes_and_every_rule_has_its_environment(tmp_path):
         for block in _re.split(r"\n(?=rule |use rule )", text):
             if block.startswith("rule ") and "shell:" in block:
                 assert "conda:" in block, (rules.name, block.splitlines()[0])
+
+
+def test_a_failed_job_shows_its_cause_in_the_terminal(tmp_path):
+    """The default workflow profile prints a failed job's log, where svprune writes the cause."""
+    cwd = workdir(tmp_path, "fail")
+    (cwd / "broken.yaml").write_text("dataset: {name: mnist, root: /nonexistent/mnist}\n")
+    proc = run(cwd, "--cores", "1", "--configfile", "config/tiny.yaml", "broken.yaml", check=False)
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert "train-images-idx3-ubyte" in output and "/nonexistent/mnist" in output, output[-3000:]
+    assert "Traceback" not in output

@@ -12,6 +12,16 @@ def _is_torch(a) -> bool:
     return type(a).__module__.startswith("torch")
 
 
+def all_finite(a: np.ndarray, block_bytes: int = 1 << 24) -> bool:
+    """Whether every value of a numpy array is finite, checked in blocks (no array of a's size is made)."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "fc":
+        return True
+    flat = a.reshape(-1) if a.flags.c_contiguous else a.ravel()
+    step = max(1, block_bytes // max(a.itemsize, 1))
+    return all(np.isfinite(flat[i : i + step]).all() for i in range(0, flat.size, step))
+
+
 def check_finite(a, name: str, hint: str = "") -> None:
     """Refuse NaN or infinite values in ``a``, naming it and how many there are."""
     if _is_torch(a):
@@ -22,7 +32,7 @@ def check_finite(a, name: str, hint: str = "") -> None:
             raise ValueError(f"{name} holds {bad} NaN or infinite value(s) of {a.numel()}" + (f"; {hint}" if hint else ""))
         return
     a = np.asarray(a)
-    if a.dtype.kind in "fc" and not np.isfinite(a).all():
+    if not all_finite(a):
         bad = int((~np.isfinite(a)).sum())
         raise ValueError(f"{name} holds {bad} NaN or infinite value(s) of {a.size}" + (f"; {hint}" if hint else ""))
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from svprune.checks import all_finite
+
 BLOCK = 256
 FASTMATH = {"nnan", "ninf", "nsz", "contract"}  # no reassociation: each margin is one chain of multiply-adds
 LOWEST = np.float32(-3.0e38)  # a finite "minus infinity" for the running maxima (fastmath assumes no inf)
@@ -44,7 +46,7 @@ class MarginData:
         if len(y) > 1 and (np.diff(y) < 0).any():
             raise ValueError("the kernels need the samples sorted by label")
         for name, a in (("activations", ht), ("read-out weights", w), ("read-out bias", b)):
-            if not np.isfinite(a).all():
+            if not all_finite(a):
                 raise ValueError(f"{name} hold NaN or infinite values")
         self.labels = np.unique(y).astype(np.int64)
         self.starts = np.searchsorted(y, np.append(self.labels, n_classes)).astype(np.int64)
