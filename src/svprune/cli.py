@@ -208,7 +208,7 @@ def cmd_estimator_tables(args) -> None:
     import pandas as pd
 
     from svprune.plots import plot_estimator_errors
-    from svprune.study import summarize_study
+    from svprune.study import GAME_TITLES, summarize_study
     from svprune.tables import to_html
 
     results = pd.concat([pd.read_csv(p) for p in args.results], ignore_index=True)
@@ -218,7 +218,8 @@ def cmd_estimator_tables(args) -> None:
     note = ("relative error = sum |estimate - exact| / sum |exact|, mean over seeds; budget = permutations "
             "(permutation, antithetic) or samples per player (subset, stratified); 2-SE coverage = share of "
             "players whose exact value lies within 2 reported standard errors (honest errors give about 0.95).")
-    _write_text(to_html(summary.set_index(["game", "estimator"]), "Estimator study: budget for < 5% error", note),
+    shown = summary.assign(game=summary["game"].map(lambda g: GAME_TITLES.get(g, g)))
+    _write_text(to_html(shown.set_index(["game", "estimator"]), "Estimator study: budget for < 5% error", note),
                 args.out_html)
     with atomic_path(args.out_plot) as tmp:
         plot_estimator_errors(results, tmp, metric="relative_error")

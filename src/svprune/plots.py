@@ -13,6 +13,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from svprune.study import GAME_TITLES  # noqa: E402
+
 
 PANELS = {
     "accuracy": "Accuracy after retraining",
@@ -113,11 +115,6 @@ def plot_grid(grid: pd.DataFrame, path: str | os.PathLike, theta: float | None =
     plt.close(fig)
 
 
-GAME_TITLES = {
-    "security_council": "Security Council voting game (15 players)",
-    "perturbed_uniform": "Perturbed uniform game (12 players)",
-    "neuron16": "16 hidden units of an MLP on digits",
-}
 
 
 def plot_estimator_errors(errors: pd.DataFrame, path: str | os.PathLike, metric: str = "relative_error") -> None:
@@ -141,7 +138,7 @@ def plot_estimator_errors(errors: pd.DataFrame, path: str | os.PathLike, metric:
         ax.axhline(0.05, color="grey", linewidth=0.8, linestyle="--", label="5% error")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_title(GAME_TITLES.get(game, game.replace("_", " ")))
+        ax.set_title(GAME_TITLES.get(game, game.replace("_", " ")), fontsize="medium")
         ax.set_xlabel("coalition evaluations")
         ax.set_ylabel(metric.replace("_", " "))
         ax.legend(fontsize="small")

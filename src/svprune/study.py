@@ -13,6 +13,11 @@ from svprune import shapley as sh
 from svprune.games import Game, PerturbedUniformGame, SecurityCouncilGame
 
 STUDY_GAMES = ("security_council", "perturbed_uniform", "neuron16")
+GAME_TITLES = {
+    "security_council": "Security Council voting game (15 players)",
+    "perturbed_uniform": "Perturbed uniform game (12 players)",
+    "neuron16": "16 hidden units of an MLP on digits",
+}
 ERROR_TARGET = 0.05
 
 

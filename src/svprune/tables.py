@@ -107,7 +107,11 @@ def format_number(value: float, digits: int = 3) -> str:
 def to_html(table: pd.DataFrame, title: str, note: str = "") -> str:
     """A small standalone HTML page with the table (for the Snakemake report): every number in one format,
     column headers that wrap instead of making the table scroll."""
-    body = table.to_html(float_format=format_number, na_rep="–", border=0, classes="svprune")
+    shown = table.copy()
+    for column in shown.columns:
+        if pd.api.types.is_numeric_dtype(shown[column]) and not pd.api.types.is_bool_dtype(shown[column]):
+            shown[column] = shown[column].map(format_number)
+    body = shown.to_html(na_rep="–", border=0, classes="svprune")
     style = (
         "body{font-family:sans-serif;margin:1em;font-size:14px}table{border-collapse:collapse}"
         "th,td{padding:4px 8px;text-align:right;border-bottom:1px solid #ddd}"
