@@ -87,7 +87,7 @@ def test_walk_that_stops_below_theta_is_complete_only_where_configured(tmp_path)
 
 
 def grid_rows(hidden, rep, budgets, acc=0.9):
-    return pd.DataFrame([{"hidden": hidden, "epochs": e, "repetition": rep, "seed": 1, "accuracy": acc,
+    return pd.DataFrame([{"hidden": hidden, "epochs": e, "repetition": rep, "seed": 1, "order_seed": 2, "accuracy": acc,
                           "test_accuracy": acc} for e in budgets])
 
 
@@ -107,7 +107,8 @@ def test_grid_search_cost_by_hand():
     # repetition 1: never at 10 epochs, from size 5 at 20 epochs
     acc = {(0, 10): {3: 0.5, 4: 0.8, 5: 0.9}, (0, 20): {3: 0.7, 4: 0.91, 5: 0.95},
            (1, 10): {3: 0.5, 4: 0.6, 5: 0.7}, (1, 20): {3: 0.6, 4: 0.85, 5: 0.92}}
-    grid = pd.DataFrame([{"hidden": h, "epochs": e, "repetition": r, "seed": 0, "accuracy": a, "test_accuracy": a}
+    grid = pd.DataFrame([{"hidden": h, "epochs": e, "repetition": r, "seed": 0, "order_seed": 0, "accuracy": a,
+                          "test_accuracy": a}
                          for (r, e), cells in acc.items() for h, a in cells.items()])
     cost = grid_search_cost(grid, theta=0.9)
     at10, at20, full = cost.loc["ascending, 10 epochs"], cost.loc["ascending, 20 epochs"], cost.loc["exhaustive grid"]
@@ -126,3 +127,12 @@ def test_grid_search_cost_by_hand():
                                         (0.000012345, "0.0000123"), (np.nan, "–"), (12.3456, "12.3")])
 def test_one_number_format_in_every_table(value, text):
     assert format_number(value) == text
+
+
+def test_a_group_file_checks_each_of_its_walks(tmp_path):
+    both = pd.concat([walk([0.95, 0.9, 0.1], [6, 3, 0], seed=0), walk([0.95, 0.9, 0.1], [6, 3, 0], seed=1)])
+    ok = write(both, tmp_path / "seeds0-1.csv")
+    assert sorted(set(read_walks([ok])["seed"])) == [0, 1]
+    cut = write(both.iloc[:-1], tmp_path / "cut.csv")  # the second walk lost its last step
+    with pytest.raises(RecordError, match="cut.csv: the walk ends at step 1 with 3 players left"):
+        read_walks([cut])

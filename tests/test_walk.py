@@ -9,7 +9,7 @@ from svprune.games import NeuronGame
 from svprune.models import MLP, ResidualMLP
 from svprune.records import WALK_COLUMNS, check_walk, summarize_walk
 from svprune.train import accuracy, as_tensors, train
-from svprune.walk import ShapleyConfig, WalkConfig, prune_walk
+from svprune.walk import ShapleyConfig, WalkConfig, prune_walk, prune_walks
 
 CFG = WalkConfig(root_epochs=20, retrain_epochs=2, theta=0.9, shapley=ShapleyConfig(budget=20))
 
@@ -123,3 +123,22 @@ def test_shapley_for_all_false_values_nothing_for_random(trained_mlp, digits):
     assert records["removed_shapley"].isna().all()
     sv = prune_walk(trained_mlp, digits, "SVbottom(10)", seed=0, config=cfg)
     assert (sv.loc[1:, "shapley_evaluations"] > 0).all()  # Shapley strategies still value their players
+
+
+@pytest.mark.parametrize("name", ["SVbucket(0.2)", "random(3)", "Wbottom(4)"])
+def test_walks_retrained_together_equal_the_reference_walk(trained_mlp, digits, name):
+    """A group's first walk retrains on its own minibatch orders, so it is prune_walk up to float32 rounding;
+    the others differ only in their retraining order, and every walk is complete."""
+    cfg = WalkConfig(retrain_epochs=1, shapley=ShapleyConfig(budget=20))
+    other = MLP(digits.n_features, [40], digits.n_classes, seed=9)
+    train(other, *as_tensors(digits.x_train, digits.y_train), epochs=5, seed=9)
+    together = prune_walks([trained_mlp, other], digits, name, seeds=[0, 1], config=cfg)
+    alone = prune_walk(trained_mlp, digits, name, seed=0, config=cfg, walk_id=f"{name}/seed0")
+    first = together[0]
+    assert first["players_after"].tolist() == alone["players_after"].tolist()
+    assert first["pruned"].tolist() == alone["pruned"].tolist()
+    n = len(digits.y_val)
+    assert np.abs(first["accuracy"] - alone["accuracy"]).max() <= 2 / n
+    for records, seed in zip(together, [0, 1]):
+        check_walk(records, f"walk {seed}")
+        assert (records["seed"] == seed).all() and (records["epochs"] == 20 + records["step"]).all()

@@ -52,9 +52,10 @@ def tiny_run(tmp_path_factory):
 def test_dry_run_lists_every_stage(tmp_path):
     cwd = workdir(tmp_path, "dry")
     out = run(cwd, "-n", "--configfile", "config/tiny.yaml").stdout
-    for rule, count in [("prepare_data", 1), ("train_root", 2), ("prune_walk", 6), ("grid_run", 4),
+    # walks: one job per strategy and group of seeds; grid: one job per size and group of repetitions
+    for rule, count in [("prepare_data", 1), ("train_root", 2), ("prune_walk", 3), ("grid_run", 2),
                         ("walk_tables", 1), ("grid_tables", 1), ("plot_walks", 1), ("plot_grid", 1),
-                        ("estimator_study", 2), ("estimator_tables", 1), ("train_layer_root", 2), ("layer_walk", 4),
+                        ("estimator_study", 2), ("estimator_tables", 1), ("train_layer_root", 2), ("layer_walk", 2),
                         ("layer_tables", 1), ("plot_layer_walks", 1)]:
         assert any(line.split() == [rule, str(count)] for line in out.splitlines()), (rule, out)
 
@@ -69,7 +70,8 @@ def test_tiny_workflow_produces_tables_plots_and_report(tiny_run):
     # random(3) and Wbottom(4) from 12 players: 4 and 3 steps; epochs = T0 + T1 * steps = 5 + 1 * steps
     assert strategies.set_index("strategy").loc["random(3)", "avg # steps"] == 4
     assert strategies.set_index("strategy").loc["Wbottom(4)", "avg # epochs"] == 8
-    steps = pd.read_csv(tiny_run / "results" / "walks" / "SVbucket-0.3" / "seed0.csv")
+    steps = pd.read_csv(tiny_run / "results" / "walks" / "SVbucket-0.3" / "seeds0-1.csv")
+    assert sorted(set(steps["seed"])) == [0, 1]  # both walks of the group, retrained together
     assert {"walk_id", "strategy", "seed", "step", "players_before", "players_after", "pruned", "removed_shapley",
             "accuracy", "epochs", "wall_time", "shapley_evaluations", "shapley_stderr_max"} <= set(steps.columns)
     assert (tiny_run / "results" / "plots" / "walks_0.png").stat().st_size > 10_000
@@ -80,7 +82,7 @@ def test_tiny_workflow_produces_tables_plots_and_report(tiny_run):
     layers = pd.read_csv(tiny_run / "results" / "layers" / "tables" / "strategies.csv")
     assert list(layers["strategy"]) == ["SVbottom(1)", "random(1)"]
     assert (layers["avg # steps"] == 4).all()  # 4 blocks, one per step
-    assert "step 1" in (tiny_run / "results" / "logs" / "walks" / "SVbucket-0.3" / "seed0.log").read_text()  # progress
+    assert "seed 1 step 1" in (tiny_run / "results" / "logs" / "walks" / "SVbucket-0.3" / "seeds0-1.log").read_text()
     run(tiny_run, "--configfile", "config/tiny.yaml", "--report", "results/report.html")
     report = (tiny_run / "results" / "report.html").read_text()
     for heading in ("1. Pruning strategies", "2. Grid-search baseline", "3. Estimator study", "4. Layers as players",
@@ -234,10 +236,10 @@ def test_companion_experiment_runs_from_the_same_command(tmp_path):
     out = run(cwd, "-n", "--configfile", "config/tiny.yaml", "both.yaml").stdout
     counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
               if len(line.split()) == 2 and line.split()[1].isdigit()}
-    assert counts["prune_walk"] == 6 and counts["companion_prune_walk"] == 6
-    assert counts["grid_run"] == 4 and "companion_grid_run" not in counts
-    assert "results/other/walks/random-3/seed7.csv" in out  # the companion's seed and directory
-    assert "results/other/logs/walks/random-3/seed7.log" in out  # and its logs under its outdir
+    assert counts["prune_walk"] == 3 and counts["companion_prune_walk"] == 3
+    assert counts["grid_run"] == 2 and "companion_grid_run" not in counts
+    assert "results/other/walks/random-3/seeds7-8.csv" in out  # the companion's seeds and directory
+    assert "results/other/logs/walks/random-3/seeds7-8.log" in out  # and its logs under its outdir
 
 
 def planned(cwd: Path, *args: str) -> dict[str, int]:
@@ -267,14 +269,14 @@ def test_config_edits_rerun_only_the_steps_that_read_them(tiny_run, tmp_path):
     assert jobs.get("walk_tables") == 1 and not heavy & set(jobs), jobs
     edit.write_text("pruning: {retrain_epochs: 2}\n")
     jobs = planned(tiny_run, str(edit))
-    assert jobs.get("prune_walk") == 6 and "train_root" not in jobs and "grid_run" not in jobs, jobs
+    assert jobs.get("prune_walk") == 3 and "train_root" not in jobs and "grid_run" not in jobs, jobs
     edit.write_text("gridsearch: {repetitions: 3}\n")
     jobs = planned(tiny_run, str(edit))
-    assert jobs.get("grid_run") == 2 and "prune_walk" not in jobs, jobs  # the new repetition, 2 sizes
+    assert jobs.get("grid_run") == 2 and "prune_walk" not in jobs, jobs  # a new group (repetition 2), 2 sizes
 
 
 def test_deleted_or_forced_outputs_are_rebuilt_with_what_follows(tiny_run):
-    walk = tiny_run / "results" / "walks" / "random-3" / "seed1.csv"
+    walk = tiny_run / "results" / "walks" / "random-3" / "seeds0-1.csv"
     saved = walk.read_bytes()
     walk.unlink()
     try:

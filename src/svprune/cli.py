@@ -89,17 +89,25 @@ def cmd_train_root(args) -> None:
 
 
 def cmd_walk(args) -> None:
-    from svprune.settings import walk_config
+    import pandas as pd
+
     from svprune.data import Splits
     from svprune.models import load_checkpoint
-    from svprune.walk import prune_walk
+    from svprune.settings import walk_config
+    from svprune.strategies import parse
+    from svprune.walk import prune_walks
 
-    splits = Splits.load(args.data)
-    model, _ = load_checkpoint(args.root)
+    if len(args.root) != len(args.seed):
+        raise ValueError(f"{len(args.root)} root checkpoints (--root) for {len(args.seed)} seeds (--seed); give one "
+                         "seed per root model")
+    strategy = parse(args.strategy)
     cfg = walk_config(args.training, args.pruning)
-    records = prune_walk(model, splits, args.strategy, seed=args.seed, config=cfg,
-                         walk_id=f"{args.strategy}/seed{args.seed}", device=args.training.get("device", "cpu"))
-    _write_csv(records, args.out)
+    splits = Splits.load(args.data)
+    models = [load_checkpoint(path)[0] for path in args.root]
+    walks = prune_walks(models, splits, strategy, seeds=args.seed, config=cfg,
+                        walk_ids=[f"{strategy.name}/seed{s}" for s in args.seed],
+                        device=args.training.get("device", "cpu"))
+    _write_csv(pd.concat(walks, ignore_index=True), args.out)
 
 
 def cmd_values(args) -> None:
@@ -135,11 +143,12 @@ def cmd_grid(args) -> None:
 
     splits = Splits.load(args.data)
     g = args.gridsearch
-    rows = grid_runs(splits, args.hidden, g["epochs"], args.repetition, seed=args.seed,
+    first, last = args.repetitions
+    if last < first:
+        raise ValueError(f"--repetitions {first} {last}: the last repetition comes before the first")
+    rows = grid_runs(splits, args.hidden, g["epochs"], range(first, last + 1), seed=args.seed,
                      config=train_config(args.training), eval_split=g.get("eval_split", "validation"),
                      device=args.training.get("device", "cpu"))
-    for _, row in rows.iterrows():
-        log.info("hidden %d repetition %d epochs %d: accuracy %.4f", row.hidden, row.repetition, row.epochs, row.accuracy)
     _write_csv(rows, args.out)
 
 
@@ -244,11 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_train_root)
 
-    p = sub.add_parser("walk", help="one pruning walk of a strategy from a root model; writes one CSV row per step")
+    p = sub.add_parser("walk", help="pruning walks of a strategy from root models (one per seed), advanced "
+                                    "together; writes one CSV row per walk and step")
     p.add_argument("--data", required=True)
-    p.add_argument("--root", required=True, help="root model checkpoint")
+    p.add_argument("--root", nargs="+", required=True, help="root model checkpoints, one per seed")
     p.add_argument("--strategy", required=True, help="e.g. 'SVbucket(0.2)'")
-    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--seed", type=int, nargs="+", required=True, help="the walks' seeds, one per root")
     p.add_argument("--training", type=_json, default={})
     p.add_argument("--pruning", type=_json, default={})
     p.add_argument("--out", required=True)
@@ -269,10 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_values)
 
-    p = sub.add_parser("grid", help="grid-search runs of one hidden size and repetition, every epoch budget")
+    p = sub.add_parser("grid", help="grid-search runs of one hidden size, a group of repetitions trained together, "
+                                    "every epoch budget")
     p.add_argument("--data", required=True)
     p.add_argument("--hidden", type=int, required=True)
-    p.add_argument("--repetition", type=int, required=True)
+    p.add_argument("--repetitions", type=int, nargs=2, required=True, metavar=("FIRST", "LAST"),
+                   help="the group's repetitions, inclusive")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--training", type=_json, default={})
     p.add_argument("--gridsearch", type=_json, required=True)

@@ -126,6 +126,36 @@ def remove_units(model: MLP, layer: int, remove: Sequence[int]) -> MLP:
     return new
 
 
+def pad_units(model: MLP, layer: int, width: int) -> tuple[MLP, torch.Tensor]:
+    """A copy of ``model`` whose hidden layer ``layer`` is widened to ``width`` with zero units at the end, and
+    the mask (1 for the model's own units, 0 for the padding): masked, the padding computes nothing, so the
+    padded model equals the original and trains like it."""
+    own = model.hidden_sizes[layer]
+    if width < own:
+        raise ValueError(f"cannot pad hidden layer {layer} of width {own} to {width}")
+    hidden = list(model.hidden_sizes)
+    hidden[layer] = width
+    new = MLP(model.linears[0].in_features, hidden, model.linears[-1].out_features)
+    first = model.linears[0].weight
+    new.to(device=first.device, dtype=first.dtype)
+    with torch.no_grad():
+        for k, (src, dst) in enumerate(zip(model.linears, new.linears)):
+            dst.weight.zero_()
+            dst.bias.zero_()
+            if k == layer:
+                dst.weight[:own] = src.weight
+                dst.bias[:own] = src.bias
+            elif k == layer + 1:
+                dst.weight[:, :own] = src.weight
+                dst.bias.copy_(src.bias)
+            else:
+                dst.weight.copy_(src.weight)
+                dst.bias.copy_(src.bias)
+    mask = torch.zeros(width, dtype=first.dtype, device=first.device)
+    mask[:own] = 1
+    return new, mask
+
+
 def remove_blocks(model: ResidualMLP, remove: Sequence[int]) -> ResidualMLP:
     """A new ResidualMLP without the given blocks: exactly the bypassed model's outputs."""
     drop = {int(i) for i in remove}

@@ -19,7 +19,7 @@ WALK_COLUMNS = [
     "epochs", "wall_time", "shapley_method", "shapley_samples", "shapley_evaluations",
     "shapley_stderr_mean", "shapley_stderr_max",
 ]
-GRID_COLUMNS = ["hidden", "epochs", "repetition", "seed", "accuracy", "test_accuracy"]
+GRID_COLUMNS = ["hidden", "epochs", "repetition", "seed", "order_seed", "accuracy", "test_accuracy"]
 
 
 class RecordError(ValueError):
@@ -56,8 +56,8 @@ def check_walk(frame: pd.DataFrame, path, theta: float | None = None) -> pd.Data
     if holes:
         raise RecordError(f"{path}: missing values in {holes}; the file is truncated. {_redo(path)}")
     if frame["strategy"].nunique() != 1 or frame["seed"].nunique() != 1:
-        raise RecordError(f"{path}: holds several walks ({sorted(set(frame['strategy']))}, seeds "
-                          f"{sorted(set(frame['seed']))}); a walk file holds one. {_redo(path)}")
+        raise RecordError(f"{path}: check_walk takes one walk; got {sorted(set(frame['strategy']))}, seeds "
+                          f"{sorted(set(frame['seed']))}")
     steps = frame["step"].to_numpy()
     if not np.array_equal(steps, np.arange(len(frame))):
         raise RecordError(f"{path}: steps are {steps.tolist()[:12]}..., not 0, 1, 2, ...; the file is truncated or "
@@ -76,8 +76,13 @@ def check_walk(frame: pd.DataFrame, path, theta: float | None = None) -> pd.Data
 
 
 def read_walks(paths: Iterable[str | os.PathLike], theta: float | None = None) -> pd.DataFrame:
-    """Read and check walk files, concatenated in the order given."""
-    frames = [check_walk(read_csv(p, WALK_COLUMNS), p, theta) for p in paths]
+    """Read and check walk files (each with one or more walks), concatenated in the order given."""
+    frames = []
+    for path in paths:
+        frame = read_csv(path, WALK_COLUMNS)
+        # a file holds the walks of one job: one or several (strategy, seed), each checked on its own
+        for _, one in frame.groupby(["strategy", "seed"], sort=False):
+            frames.append(check_walk(one.reset_index(drop=True), path, theta))
     if not frames:
         raise ValueError("no walk files given")
     return pd.concat(frames, ignore_index=True)

@@ -86,3 +86,10 @@ def walk_config(training: dict, pruning: dict) -> WalkConfig:
         train=train_config(training),
         shapley_for_all=bool(pruning.get("shapley_for_all", True)),
     )
+
+
+def repetition_groups(repetitions: int, models_per_job: int) -> list[tuple[int, int]]:
+    """The groups [first, last] (inclusive) of repetitions 0..repetitions-1 trained together."""
+    if models_per_job < 1:
+        raise ValueError(f"models_per_job must be >= 1; got {models_per_job}")
+    return [(a, min(a + models_per_job, repetitions) - 1) for a in range(0, repetitions, models_per_job)]

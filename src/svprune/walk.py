@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,8 @@ import torch
 
 from svprune.data import Splits
 from svprune.games import LayerGame, NeuronGame
-from svprune.models import MLP, ResidualMLP, incoming_weight_norms, remove_blocks, remove_units
+from svprune.fused import StackedMLP, train_fused
+from svprune.models import MLP, ResidualMLP, incoming_weight_norms, pad_units, remove_blocks, remove_units
 from svprune.shapley import shapley_values
 from svprune.records import WALK_COLUMNS
 from svprune.settings import ShapleyConfig, WalkConfig  # noqa: F401 (the walk's settings, re-exported)
@@ -59,6 +61,70 @@ def _players_of(model, cfg: WalkConfig) -> int:
     return model.hidden_sizes[_layer(model, cfg)]
 
 
+class _Walk:
+    """The state of one pruning walk and its step, apart from how the pruned model is retrained: so that one
+    walk (:func:`prune_walk`) and several walks retrained together (:func:`prune_walks`) share every rule."""
+
+    def __init__(self, model, data: dict, strategy: Strategy, seed: int, config: WalkConfig, walk_id: str, device):
+        self.strategy, self.seed, self.config, self.walk_id, self.data = strategy, int(seed), config, walk_id, data
+        self.rng = np.random.default_rng(walk_seed(seed, strategy.name))
+        self.model = _remove(model.to(device), [], config)  # a private copy
+        self.units = np.arange(_players_of(self.model, config))  # original ids of the current players
+        self.epochs = config.root_epochs
+        self.start = time.perf_counter()
+        self.acc = accuracy(self.model, *data["eval"])
+        self.records = [_record(walk_id, strategy, seed, 0, len(self.units), len(self.units), [], np.nan, None,
+                                self.acc, self.acc, accuracy(self.model, *data["test"]), self.epochs, 0.0, None)]
+        self.step = 0
+        log.info("%s seed %d: root model, %d players, accuracy %.4f", strategy.name, seed, len(self.units), self.acc)
+
+    @property
+    def done(self) -> bool:
+        cfg = self.config
+        return not len(self.units) or (cfg.stop_below_theta and cfg.theta is not None and self.acc < cfg.theta)
+
+    def prune(self) -> int:
+        """Value the players, prune the strategy's selection physically; return the retraining seed drawn."""
+        cfg = self.config
+        self.step += 1
+        estimate, normalized, values = None, None, None
+        if self.strategy.needs_shapley or cfg.shapley_for_all:
+            game = _game(self.model, *self.data["eval"], cfg)
+            estimate = shapley_values(game, cfg.shapley.method, cfg.shapley.budget,
+                                      seed=int(self.rng.integers(2**31)), tolerance=cfg.shapley.tolerance)
+            values, normalized = estimate.normalized()
+        norms = _weight_norms(self.model, cfg) if self.strategy.family == "Wbottom" else None
+        chosen = self.strategy.select(shapley=values, weight_norms=norms, rng=self.rng, n_players=len(self.units))
+        self.model = _remove(self.model, chosen, cfg)
+        removed = float(values[chosen].sum()) if values is not None else np.nan
+        self._pending = (chosen, removed, normalized, accuracy(self.model, *self.data["eval"]), estimate)
+        return int(self.rng.integers(2**31))
+
+    def record(self) -> None:
+        """Evaluate the retrained model and record the step."""
+        chosen, removed, normalized, before_retrain, estimate = self._pending
+        self.epochs += self.config.retrain_epochs
+        self.acc = accuracy(self.model, *self.data["eval"])
+        n = len(self.units)
+        self.records.append(_record(
+            self.walk_id, self.strategy, self.seed, self.step, n, n - len(chosen), self.units[chosen].tolist(),
+            removed, normalized, before_retrain, self.acc, accuracy(self.model, *self.data["test"]), self.epochs,
+            time.perf_counter() - self.start, estimate,
+        ))
+        log.info("%s seed %d step %d: %d -> %d players (pruned %s), removed value %.3f, accuracy %.4f",
+                 self.strategy.name, self.seed, self.step, n, n - len(chosen), self.units[chosen].tolist(), removed,
+                 self.acc)
+        self.units = np.delete(self.units, chosen)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame.from_records(self.records, columns=WALK_COLUMNS)
+
+
+def _walk_data(splits: Splits, config: WalkConfig, device) -> dict:
+    return {name: as_tensors(*splits.split(split), device=device)
+            for name, split in (("train", "train"), ("eval", config.eval_split), ("test", "test"))}
+
+
 def prune_walk(
     model: MLP | ResidualMLP,
     splits: Splits,
@@ -70,50 +136,56 @@ def prune_walk(
 ) -> pd.DataFrame:
     """Run one pruning walk from ``model`` (left unchanged) and return one record per step (SPEC 4); step 0
     is the root model. Randomness (Shapley sampling, random selection, retraining order) comes from
-    ``seed`` and the strategy name alone."""
+    ``seed`` and the strategy name alone. The library's reference walk: the pruned model is a physically
+    smaller network, retrained on its own."""
     strategy = parse(strategy) if isinstance(strategy, str) else strategy
-    rng = np.random.default_rng(walk_seed(seed, strategy.name))
-    x_train, y_train = as_tensors(*splits.split("train"), device=device)
-    x_eval, y_eval = as_tensors(*splits.split(config.eval_split), device=device)
-    x_test, y_test = as_tensors(*splits.split("test"), device=device)
-    model = _remove(model.to(device), [], config)  # a private copy
-    units = np.arange(_players_of(model, config))  # original ids of the current players
-    epochs = config.root_epochs
-    start = time.perf_counter()
-    acc = accuracy(model, x_eval, y_eval)
-    records = [_record(walk_id, strategy, seed, 0, len(units), len(units), [], np.nan, None, acc, acc,
-                       accuracy(model, x_test, y_test), epochs, 0.0, None)]
-    log.info("%s seed %d: root model, %d players, accuracy %.4f", strategy.name, seed, len(units), acc)
-    step = 0
-    while len(units) and not (config.stop_below_theta and config.theta is not None and acc < config.theta):
-        step += 1
-        estimate, normalized, values = None, None, None
-        if strategy.needs_shapley or config.shapley_for_all:
-            game = _game(model, x_eval, y_eval, config)
-            estimate = shapley_values(
-                game, config.shapley.method, config.shapley.budget,
-                seed=int(rng.integers(2**31)), tolerance=config.shapley.tolerance,
-            )
-            values, normalized = estimate.normalized()
-        norms = _weight_norms(model, config) if strategy.family == "Wbottom" else None
-        chosen = strategy.select(shapley=values, weight_norms=norms, rng=rng, n_players=len(units))
-        model = _remove(model, chosen, config)
-        before_retrain = accuracy(model, x_eval, y_eval)
-        train(model, x_train, y_train, config.retrain_epochs, seed=int(rng.integers(2**31)), config=config.train)
-        epochs += config.retrain_epochs
-        acc = accuracy(model, x_eval, y_eval)
-        removed = float(values[chosen].sum()) if values is not None else np.nan
-        records.append(_record(
-            walk_id, strategy, seed, step, len(units), len(units) - len(chosen), units[chosen].tolist(), removed,
-            normalized, before_retrain, acc, accuracy(model, x_test, y_test), epochs,
-            time.perf_counter() - start, estimate,
-        ))
-        log.info(
-            "%s seed %d step %d: %d -> %d players (pruned %s), removed value %.3f, accuracy %.4f",
-            strategy.name, seed, step, len(units), len(units) - len(chosen), units[chosen].tolist(), removed, acc,
-        )
-        units = np.delete(units, chosen)
-    return pd.DataFrame.from_records(records, columns=WALK_COLUMNS)
+    data = _walk_data(splits, config, device)
+    walk = _Walk(model, data, strategy, seed, config, walk_id, device)
+    while not walk.done:
+        train_seed = walk.prune()
+        train(walk.model, *data["train"], config.retrain_epochs, seed=train_seed, config=config.train)
+        walk.record()
+    return walk.frame()
+
+
+def prune_walks(
+    models: Sequence[MLP | ResidualMLP],
+    splits: Splits,
+    strategy: Strategy | str,
+    seeds: Sequence[int],
+    config: WalkConfig = WalkConfig(),
+    walk_ids: Sequence[str] | None = None,
+    device: str | torch.device = "cpu",
+) -> list[pd.DataFrame]:
+    """Walks of one strategy from several root models (one per seed), advanced step by step together: each
+    walk values and prunes its own model exactly as :func:`prune_walk` does, and the pruned MLPs of a step are
+    retrained as one fused program (:mod:`svprune.fused`), narrower ones padded with masked units (a masked unit
+    trains exactly like a removed one). What the walks share is the minibatch order of each step's retraining:
+    the seed that the first unfinished walk draws. A group of one walk is :func:`prune_walk`, up to float32
+    rounding. Residual MLPs (blocks as players) are walked one after another."""
+    strategy = parse(strategy) if isinstance(strategy, str) else strategy
+    if len(models) != len(seeds):
+        raise ValueError(f"{len(models)} root models for {len(seeds)} seeds")
+    walk_ids = list(walk_ids) if walk_ids is not None else [f"{strategy.name}/seed{s}" for s in seeds]
+    if any(isinstance(m, ResidualMLP) for m in models):
+        return [prune_walk(m, splits, strategy, s, config, w, device) for m, s, w in zip(models, seeds, walk_ids)]
+    data = _walk_data(splits, config, device)
+    walks = [_Walk(m, data, strategy, s, config, w, device) for m, s, w in zip(models, seeds, walk_ids)]
+    while True:
+        active = [w for w in walks if not w.done]
+        if not active:
+            break
+        train_seeds = [w.prune() for w in active]
+        layer = _layer(active[0].model, config)
+        width = max(w.model.hidden_sizes[layer] for w in active)
+        padded = [pad_units(w.model, layer, width) for w in active]
+        stacked = StackedMLP([p for p, _ in padded]).to(device)
+        stacked.masks[layer] = torch.stack([mask for _, mask in padded]).to(device)
+        train_fused(stacked, *data["train"], config.retrain_epochs, seed=train_seeds[0], config=config.train)
+        for w, trained in zip(active, stacked.unstack()):
+            w.model = remove_units(trained, layer, range(w.model.hidden_sizes[layer], width))
+            w.record()
+    return [w.frame() for w in walks]
 
 
 def _record(walk_id, strategy, seed, step, before, after, pruned, removed, normalized, acc_before, acc,

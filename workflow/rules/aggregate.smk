@@ -1,6 +1,6 @@
 rule walk_tables:
     input:
-        expand(f"{OUT}/walks/{{strategy}}/seed{{seed}}.csv", strategy=SLUG, seed=SEEDS),
+        walk_outputs(OUT, SLUG, config["pruning"]["repetitions"]),
     output:
         steps=f"{OUT}/tables/walk_steps.csv",
         summaries=f"{OUT}/tables/walk_summaries.csv",

@@ -23,9 +23,26 @@ def gpus():
     return 1 if config["training"]["device"] == "cuda" else 0
 
 
+def seed_groups(repetitions):
+    """The walk jobs' groups of seeds, as (first, last) seeds: fixed-size groups of the repetitions."""
+    return [(config["seed"] + a, config["seed"] + b)
+            for a, b in repetition_groups(repetitions, config["pruning"]["walks_per_job"])]
+
+
+def group_seeds(wildcards):
+    return range(int(wildcards.first), int(wildcards.last) + 1)
+
+
+def walk_outputs(prefix, slugs, repetitions):
+    return [f"{prefix}/walks/{strategy}/seeds{first}-{last}.csv" for strategy in slugs
+            for first, last in seed_groups(repetitions)]
+
+
 def grid_outputs():
-    return expand(f"{OUT}/gridsearch/h{{hidden}}/rep{{rep}}.csv", hidden=config["gridsearch"]["sizes"],
-                  rep=range(config["gridsearch"]["repetitions"]))
+    """One file per hidden size and fixed-size group of repetitions (trained together in one job)."""
+    groups = repetition_groups(config["gridsearch"]["repetitions"], config["gridsearch"]["models_per_job"])
+    return [f"{OUT}/gridsearch/h{hidden}/reps{first}-{last}.csv" for hidden in config["gridsearch"]["sizes"]
+            for first, last in groups]
 
 
 def estimator_outputs():
@@ -33,7 +50,7 @@ def estimator_outputs():
 
 
 def layer_outputs():
-    return expand(f"{OUT}/layers/walks/{{strategy}}/seed{{seed}}.csv", strategy=LAYER_SLUG, seed=LAYER_SEEDS)
+    return walk_outputs(f"{OUT}/layers", LAYER_SLUG, LAYERS["repetitions"])
 
 
 def walk_pruning(section, **overrides):

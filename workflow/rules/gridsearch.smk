@@ -1,8 +1,12 @@
 rule grid_run:
     input:
         f"{OUT}/data/splits.npz",
+    wildcard_constraints:
+        hidden=r"\d+",
+        first=r"\d+",
+        last=r"\d+",
     output:
-        f"{OUT}/gridsearch/h{{hidden}}/rep{{rep}}.csv",
+        f"{OUT}/gridsearch/h{{hidden}}/reps{{first}}-{{last}}.csv",
     params:
         training=pick("training", *TRAINING_KEYS),
         gridsearch=json.dumps(
@@ -10,9 +14,9 @@ rule grid_run:
         ),
         seed=config["seed"],
     log:
-        f"{LOGS}/gridsearch/h{{hidden}}/rep{{rep}}.log",
+        f"{LOGS}/gridsearch/h{{hidden}}/reps{{first}}-{{last}}.log",
     benchmark:
-        f"{OUT}/benchmarks/gridsearch/h{{hidden}}/rep{{rep}}.tsv"
+        f"{OUT}/benchmarks/gridsearch/h{{hidden}}/reps{{first}}-{{last}}.tsv"
     threads: config["training"]["threads"]
     resources:
         mem_mb=res("grid", "mem_mb", 4000),
@@ -22,5 +26,5 @@ rule grid_run:
         "../../envs/torch.yaml"
     shell:
         "python -m svprune.cli --threads {threads} grid --data {input} --hidden {wildcards.hidden} "
-        "--repetition {wildcards.rep} --seed {params.seed} --training {params.training:q} "
+        "--repetitions {wildcards.first} {wildcards.last} --seed {params.seed} --training {params.training:q} "
         "--gridsearch {params.gridsearch:q} --out {output} 2> {log}"

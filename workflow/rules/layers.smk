@@ -3,7 +3,6 @@
 # rules are the neuron experiment's, with the layers section's settings.
 LAYERS = config["layers"]
 LAYER_SLUG = {slug(s): s for s in LAYER_STRATEGIES}
-LAYER_SEEDS = [config["seed"] + r for r in range(LAYERS["repetitions"])]
 LAYER_TRAINING = pick("training", *TRAINING_KEYS, root_epochs=LAYERS["root_epochs"])
 
 
@@ -22,17 +21,18 @@ use rule train_root as train_layer_root with:
 use rule prune_walk as layer_walk with:
     input:
         data=f"{OUT}/data/splits.npz",
-        root=f"{OUT}/layers/roots/seed{{seed}}.pt",
+        roots=lambda w: [f"{OUT}/layers/roots/seed{s}.pt" for s in group_seeds(w)],
     output:
-        f"{OUT}/layers/walks/{{strategy}}/seed{{seed}}.csv",
+        f"{OUT}/layers/walks/{{strategy}}/seeds{{first}}-{{last}}.csv",
     params:
         strategy=lambda w: LAYER_SLUG[w.strategy],
+        seeds=lambda w: " ".join(str(s) for s in group_seeds(w)),
         training=LAYER_TRAINING,
         pruning=walk_pruning(LAYERS, retrain_epochs=LAYERS["retrain_epochs"], shapley=LAYERS["shapley"]),
     log:
-        f"{LOGS}/layers/walks/{{strategy}}/seed{{seed}}.log",
+        f"{LOGS}/layers/walks/{{strategy}}/seeds{{first}}-{{last}}.log",
     benchmark:
-        f"{OUT}/benchmarks/layers/walks/{{strategy}}/seed{{seed}}.tsv"
+        f"{OUT}/benchmarks/layers/walks/{{strategy}}/seeds{{first}}-{{last}}.tsv"
 
 
 use rule walk_tables as layer_tables with:

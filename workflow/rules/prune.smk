@@ -1,17 +1,23 @@
+# One job per strategy and fixed-size group of seeds: the group's walks advance together, their retraining
+# one fused program (svprune.walk.prune_walks).
 rule prune_walk:
     input:
         data=f"{OUT}/data/splits.npz",
-        root=f"{OUT}/roots/seed{{seed}}.pt",
+        roots=lambda w: [f"{OUT}/roots/seed{s}.pt" for s in group_seeds(w)],
     output:
-        f"{OUT}/walks/{{strategy}}/seed{{seed}}.csv",
+        f"{OUT}/walks/{{strategy}}/seeds{{first}}-{{last}}.csv",
+    wildcard_constraints:
+        first=r"\d+",
+        last=r"\d+",
     params:
         strategy=lambda w: SLUG[w.strategy],
+        seeds=lambda w: " ".join(str(s) for s in group_seeds(w)),
         training=pick("training", "root_epochs", *TRAINING_KEYS),
         pruning=walk_pruning(config["pruning"]),
     log:
-        f"{LOGS}/walks/{{strategy}}/seed{{seed}}.log",
+        f"{LOGS}/walks/{{strategy}}/seeds{{first}}-{{last}}.log",
     benchmark:
-        f"{OUT}/benchmarks/walks/{{strategy}}/seed{{seed}}.tsv"
+        f"{OUT}/benchmarks/walks/{{strategy}}/seeds{{first}}-{{last}}.tsv"
     threads: config["training"]["threads"]
     resources:
         mem_mb=res("walk", "mem_mb", 4000),
@@ -20,6 +26,6 @@ rule prune_walk:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "python -m svprune.cli --threads {threads} walk --data {input.data} --root {input.root} "
-        "--strategy {params.strategy:q} --seed {wildcards.seed} --training {params.training:q} "
+        "python -m svprune.cli --threads {threads} walk --data {input.data} --root {input.roots} "
+        "--strategy {params.strategy:q} --seed {params.seeds} --training {params.training:q} "
         "--pruning {params.pruning:q} --out {output} 2> {log}"
