@@ -139,7 +139,7 @@ def test_bad_record_files_stop_the_tables_with_the_file_named(prepared, tmp_path
     walk = tmp_path / "walk.csv"
     assert main(["walk", "--data", str(data), "--root", str(root), "--strategy", "random(2)", "--seed", "0",
                  "--pruning", '{"shapley": {"budget": 5}}', "--out", str(walk)]) == 0
-    outs = [f"--out-{k}" for k in ("steps", "summaries", "table", "html")]
+    outs = [f"--out-{k}" for k in ("steps", "summaries", "table", "roots", "html")]
     args = ["walk-tables", "--theta", "0.5", "--root-epochs", "2", "--retrain-epochs", "2"]
     for o in outs:
         args += [o, str(tmp_path / f"t{o}")]

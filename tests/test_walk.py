@@ -34,6 +34,10 @@ def test_every_strategy_walks_to_zero_with_consistent_records(trained_mlp, digit
     assert records.loc[1:, "shapley_evaluations"].gt(0).all()
     x, y = as_tensors(*digits.split("validation"))
     assert records["accuracy"].iloc[0] == accuracy(trained_mlp, x, y)  # step 0 is the root model
+    with torch.no_grad():
+        never_active = int((trained_mlp.hidden(x, 0).max(0).values <= 0).sum())
+    assert records["dead_units"].iloc[0] == never_active
+    assert (records["dead_units"] <= records["players_after"]).all()
 
 
 def test_svbucket_removes_at_most_p_unless_forced(trained_mlp, digits):

@@ -154,20 +154,26 @@ def cmd_grid(args) -> None:
 
 def cmd_walk_tables(args) -> None:
     from svprune.records import read_walks
-    from svprune.tables import strategy_table, to_html, walk_summaries
+    from svprune.tables import root_table, strategy_table, to_html, walk_summaries
 
     walks = read_walks(args.walks, theta=args.theta if args.stopped_below_theta else None)
+    roots = root_table(walks)
     summaries = walk_summaries(walks, args.theta, args.root_epochs, args.retrain_epochs)
     table = strategy_table(summaries, order=list(dict.fromkeys(walks["strategy"])))
     _write_csv(walks, args.out_steps)
     _write_csv(summaries, args.out_summaries)
     _write_csv(table.reset_index(), args.out_table)
+    _write_csv(roots.reset_index(), args.out_roots)
     note = (f"theta = {args.theta}; epochs = T0 + T1 x steps with T0 = {args.root_epochs}, T1 = {args.retrain_epochs}; "
             f"found = the fewest {args.players} among a walk's models with accuracy >= theta on the payoff split, "
             "found_test the same on the test split.")
     title = ("Steps, epochs and neurons found per strategy (as the paper's tables 2-3)" if args.players == "neurons"
              else f"Steps, epochs and {args.players} found per strategy")
-    _write_text(to_html(table, title, note), args.out_html)
+    dead = (f" Dead units: {args.players} never active on the payoff split, per root model (below)."
+            if roots["dead_units"].notna().any() else "")
+    html = to_html(table, title, note + dead)
+    html += to_html(roots, "Root models: accuracy and dead units", "shared by every strategy's walks of that seed")
+    _write_text(html, args.out_html)
 
 
 def cmd_grid_tables(args) -> None:
@@ -299,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root-epochs", type=int, required=True)
     p.add_argument("--retrain-epochs", type=int, required=True)
     p.add_argument("--players", default="neurons", help="what the players are, for the table's title")
-    for name in ("steps", "summaries", "table", "html"):
+    for name in ("steps", "summaries", "table", "roots", "html"):
         p.add_argument(f"--out-{name}", required=True)
     p.set_defaults(func=cmd_walk_tables)
 

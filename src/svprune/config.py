@@ -95,6 +95,29 @@ def load_companion(path, config: dict, project: str | os.PathLike, field: str = 
     return overlay
 
 
+def leaf_keys(tree: dict, prefix: str = "") -> list[str]:
+    """Dotted names of the leaves of a nested mapping (lists count as leaves)."""
+    out = []
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        out += leaf_keys(value, name + ".") if isinstance(value, dict) and value else [name]
+    return out
+
+
+def _has(tree: dict, dotted: str) -> bool:
+    for part in dotted.split("."):
+        if not isinstance(tree, dict) or part not in tree:
+            return False
+        tree = tree[part]
+    return True
+
+
+def inherited_keys(base: dict, overlays: list[dict]) -> list[str]:
+    """The keys that ``base`` sets and none of ``overlays`` does: what a config given with --configfile
+    silently inherits from the workflow's default config."""
+    return [key for key in leaf_keys(base) if not any(_has(o or {}, key) for o in overlays)]
+
+
 def slug(strategy: str) -> str:
     """A file-name-safe form of a strategy name: ``SVbucket(0.2)`` -> ``SVbucket-0.2``."""
     return strategy.replace("(", "-").replace(")", "").replace(" ", "")

@@ -22,7 +22,7 @@ from torch import nn
 from svprune.checks import check_finite, check_labels, check_same_length
 from svprune.models import MLP
 from svprune.settings import TrainConfig
-from svprune.train import OPTIMIZERS, TrainingDiverged
+from svprune.train import TrainingDiverged, make_optimizer
 
 
 class StackedMLP(nn.Module):
@@ -109,7 +109,7 @@ def train_fused(
     if len(x):
         check_labels(y, int(stacked.weights[-1].shape[1]), "training labels")
     params = [p for p in stacked.parameters() if p.numel()]  # a layer pruned to zero units has no weights
-    optimizer = OPTIMIZERS[config.optimizer](params, lr=config.learning_rate)
+    optimizer = make_optimizer(params, config)
     generator = torch.Generator().manual_seed(int(seed))
     n = len(x)
     diverged = torch.zeros(stacked.n_models, dtype=torch.bool, device=x.device)
@@ -119,10 +119,10 @@ def train_fused(
             idx = order[start : start + config.batch_size]
             optimizer.zero_grad(set_to_none=True)
             logits = stacked(x[idx])  # (M, B, C)
-            target = y[idx]
+            # classes on dim 1, (M, C, B): torch's fast path for a small class count
             losses = nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), target.repeat(stacked.n_models), reduction="none"
-            ).reshape(stacked.n_models, -1).mean(1)
+                logits.transpose(1, 2), y[idx].expand(stacked.n_models, -1), reduction="none"
+            ).mean(1)
             losses.sum().backward()
             optimizer.step()
             diverged |= ~torch.isfinite(losses.detach())

@@ -45,6 +45,14 @@ def strategy_table(summaries: pd.DataFrame, order: Sequence[str] | None = None) 
     return out
 
 
+def root_table(walks: pd.DataFrame) -> pd.DataFrame:
+    """One row per root model (repetition seed): its accuracy on the payoff and test splits and its dead units
+    (never active on the payoff split), from the walks' step 0, which every strategy shares."""
+    roots = walks[walks["step"] == 0].drop_duplicates("seed").sort_values("seed")
+    return roots[["seed", "players_after", "accuracy", "test_accuracy", "dead_units"]].rename(
+        columns={"players_after": "players"}).set_index("seed")
+
+
 def grid_table(grid: pd.DataFrame, split: str = "accuracy") -> pd.DataFrame:
     """Accuracy per grid cell (hidden size x epochs) over repetitions: mean, std, min, max, count (figure 5)."""
     out = grid.groupby(["hidden", "epochs"])[split].agg(["mean", "std", "min", "max", "count"]).reset_index()

@@ -18,6 +18,12 @@ class TrainingDiverged(ValueError):
     """The training loss became NaN or infinite; nothing trained from it is saved."""
 
 
+def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
+    """The configured optimizer, in torch's fused implementation (one kernel per step for all parameters: about
+    ten times faster than the per-tensor loops on many stacked models, the same update rule)."""
+    return OPTIMIZERS[config.optimizer](params, lr=config.learning_rate, fused=True)
+
+
 def as_tensors(x: np.ndarray, y: np.ndarray, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """Features as float32 and labels as int64 tensors on ``device``."""
     return (
@@ -48,7 +54,7 @@ def train(
             model.eval()
             check_labels(y, int(model(x[:1]).shape[-1]), "training labels")
     params = [p for p in model.parameters() if p.numel()]
-    optimizer = OPTIMIZERS[config.optimizer](params, lr=config.learning_rate)
+    optimizer = make_optimizer(params, config)
     loss_fn = nn.CrossEntropyLoss()
     generator = torch.Generator().manual_seed(int(seed))
     n = len(x)

@@ -74,7 +74,8 @@ class _Walk:
         self.start = time.perf_counter()
         self.acc = accuracy(self.model, *data["eval"])
         self.records = [_record(walk_id, strategy, seed, 0, len(self.units), len(self.units), [], np.nan, None,
-                                self.acc, self.acc, accuracy(self.model, *data["test"]), self.epochs, 0.0, None)]
+                                self.acc, self.acc, accuracy(self.model, *data["test"]), self.epochs, 0.0, None,
+                                self.dead_units())]
         self.step = 0
         log.info("%s seed %d: root model, %d players, accuracy %.4f", strategy.name, seed, len(self.units), self.acc)
 
@@ -109,12 +110,20 @@ class _Walk:
         self.records.append(_record(
             self.walk_id, self.strategy, self.seed, self.step, n, n - len(chosen), self.units[chosen].tolist(),
             removed, normalized, before_retrain, self.acc, accuracy(self.model, *self.data["test"]), self.epochs,
-            time.perf_counter() - self.start, estimate,
+            time.perf_counter() - self.start, estimate, self.dead_units(),
         ))
         log.info("%s seed %d step %d: %d -> %d players (pruned %s), removed value %.3f, accuracy %.4f",
                  self.strategy.name, self.seed, self.step, n, n - len(chosen), self.units[chosen].tolist(), removed,
                  self.acc)
         self.units = np.delete(self.units, chosen)
+
+    @torch.no_grad()
+    def dead_units(self) -> float:
+        """Players of an MLP layer never active (activation > 0) on the evaluation split; NaN for blocks."""
+        if isinstance(self.model, ResidualMLP):
+            return np.nan
+        hidden = self.model.hidden(self.data["eval"][0], _layer(self.model, self.config))
+        return float((hidden > 0).sum(0).eq(0).sum()) if hidden.shape[1] else 0.0
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame.from_records(self.records, columns=WALK_COLUMNS)
@@ -189,7 +198,7 @@ def prune_walks(
 
 
 def _record(walk_id, strategy, seed, step, before, after, pruned, removed, normalized, acc_before, acc,
-            test_acc, epochs, wall, estimate) -> dict:
+            test_acc, epochs, wall, estimate, dead) -> dict:
     return {
         "walk_id": walk_id,
         "strategy": strategy.name,
@@ -210,4 +219,5 @@ def _record(walk_id, strategy, seed, step, before, after, pruned, removed, norma
         "shapley_evaluations": estimate.n_evaluations if estimate else 0,
         "shapley_stderr_mean": float(np.mean(estimate.stderr)) if estimate and len(estimate.stderr) else np.nan,
         "shapley_stderr_max": float(np.max(estimate.stderr)) if estimate and len(estimate.stderr) else np.nan,
+        "dead_units": dead,
     }

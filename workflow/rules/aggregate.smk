@@ -5,6 +5,7 @@ rule walk_tables:
         steps=f"{OUT}/tables/walk_steps.csv",
         summaries=f"{OUT}/tables/walk_summaries.csv",
         table=f"{OUT}/tables/strategies.csv",
+        roots=f"{OUT}/tables/roots.csv",
         html=report(
             f"{OUT}/tables/strategies.html",
             caption="../report/strategies.rst",
@@ -26,6 +27,7 @@ rule walk_tables:
         "python -m svprune.cli walk-tables --walks {input} --theta {params.theta} {params.stops} "
         "--root-epochs {params.root_epochs} --retrain-epochs {params.retrain_epochs} --players {params.players} "
         "--out-steps {output.steps} --out-summaries {output.summaries} --out-table {output.table} "
+        "--out-roots {output.roots} "
         "--out-html {output.html} 2> {log}"
 
 

@@ -42,6 +42,7 @@ use rule walk_tables as layer_tables with:
         steps=f"{OUT}/layers/tables/walk_steps.csv",
         summaries=f"{OUT}/layers/tables/walk_summaries.csv",
         table=f"{OUT}/layers/tables/strategies.csv",
+        roots=f"{OUT}/layers/tables/roots.csv",
         html=report(
             f"{OUT}/layers/tables/strategies.html",
             caption="../report/layers_table.rst",
