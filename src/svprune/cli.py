@@ -111,6 +111,7 @@ def cmd_walk(args) -> None:
 
 
 def cmd_values(args) -> None:
+    import numpy as np
     import pandas as pd
 
     from svprune.data import Splits
@@ -131,8 +132,10 @@ def cmd_values(args) -> None:
         "player": range(game.n_players), "shapley": est.values, "stderr": est.stderr,
         "normalized": normalized if ok else float("nan"),
     })
-    log.info("%d players, v(U) = %.4f, %s with %d samples: %d coalition evaluations", game.n_players,
-             est.grand_value, est.method, est.n_samples, est.n_evaluations)
+    log.info("%d players; %s of the whole model %.4f, with no player %.4f (v(U) = %.4f); %s with %d samples: %d "
+             "coalition evaluations; values from %.4f to %.4f", game.n_players, game.measure,
+             est.grand_value + game.empty_measure, game.empty_measure, est.grand_value, est.method, est.n_samples,
+             est.n_evaluations, est.values.min(initial=np.inf), est.values.max(initial=-np.inf))
     _write_csv(frame, args.out)
 
 

@@ -18,9 +18,9 @@ from svprune.data import Splits
 from svprune.games import LayerGame, NeuronGame
 from svprune.fused import StackedMLP, train_fused
 from svprune.models import MLP, ResidualMLP, incoming_weight_norms, pad_units, remove_blocks, remove_units
-from svprune.shapley import shapley_values
 from svprune.records import WALK_COLUMNS
 from svprune.settings import ShapleyConfig, WalkConfig  # noqa: F401 (the walk's settings, re-exported)
+from svprune.shapley import shapley_values
 from svprune.strategies import Strategy, parse
 from svprune.train import accuracy, as_tensors, train
 
