@@ -180,8 +180,14 @@ class NeuronGame(_NetworkGame):
         return 4 * (sum(widths) + max(widths)) + 8 * self.n_classes
 
     def _logits(self, masks: torch.Tensor, sl: slice) -> torch.Tensor:
-        z = self._ht[:, sl].T.unsqueeze(0) * masks.unsqueeze(1).to(self._ht.dtype)
-        return self.model.head(z, self.layer)
+        # zeroing a player's activation = zeroing its column of the next layer's weights: mask those (B x n x
+        # out, small) instead of the activations (B x samples x n), then one batched product per coalition block
+        nxt = self.model.linears[self.layer + 1]
+        weights = masks.to(self._ht.dtype).unsqueeze(-1) * nxt.weight.T.unsqueeze(0)
+        z = torch.matmul(self._ht[:, sl].T.unsqueeze(0), weights) + nxt.bias
+        for k in range(self.layer + 2, len(self.model.linears)):
+            z = self.model.linears[k](torch.relu(z))
+        return z
 
     # ---- fast paths -------------------------------------------------------------------------------
     def _counts_to_payoff(self, counts) -> np.ndarray:
