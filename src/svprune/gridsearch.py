@@ -19,7 +19,7 @@ import pandas as pd
 from svprune.data import Splits
 from svprune.fused import StackedMLP, train_fused
 from svprune.models import MLP
-from svprune.settings import TrainConfig, repetition_groups  # noqa: F401 (the grid's job groups)
+from svprune.settings import TrainConfig
 from svprune.train import as_tensors
 
 log = logging.getLogger("svprune.gridsearch")

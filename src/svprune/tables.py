@@ -3,7 +3,6 @@ HTML form for the report. No torch here: records are read and checked by :mod:`s
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
