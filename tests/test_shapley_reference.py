@@ -131,3 +131,48 @@ def test_bad_budgets_and_tolerances_are_refused(method):
 def test_a_game_without_players(method):
     est = sh.shapley_values(TableGame([0.0]), method, 10)
     assert est.values.shape == (0,) and est.grand_value == 0
+
+
+class PlainGame:
+    """A game without the base class, with v(empty) = 0.1: v(S) = 0.1 + |S|/6 + 0.3 [0 and 1 in S].
+    Exact values by hand: 1/6 + 0.15 for players 0 and 1, 1/6 for the others; they share v(U) - v(empty) = 1.3."""
+
+    n_players = 6
+
+    def value(self, coalitions):
+        c = np.asarray(coalitions, dtype=bool)
+        return 0.1 + c.sum(1) / 6 + 0.3 * (c[:, 0] & c[:, 1])
+
+
+HAND = np.array([1 / 6 + 0.15, 1 / 6 + 0.15, 1 / 6, 1 / 6, 1 / 6, 1 / 6])
+
+
+@pytest.mark.parametrize("method", ["exact", "permutation", "antithetic", "subset", "stratified"])
+def test_duck_typed_game_with_nonzero_empty_value(method):
+    errors = [sh.shapley_values(PlainGame(), method, 400, seed=s).values - HAND for s in range(8)]
+    assert np.abs(np.mean(errors, axis=0)).max() < 0.01  # unbiased: the mean over seeds is on the hand values
+    est = sh.shapley_values(PlainGame(), method, 400, seed=0)
+    assert est.empty_value == pytest.approx(0.1) and est.total == pytest.approx(1.3)
+    normalized, ok = est.normalized()
+    assert ok and np.abs(normalized - HAND / 1.3).max() < 0.05
+
+
+def test_game_as_a_function_and_what_is_not_a_game():
+    def f(c):
+        return 0.1 + np.asarray(c).sum(1) / 6
+
+    np.testing.assert_allclose(sh.shapley_values(f, "exact", n_players=4).values, [1 / 6] * 4, atol=1e-12)
+    np.testing.assert_allclose(sh.shapley_values(f, "permutation", 10, n_players=4).values, [1 / 6] * 4, atol=1e-12)
+    with pytest.raises(TypeError, match="needs n_players"):
+        sh.shapley_values(f, "permutation", 10)
+    with pytest.raises(TypeError, match="not a game"):
+        sh.shapley_values(42, "permutation", 10)
+
+    class Wrong:
+        n_players = 3
+
+        def value(self, c):
+            return np.zeros(1)  # one payoff for any number of coalitions
+
+    with pytest.raises(ValueError, match="returned 1 payoffs for 8 coalitions"):
+        sh.exact(Wrong())

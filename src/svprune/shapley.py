@@ -14,7 +14,7 @@ from math import lgamma
 import numpy as np
 
 from svprune.checks import check_count, check_tolerance
-from svprune.games.base import Game, check_exact_size
+from svprune.games.base import Game, as_game, check_exact_size
 
 ESTIMATORS = ("exact", "permutation", "antithetic", "subset", "stratified")
 PERMUTATION_BATCH = 256
@@ -37,11 +37,18 @@ class ShapleyEstimate:
     n_samples: int
     grand_value: float
     extra: dict = field(default_factory=dict)
+    empty_value: float = 0.0
+
+    @property
+    def total(self) -> float:
+        """v(U) - v(empty): what the values share (efficiency)."""
+        return self.grand_value - self.empty_value
 
     def normalized(self) -> tuple[np.ndarray, bool]:
-        """phi / v(U) while v(U) > 0 (values then sum to 1), else the raw values; and whether it normalised."""
-        if self.grand_value > 0:
-            return self.values / self.grand_value, True
+        """phi / (v(U) - v(empty)) while that is > 0 (values then sum to 1), else the raw values; and whether it
+        normalised."""
+        if self.total > 0:
+            return self.values / self.total, True
         return self.values.copy(), False
 
 
@@ -65,6 +72,7 @@ def shapley_from_table(table: np.ndarray) -> np.ndarray:
 
 def exact(game: Game) -> ShapleyEstimate:
     """Exact Shapley values by enumeration of all 2^n coalitions (n <= 20)."""
+    game = as_game(game)
     check_exact_size(game.n_players)
     table = game.all_values()
     n = game.n_players
@@ -75,6 +83,7 @@ def exact(game: Game) -> ShapleyEstimate:
         method="exact",
         n_samples=1 << n,
         grand_value=float(table[-1]),
+        empty_value=float(table[0]),
     )
 
 
@@ -103,6 +112,7 @@ def permutation(
     error is at most ``tolerance`` (after at least ``min_permutations``), with ``n_permutations`` as the cap.
     Efficiency holds by construction: each permutation's marginals sum to v(U).
     """
+    game = as_game(game)
     n = game.n_players
     check_count(n_permutations, "n_permutations", minimum=1)
     tolerance = check_tolerance(tolerance)
@@ -113,13 +123,15 @@ def permutation(
     unit_sq = np.zeros(n)
     units = 0  # independent units: permutations, or pairs when antithetic
     done = 0
-    grand = float(game.value(np.ones((1, n), dtype=bool))[0]) if n else 0.0
+    grand = float(game.value(np.ones((1, n), dtype=bool))[0])
     rows = np.arange(PERMUTATION_BATCH)[:, None]
     stderr = np.full(n, np.inf)
     while done < n_permutations:
         count = min(PERMUTATION_BATCH, n_permutations - done)
         perms = _random_permutations(rng, count, n, antithetic)
-        marg = np.diff(game.prefix_values(perms), axis=1)
+        prefixes = game.prefix_values(perms)
+        empty = float(prefixes[0, 0])
+        marg = np.diff(prefixes, axis=1)
         contrib = np.empty((count, n))
         contrib[rows[:count], perms] = marg
         if antithetic:
@@ -143,6 +155,7 @@ def permutation(
         n_samples=done,
         grand_value=grand,
         extra={"tolerance": tolerance},
+        empty_value=empty,
     )
 
 
@@ -157,13 +170,14 @@ def _evaluate_unique(game: Game, coalitions: np.ndarray) -> tuple[np.ndarray, in
 def _no_players(game: Game, method: str) -> ShapleyEstimate:
     """A game without players: no values, and v(U) = v(empty)."""
     grand = float(game.value(np.zeros((1, 0), dtype=bool))[0])
-    return ShapleyEstimate(np.zeros(0), np.zeros(0), 1, method, 0, grand)
+    return ShapleyEstimate(np.zeros(0), np.zeros(0), 1, method, 0, grand, empty_value=grand)
 
 
 def subset(game: Game, n_samples: int = 500, seed: int = 0) -> ShapleyEstimate:
     """Subset sampling (the paper's eq. 3): for each player i, coalitions S drawn uniformly from the subsets
     of U without i, marginals v(S+i) - v(S) weighted by |S|!(n-|S|-1)! and self-normalised. Standard errors
     by the delta method for self-normalised importance sampling."""
+    game = as_game(game)
     n = game.n_players
     check_count(n_samples, "n_samples", minimum=1)
     if n == 0:
@@ -182,8 +196,8 @@ def subset(game: Game, n_samples: int = 500, seed: int = 0) -> ShapleyEstimate:
     wsum = w.sum(1)
     values = (w * diffs).sum(1) / wsum
     stderr = np.sqrt((w**2 * (diffs - values[:, None]) ** 2).sum(1)) / wsum
-    grand = float(game.value(np.ones((1, n), dtype=bool))[0])
-    return ShapleyEstimate(values, stderr, evaluated, "subset", n_samples, grand)
+    grand, empty = game.value(np.stack([np.ones(n, dtype=bool), np.zeros(n, dtype=bool)]))
+    return ShapleyEstimate(values, stderr, evaluated, "subset", n_samples, float(grand), empty_value=float(empty))
 
 
 def _stratum_allocation(n: int, n_samples: int) -> np.ndarray:
@@ -202,6 +216,7 @@ def stratified(game: Game, n_samples: int = 500, seed: int = 0) -> ShapleyEstima
     """Stratified sampling by coalition size (Maleki et al. 2013): phi(i) is the average over sizes k of the
     mean marginal contribution to a uniformly drawn coalition of size k; each size gets an equal share of the
     budget, and the one-coalition sizes (0 and n-1) are computed exactly."""
+    game = as_game(game)
     n = game.n_players
     check_count(n_samples, "n_samples", minimum=1)
     if n == 0:
@@ -227,19 +242,23 @@ def stratified(game: Game, n_samples: int = 500, seed: int = 0) -> ShapleyEstima
     variances = np.stack([diffs[:, a:b].var(1, ddof=1) if b - a > 1 else np.zeros(n) for a, b in strata], 1)
     values = means.mean(1)
     stderr = np.sqrt((variances / alloc[None, :]).sum(1)) / n
-    grand = float(game.value(np.ones((1, n), dtype=bool))[0])
-    return ShapleyEstimate(values, stderr, evaluated, "stratified", total, grand)
+    grand, empty = game.value(np.stack([np.ones(n, dtype=bool), np.zeros(n, dtype=bool)]))
+    return ShapleyEstimate(values, stderr, evaluated, "stratified", total, float(grand), empty_value=float(empty))
 
 
 def shapley_values(
-    game: Game,
+    game,
     method: str = "permutation",
     budget: int = 100,
     seed: int = 0,
     tolerance: float | None = None,
+    n_players: int | None = None,
 ) -> ShapleyEstimate:
-    """Estimate Shapley values by name. ``budget``: permutations (permutation, antithetic) or samples per
-    player (subset, stratified); ignored by exact. ``tolerance``: adaptive stopping (permutation family)."""
+    """Estimate Shapley values by name. ``game``: a :class:`Game`, any object with ``n_players`` and
+    ``value(coalitions)``, or a function of a boolean coalition matrix (then give ``n_players``); v(empty) may
+    be non-zero. ``budget``: permutations (permutation, antithetic) or samples per player (subset,
+    stratified); ignored by exact. ``tolerance``: adaptive stopping (permutation family)."""
+    game = as_game(game, n_players)
     if method not in ESTIMATORS:
         raise ValueError(f"unknown Shapley estimator {method!r}; choose one of {', '.join(ESTIMATORS)}")
     check_count(budget, "budget", minimum=1)

@@ -41,7 +41,8 @@ def check_exact_size(n_players: int) -> None:
 
 
 class Game:
-    """Base class of coalitional games with payoffs v(S), v(empty) = 0."""
+    """Base class of coalitional games with payoffs v(S). v(empty) may be any number: the estimators take
+    marginal contributions, so it cancels (the games on networks have v(empty) = 0 by construction)."""
 
     n_players: int
 
@@ -61,12 +62,12 @@ class Game:
     def prefix_values(self, perms: np.ndarray) -> np.ndarray:
         """Payoffs of the prefixes of each permutation: out[p, t] = v(first t players of perms[p]).
 
-        out[:, 0] is v(empty) = 0 and out[:, n] is v(U); both are evaluated once, not once per permutation.
+        out[:, 0] is v(empty) and out[:, n] is v(U); both are evaluated once, not once per permutation.
         """
         perms = np.asarray(perms, dtype=np.int64)
         n_perm, n = perms.shape
         out = np.empty((n_perm, n + 1))
-        out[:, 0] = 0.0
+        out[:, 0] = self.value(np.zeros((1, n), dtype=bool))[0]
         if n == 0:
             return out
         out[:, n] = self.value(np.ones((1, n), dtype=bool))[0]
@@ -92,3 +93,34 @@ class Game:
         return out
 
 
+class _GameAdapter(Game):
+    """A game given as any object with ``n_players`` and ``value(coalitions)``, or as a function of a boolean
+    coalition matrix, with the base's generic prefix and enumeration paths."""
+
+    def __init__(self, source, n_players: int):
+        self.source, self.n_players = source, int(n_players)
+        self._value = source if callable(source) and not hasattr(source, "value") else source.value
+
+    def value(self, coalitions: np.ndarray) -> np.ndarray:
+        coalitions = self._check(coalitions)
+        out = np.asarray(self._value(coalitions), dtype=float).reshape(-1)
+        if out.shape != (len(coalitions),):
+            raise ValueError(f"the game's value() returned {out.size} payoffs for {len(coalitions)} coalitions; "
+                             "it must return one per row of the coalition matrix")
+        return out
+
+
+def as_game(game, n_players: int | None = None) -> Game:
+    """The estimators' view of a game: a :class:`Game` as it is; any object with ``n_players`` and
+    ``value(coalitions)`` (no base class needed); or a function of a boolean coalition matrix, with
+    ``n_players`` given."""
+    if isinstance(game, Game):
+        return game
+    if hasattr(game, "value") and hasattr(game, "n_players"):
+        return _GameAdapter(game, game.n_players)
+    if callable(game):
+        if n_players is None:
+            raise TypeError("a game given as a function needs n_players (shapley_values(f, ..., n_players=n))")
+        return _GameAdapter(game, n_players)
+    raise TypeError(f"not a game: {type(game).__name__} has no n_players and value(coalitions); give a Game, such "
+                    "an object, or a function of a boolean coalition matrix with n_players")
