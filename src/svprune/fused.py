@@ -19,10 +19,9 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from svprune.checks import check_finite, check_labels, check_same_length
 from svprune.models import MLP
 from svprune.settings import TrainConfig
-from svprune.train import TrainingDiverged, make_optimizer
+from svprune.train import check_training_data, diverged_error, make_optimizer, minibatches
 
 
 class StackedMLP(nn.Module):
@@ -104,19 +103,12 @@ def train_fused(
     """Train every model of ``stacked`` in place for ``epochs`` epochs of cross-entropy on one minibatch order
     drawn from ``seed`` (the order :func:`svprune.train.train` draws from the same seed), each with its own
     optimizer state. ``on_epoch(epoch, stacked)`` is called after each epoch."""
-    check_same_length(x, y, "training features", "training labels")
-    check_finite(x, "training features")
-    if len(x):
-        check_labels(y, int(stacked.weights[-1].shape[1]), "training labels")
+    check_training_data(x, y, stacked.weights[-1].shape[1])
     params = [p for p in stacked.parameters() if p.numel()]  # a layer pruned to zero units has no weights
     optimizer = make_optimizer(params, config)
-    generator = torch.Generator().manual_seed(int(seed))
-    n = len(x)
     diverged = torch.zeros(stacked.n_models, dtype=torch.bool, device=x.device)
-    for epoch in range(1, epochs + 1):
-        order = torch.randperm(n, generator=generator).to(x.device)
-        for start in range(0, n, config.batch_size):
-            idx = order[start : start + config.batch_size]
+    for epoch, idx in minibatches(len(x), epochs, seed, config.batch_size, x.device):
+        if idx is not None:
             optimizer.zero_grad(set_to_none=True)
             logits = stacked(x[idx])  # (M, B, C)
             # classes on dim 1, (M, C, B): torch's fast path for a small class count
@@ -126,13 +118,10 @@ def train_fused(
             losses.sum().backward()
             optimizer.step()
             diverged |= ~torch.isfinite(losses.detach())
+            continue
         if bool(diverged.any()):
             bad = torch.nonzero(diverged).flatten().tolist()
-            raise TrainingDiverged(
-                f"training diverged: the loss of model(s) {bad} of the fused group became NaN or infinite in epoch "
-                f"{epoch} (learning rate {config.learning_rate}, optimizer {config.optimizer}); lower "
-                "training.learning_rate"
-            )
+            raise diverged_error(epoch, config, f" of model(s) {bad} of the fused group")
         if on_epoch is not None:
             on_epoch(epoch, stacked)
     return stacked

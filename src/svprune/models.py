@@ -206,14 +206,15 @@ def build_model(spec: dict) -> nn.Module:
     raise ValueError(f"unknown model kind {kind!r}; expected 'mlp' or 'residual'")
 
 
-def _non_finite(model: nn.Module) -> list[str]:
+def non_finite_parameters(model: nn.Module) -> list[str]:
+    """Names of the model's floating-point parameters and buffers that hold NaN or infinite values."""
     return [name for name, t in model.state_dict().items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
 
 
 def save_checkpoint(model: nn.Module, path, **meta) -> None:
     """Save weights, architecture and metadata in one file, written atomically (no half-written files).
     A model with NaN or infinite weights is refused: nothing downstream could use it."""
-    bad = _non_finite(model)
+    bad = non_finite_parameters(model)
     if bad:
         raise ValueError(f"refusing to save a model with NaN or infinite weights (in {', '.join(bad)}) to {path}; "
                          "the training that produced it diverged (lower the learning rate)")
@@ -249,7 +250,7 @@ def load_checkpoint(path, map_location: str | torch.device = "cpu") -> tuple[nn.
             "Delete it and run snakemake again: it retrains the model and reruns everything that depends on it "
             "(or write it again with `svprune train-root`)."
         ) from err
-    bad = _non_finite(model)
+    bad = non_finite_parameters(model)
     if bad:
         raise ValueError(f"checkpoint {path} holds NaN or infinite weights (in {', '.join(bad)}); the training that "
                          "wrote it diverged: retrain it with a lower learning rate")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -32,6 +32,34 @@ def as_tensors(x: np.ndarray, y: np.ndarray, device: str | torch.device = "cpu")
     )
 
 
+def check_training_data(x: torch.Tensor, y: torch.Tensor, n_classes) -> None:
+    """What training refuses before it starts: features and labels of different lengths, non-finite features,
+    labels outside 0..n_classes-1 (``n_classes`` may be a function, called only when there is data)."""
+    check_same_length(x, y, "training features", "training labels")
+    check_finite(x, "training features")
+    if len(x):
+        check_labels(y, int(n_classes() if callable(n_classes) else n_classes), "training labels")
+
+
+def minibatches(n: int, epochs: int, seed: int, batch_size: int, device) -> Iterator[tuple[int, torch.Tensor | None]]:
+    """The minibatch order of a training run, a function of ``seed`` alone: (epoch, sample indices) for every
+    minibatch, then (epoch, None) at the end of each epoch. One definition for single and fused training, so
+    that a fused model sees exactly the batches it would see alone."""
+    generator = torch.Generator().manual_seed(int(seed))
+    for epoch in range(1, epochs + 1):
+        order = torch.randperm(n, generator=generator).to(device)
+        for start in range(0, n, batch_size):
+            yield epoch, order[start : start + batch_size]
+        yield epoch, None
+
+
+def diverged_error(epoch: int, config: TrainConfig, which: str = "") -> TrainingDiverged:
+    return TrainingDiverged(
+        f"training diverged: the loss{which} became NaN or infinite in epoch {epoch} (learning rate "
+        f"{config.learning_rate}, optimizer {config.optimizer}); lower training.learning_rate"
+    )
+
+
 def train(
     model: nn.Module,
     x: torch.Tensor,
@@ -47,33 +75,27 @@ def train(
     Non-finite inputs or labels outside the model's classes are refused before training; a loss that becomes
     NaN or infinite (divergence) stops training with :class:`TrainingDiverged` instead of saving such a model.
     """
-    check_same_length(x, y, "training features", "training labels")
-    check_finite(x, "training features")
-    if len(x):
+    def outputs() -> int:
         with torch.no_grad():
             model.eval()
-            check_labels(y, int(model(x[:1]).shape[-1]), "training labels")
+            return model(x[:1]).shape[-1]
+
+    check_training_data(x, y, outputs)
     params = [p for p in model.parameters() if p.numel()]
     optimizer = make_optimizer(params, config)
     loss_fn = nn.CrossEntropyLoss()
-    generator = torch.Generator().manual_seed(int(seed))
-    n = len(x)
     model.train()
     diverged = torch.zeros((), dtype=torch.bool, device=x.device)
-    for epoch in range(1, epochs + 1):
-        order = torch.randperm(n, generator=generator).to(x.device)
-        for start in range(0, n, config.batch_size):
-            idx = order[start : start + config.batch_size]
+    for epoch, idx in minibatches(len(x), epochs, seed, config.batch_size, x.device):
+        if idx is not None:
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(x[idx]), y[idx])
             loss.backward()
             optimizer.step()
             diverged = diverged | ~torch.isfinite(loss.detach())
+            continue
         if bool(diverged):
-            raise TrainingDiverged(
-                f"training diverged: the loss became NaN or infinite in epoch {epoch} (learning rate "
-                f"{config.learning_rate}, optimizer {config.optimizer}); lower training.learning_rate"
-            )
+            raise diverged_error(epoch, config)
         if on_epoch is not None:
             model.eval()
             on_epoch(epoch, model)

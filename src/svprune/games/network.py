@@ -19,7 +19,7 @@ import torch
 from svprune import kernels
 from svprune.checks import check_count, check_finite, check_labels, check_same_length
 from svprune.games.base import Game, check_exact_size
-from svprune.models import MLP, ResidualMLP
+from svprune.models import MLP, ResidualMLP, non_finite_parameters
 from svprune.settings import MEASURE_NAMES as MEASURES
 
 DEFAULT_MAX_BATCH_BYTES = 1 << 28  # 256 MiB of intermediate tensors per evaluated block of coalitions
@@ -64,7 +64,7 @@ class _NetworkGame(Game):
         if len(y) == 0:
             raise ValueError("x and y hold no samples; a measure needs at least one")
         check_labels(y if torch.is_tensor(y) else np.asarray(y), n_classes, "y (labels)")
-        bad = [n for n, p in model.state_dict().items() if p.is_floating_point() and not bool(torch.isfinite(p).all())]
+        bad = non_finite_parameters(model)
         if bad:
             raise ValueError(f"the model has NaN or infinite weights (in {', '.join(bad)}); payoffs would be meaningless")
         first = next(p for p in model.parameters())
