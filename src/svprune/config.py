@@ -36,18 +36,13 @@ def check_figures(figures: list[list[str]], strategies: list[str], field: str = 
     for i, group in enumerate(figures):
         if not group:
             raise ConfigError(f"config {field}[{i}] is empty; list the strategies to plot together")
-        names = []
-        for j, name in enumerate(group):
-            try:
-                canonical = parse(name).name
-            except ValueError as err:
-                raise ConfigError(f"config {field}[{i}][{j}]: {err}") from None
-            if canonical not in strategies:
+        names = check_strategies(group, field=f"{field}[{i}]")
+        for j, name in enumerate(names):
+            if name not in strategies:
                 raise ConfigError(
-                    f"config {field}[{i}][{j}] names {name!r}, which pruning.strategies does not list "
+                    f"config {field}[{i}][{j}] names {group[j]!r}, which pruning.strategies does not list "
                     f"({', '.join(strategies)})"
                 )
-            names.append(canonical)
         out.append(names)
     return out
 
@@ -72,9 +67,9 @@ def check_outdir(outdir: str, project: str | os.PathLike, field: str = "outdir")
 
 def load_companion(path, config: dict, project: str | os.PathLike, field: str = "companion") -> dict:
     """Read a companion overlay file: it must exist, hold a mapping, and set an outdir of its own."""
-    full = Path(project, path) if not os.path.isabs(path) else Path(path)
     if not isinstance(path, str) or not path.strip():
         raise ConfigError(f"config {field} is empty; name an overlay file or set it to null")
+    full = Path(project, path) if not os.path.isabs(path) else Path(path)
     if not full.is_file():
         raise ConfigError(f"config {field}: file {path!r} not found (looked for {full})")
     try:
