@@ -197,11 +197,10 @@ class NeuronGame(_NetworkGame):
     def prefix_values(self, perms: np.ndarray) -> np.ndarray:
         if not self.fast or self.n_players == 0:
             return super().prefix_values(perms)
-        perms = kernels.check_permutations(perms, self.n_players)
         if self.device.type == "cpu":
-            counts = self._margins.prefix_correct(perms)
+            counts = self._margins.prefix_correct(perms)  # validates the permutations itself
         else:
-            counts = self._prefix_correct_torch(perms)
+            counts = self._prefix_correct_torch(kernels.check_permutations(perms, self.n_players))
         return self._counts_to_payoff(counts)
 
     def _prefix_correct_torch(self, perms: np.ndarray) -> np.ndarray:
