@@ -17,7 +17,7 @@ def test_prepare_train_walk_by_hand(tmp_path):
     assert main(["train-root", "--data", str(data), "--model", '{"hidden": 8}', "--training", '{"root_epochs": 2}',
                  "--seed", "3", "--out", str(root)]) == 0
     assert main(["walk", "--data", str(data), "--root", str(root), "--strategy", "SVbottom(3)", "--seed", "3",
-                 "--pruning", '{"shapley": {"budget": 10}}', "--out", str(walk)]) == 0
+                 "--pruning", '{"shapley": {"budget": 100}}', "--out", str(walk)]) == 0
     records = pd.read_csv(walk)
     assert records["players_after"].tolist() == [8, 5, 2, 0]
 
@@ -66,7 +66,7 @@ def test_values_command_on_a_checkpoint(tmp_path):
     assert expected.grand_value > 0  # so normalised values exist and are phi / v(U)
     np.testing.assert_allclose(values["normalized"], expected.values / expected.grand_value, atol=1e-12)
     assert main(["values", "--data", str(data), "--model", str(root), "--method", "permutation",
-                 "--budget", "2000", "--seed", "1", "--out", str(out)]) == 0
+                 "--budget", "50", "--seed", "1", "--out", str(out)]) == 0
     approx = pd.read_csv(out)
     assert np.all(np.abs(approx["shapley"] - values["shapley"]) <= 4 * approx["stderr"] + 1e-12)
 
@@ -83,7 +83,7 @@ def prepared(tmp_path_factory):
 
 
 def values_cmd(data, model, out, *extra):
-    return main(["values", "--data", str(data), "--model", str(model), "--method", "permutation", "--budget", "10",
+    return main(["values", "--data", str(data), "--model", str(model), "--method", "permutation", "--budget", "50",
                  "--out", str(out), *extra])
 
 
@@ -138,7 +138,7 @@ def test_bad_record_files_stop_the_tables_with_the_file_named(prepared, tmp_path
     data, root = prepared
     walk = tmp_path / "walk.csv"
     assert main(["walk", "--data", str(data), "--root", str(root), "--strategy", "random(2)", "--seed", "0",
-                 "--pruning", '{"shapley": {"budget": 5}}', "--out", str(walk)]) == 0
+                 "--pruning", '{"shapley": {"budget": 40}}', "--out", str(walk)]) == 0
     outs = [f"--out-{k}" for k in ("steps", "summaries", "table", "roots", "html")]
     args = ["walk-tables", "--theta", "0.5", "--root-epochs", "2", "--retrain-epochs", "2"]
     for o in outs:

@@ -51,8 +51,8 @@ def test_fast_permutation_path_equals_plain(digits, seed):
     fast = NeuronGame(model, x, y)
     plain = NeuronGame(model, x, y, fast=False)
     assert fast.fast and not plain.fast
-    a = sh.permutation(fast, 64, seed=seed)
-    b = sh.permutation(plain, 64, seed=seed)
+    a = sh.shapley_values(fast, "permutation", 64 * 29 + 2, seed=seed)
+    b = sh.shapley_values(plain, "permutation", 64 * 29 + 2, seed=seed)
     # identical coalitions; values may differ only where float rounding flips an arg-max tie
     assert np.abs(a.values - b.values).max() <= 2 / len(y)
     assert a.n_evaluations == b.n_evaluations
@@ -106,9 +106,10 @@ def test_exact_agrees_with_permutation_as_permutations_grow(digits):
     train(model, *as_tensors(digits.x_train, digits.y_train), epochs=3, seed=4)
     game = NeuronGame(model, digits.x_val, digits.y_val)
     truth = sh.exact(game).values
-    errors = [np.abs(sh.permutation(game, m, seed=0).values - truth).mean() for m in (16, 256, 4096)]
+    errors = [np.abs(sh.shapley_values(game, "permutation", m * 9 + 2, seed=0).values - truth).mean()
+              for m in (4, 16, 110)]  # 110 x 9 + 2 = 992 evaluations < 2^10 (which would be enumerated)
     assert errors[2] < errors[0]
-    assert errors[2] < 0.002
+    assert errors[2] < 0.01
 
 
 def test_other_measures_equal_their_definitions(deep_mlp, digits, rng):
@@ -181,7 +182,7 @@ def test_permutation_memory_is_bounded_by_batches(trained_mlp, digits):
         return original(perms)
 
     game.prefix_values = spy
-    sh.permutation(game, 2000, seed=0)
+    sh.shapley_values(game, "permutation", 2000 * 39 + 2, seed=0)
     assert max(seen) <= sh.PERMUTATION_BATCH and sum(seen) == 2000
 
 
@@ -206,17 +207,24 @@ def game10(digits):
     return game, sh.exact(game).values
 
 
-@pytest.mark.parametrize("method,budget,max_error,coverage", [
-    ("permutation", 200, 0.12, (0.88, 1.0)),
-    ("antithetic", 200, 0.08, (0.88, 1.0)),
-    ("stratified", 100, 0.12, (0.88, 1.0)),
+@pytest.mark.parametrize("method,max_error,coverage", [
+    ("permutation", 0.22, (0.88, 0.99)),
+    ("antithetic", 0.13, (0.88, 0.99)),
+    ("stratified", 0.25, (0.85, 0.99)),
+    ("kernel", 0.06, (0.88, 0.99)),
+    ("leverage", 0.06, (0.88, 0.99)),
+    ("svarm", 0.13, (0.88, 0.99)),
+    ("regression", 0.06, (0.88, 0.99)),
+    ("antithetic_regression", 0.13, (0.88, 0.99)),
     # the paper's self-normalised subset estimator is biased and its delta-method errors under-cover
-    ("subset", 200, 0.35, (0.75, 1.0)),
+    ("subset", 0.6, (0.7, 0.9)),
 ])
-def test_every_estimator_against_exact_values_on_a_network_game(game10, method, budget, max_error, coverage):
-    """Mean relative error over 30 seeds and how often the exact value lies within 2 reported standard errors;
-    the bounds hold with margin on this game (measured: 0.079 / 0.044 / 0.073 / 0.21 error, coverage 0.95 /
-    0.95 / 0.97 / 0.89)."""
+def test_every_estimator_against_exact_values_on_a_network_game(game10, method, max_error, coverage):
+    """Mean relative error over 30 seeds at 400 evaluations (of the 1,024 coalitions), and how often the exact
+    value lies within 2 reported standard errors; the bounds hold with margin on this game (measured, in the
+    order above: error 0.16 / 0.091 / 0.18 / 0.035 / 0.034 / 0.090 / 0.032 / 0.090 / 0.44, coverage 0.92 /
+    0.95 / 0.91 / 0.95 / 0.95 / 0.95 / 0.97 / 0.94 / 0.79)."""
+    budget = 400
     game, exact = game10
     errors, covered = [], []
     for seed in range(30):

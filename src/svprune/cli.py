@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from svprune.files import atomic_path
+from svprune.settings import ESTIMATOR_NAMES, MEASURE_NAMES
 
 log = logging.getLogger("svprune")
 ANALYSIS_COMMANDS = {"walk-tables", "grid-tables", "plot-walks", "plot-grid", "estimator-tables"}
@@ -126,7 +127,8 @@ def cmd_values(args) -> None:
         game = LayerGame(model, x, y, measure=args.measure)
     else:
         game = NeuronGame(model, x, y, layer=args.layer, measure=args.measure)
-    est = shapley_values(game, args.method, args.budget, seed=args.seed, tolerance=args.tolerance)
+    budget = args.budget if args.budget is not None or args.method == "exact" else 20_000
+    est = shapley_values(game, args.method, budget, seed=args.seed, tolerance=args.tolerance)
     normalized, ok = est.normalized()
     frame = pd.DataFrame({
         "player": range(game.n_players), "shapley": est.values, "stderr": est.stderr,
@@ -230,15 +232,20 @@ def cmd_estimator_tables(args) -> None:
     from svprune.tables import to_html
 
     results = pd.concat([pd.read_csv(p) for p in args.results], ignore_index=True)
+    if args.peers:
+        peers = pd.read_csv(args.peers)
+        results = pd.concat([results, peers[peers["game"].isin(results["game"].unique())]], ignore_index=True)
     _write_csv(results, args.out_runs)
     summary = summarize_study(results)
     _write_csv(summary, args.out_table)
-    note = ("relative error = sum |estimate - exact| / sum |exact|, mean over seeds; budget = permutations "
-            "(permutation, antithetic) or samples per player (subset, stratified); 2-SE coverage = share of "
-            "players whose exact value lies within 2 reported standard errors (honest errors give about 0.95).")
+    note = ("error = relative L2 error ||estimate - reference|| / ||reference||, mean over seeds, at each budget "
+            "of coalition evaluations; coverage = share of players whose reference value lies within 2 reported "
+            "standard errors (honest errors give about 0.95; empty where an estimator reports none); ms = "
+            "milliseconds per estimate on the machine that ran it. Peers (shapiq:, captum:) come from "
+            "benchmarks/peer_estimators.py. An empty error: the estimator needs more evaluations than that budget.")
     shown = summary.assign(game=summary["game"].map(lambda g: GAME_TITLES.get(g, g)))
-    _write_text(to_html(shown.set_index(["game", "estimator"]), "Estimator study: budget for < 5% error", note),
-                args.out_html)
+    _write_text(to_html(shown.set_index(["game", "estimator"]), "Estimator study: error, coverage and time per "
+                        "budget", note), args.out_html)
     with atomic_path(args.out_plot) as tmp:
         plot_estimator_errors(results, tmp, metric="relative_error")
 
@@ -278,10 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="checkpoint (from `svprune train-root` or save_checkpoint)")
     p.add_argument("--split", default="validation", choices=["train", "validation", "test"])
     p.add_argument("--layer", type=int, default=None, help="hidden layer of an MLP (default: the last)")
-    p.add_argument("--measure", default="accuracy", choices=["accuracy", "balanced_accuracy", "neg_cross_entropy"])
-    p.add_argument("--method", default="permutation",
-                   choices=["exact", "permutation", "antithetic", "subset", "stratified"])
-    p.add_argument("--budget", type=int, default=500)
+    p.add_argument("--measure", default="accuracy", choices=MEASURE_NAMES)
+    p.add_argument("--method", default="permutation", choices=ESTIMATOR_NAMES)
+    p.add_argument("--budget", type=int, default=None,
+                   help="coalition evaluations, v(empty) and v(U) included (default: 2^n for exact, else 20,000)")
     p.add_argument("--tolerance", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
@@ -337,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("estimator-study", help="error against budget of Shapley estimators on a game with exact values")
     p.add_argument("--game", required=True, help="security_council, perturbed_uniform or neuron16")
-    p.add_argument("--methods", nargs="+", required=True)
+    p.add_argument("--methods", nargs="+", required=True, choices=ESTIMATOR_NAMES)
     p.add_argument("--evaluations", nargs="+", type=int, required=True, help="coalition-evaluation budgets")
     p.add_argument("--seeds", type=int, default=20)
     p.add_argument("--out", required=True)
@@ -345,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("estimator-tables", help="summary table and error plot of the estimator study")
     p.add_argument("--results", nargs="+", required=True)
+    p.add_argument("--peers", default=None, help="peer estimators' rows (benchmarks/peer_estimators.py), optional")
     for name in ("runs", "table", "html", "plot"):
         p.add_argument(f"--out-{name}", required=True)
     p.set_defaults(func=cmd_estimator_tables)

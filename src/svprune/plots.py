@@ -118,30 +118,43 @@ def plot_grid(grid: pd.DataFrame, path: str | os.PathLike, theta: float | None =
 
 
 def plot_estimator_errors(errors: pd.DataFrame, path: str | os.PathLike, metric: str = "relative_error") -> None:
-    """Error against budget, one panel per game, one line per estimator: x = mean coalition evaluations
-    actually spent at each budget, y = mean error over seeds, band = 5th-95th percentile (log-log)."""
+    """Error against cost, one column per game, one line per estimator (peers dashed): top row x = mean
+    coalition evaluations actually spent at each budget, bottom row x = mean seconds per estimate; y = mean
+    error over seeds, band = 5th-95th percentile (log-log)."""
+    errors = errors.dropna(subset=[metric])
     games = list(dict.fromkeys(errors["game"]))
     methods = list(dict.fromkeys(errors["estimator"]))
-    colors = dict(zip(methods, sns.color_palette("colorblind", len(methods))))
-    fig, axes = plt.subplots(1, len(games), figsize=(4.5 * len(games), 4), squeeze=False)
-    for ax, game in zip(axes[0], games):
-        for method in methods:
-            sub = errors[(errors["game"] == game) & (errors["estimator"] == method)]
-            if sub.empty:
-                continue
-            g = sub.groupby("target_evaluations").agg(
-                x=("evaluations", "mean"), y=(metric, "mean"),
-                lo=(metric, lambda v: np.quantile(v, 0.05)), hi=(metric, lambda v: np.quantile(v, 0.95)),
-            ).sort_values("x")
-            ax.plot(g["x"], g["y"], marker="o", color=colors[method], label=method)
-            ax.fill_between(g["x"], g["lo"], g["hi"], color=colors[method], alpha=0.15, linewidth=0)
-        ax.axhline(0.05, color="grey", linewidth=0.8, linestyle="--", label="5% error")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_title(GAME_TITLES.get(game, game.replace("_", " ")), fontsize="medium")
-        ax.set_xlabel("coalition evaluations")
-        ax.set_ylabel(metric.replace("_", " "))
-        ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, format="png")
+    palette = sns.color_palette("tab20", len(methods)) if len(methods) > 10 else sns.color_palette("colorblind", len(methods))
+    colors = dict(zip(methods, palette))
+    fig, axes = plt.subplots(2, len(games), figsize=(4.8 * len(games), 8.5), squeeze=False)
+    for col, game in enumerate(games):
+        for row, (x, label) in enumerate((("evaluations", "coalition evaluations"), ("seconds", "seconds per estimate"))):
+            ax = axes[row, col]
+            for method in methods:
+                sub = errors[(errors["game"] == game) & (errors["estimator"] == method)]
+                if sub.empty:
+                    continue
+                g = sub.groupby("target_evaluations").agg(
+                    x=(x, "mean"), y=(metric, "mean"),
+                    lo=(metric, lambda v: np.quantile(v, 0.05)), hi=(metric, lambda v: np.quantile(v, 0.95)),
+                ).sort_values("x")
+                peer = ":" in method
+                ax.plot(g["x"], g["y"], marker="s" if peer else "o", markersize=3, color=colors[method],
+                        linestyle="--" if peer else "-", label=method)
+                ax.fill_between(g["x"], g["lo"], g["hi"], color=colors[method], alpha=0.1, linewidth=0)
+            ax.axhline(0.05, color="grey", linewidth=0.8, linestyle=":", label="5% error")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_title(GAME_TITLES.get(game, game.replace("_", " ")), fontsize="medium")
+            ax.set_xlabel(label)
+            ax.set_ylabel(metric.replace("_", " "))
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    for ax in axes.flat:  # one legend for the figure, with every estimator any panel shows
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize="small")
+    fig.tight_layout(rect=(0, 0.04 + 0.02 * (len(labels) // 6), 1, 1))
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 
 OPTIMIZER_NAMES = ("adam", "adamw", "sgd")
 MEASURE_NAMES = ("accuracy", "balanced_accuracy", "neg_cross_entropy")
+ESTIMATOR_NAMES = ("exact", "permutation", "antithetic", "subset", "stratified", "kernel", "leverage", "svarm",
+                   "regression", "antithetic_regression")
+"""The registry of svprune.shapley, by name (kept here, without numpy, for planning and the command line)."""
 
 
 @dataclass(frozen=True)
@@ -30,14 +33,19 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class ShapleyConfig:
-    """How Shapley values are estimated at each step: estimator name, budget, seed-free options."""
+    """How Shapley values are estimated at each step: estimator name, budget in coalition evaluations (None:
+    only for exact, which needs 2^n), seed-free options."""
 
     method: str = "permutation"
-    budget: int = 100
+    budget: int | None = 20_000
     tolerance: float | None = None
     measure: str = "accuracy"
 
     def __post_init__(self) -> None:
+        if self.method not in ESTIMATOR_NAMES:
+            raise ValueError(f"unknown Shapley estimator {self.method!r}; choose one of {', '.join(ESTIMATOR_NAMES)}")
+        if self.budget is None and self.method != "exact":
+            raise ValueError(f"the {self.method} estimator needs a budget (coalition evaluations)")
         if self.measure not in MEASURE_NAMES:
             raise ValueError(f"unknown measure {self.measure!r}; choose one of {', '.join(MEASURE_NAMES)}")
 
@@ -68,6 +76,12 @@ def train_config(training: dict) -> TrainConfig:
     )
 
 
+def _budget(shapley: dict) -> int | None:
+    """Coalition evaluations per valuation: as configured, else 2^n for exact (None) and 20,000 otherwise."""
+    budget = shapley.get("budget", None if shapley.get("method", "permutation") == "exact" else 20_000)
+    return None if budget is None else int(budget)
+
+
 def walk_config(training: dict, pruning: dict) -> WalkConfig:
     """WalkConfig from the ``training`` and ``pruning`` sections."""
     shapley = pruning.get("shapley", {})
@@ -79,7 +93,7 @@ def walk_config(training: dict, pruning: dict) -> WalkConfig:
         eval_split=pruning.get("eval_split", "validation"),
         shapley=ShapleyConfig(
             method=shapley.get("method", "permutation"),
-            budget=int(shapley.get("budget", 100)),
+            budget=_budget(shapley),
             tolerance=shapley.get("tolerance"),
             measure=pruning.get("measure", "accuracy"),
         ),

@@ -49,6 +49,12 @@ def estimator_outputs():
     return expand(f"{OUT}/estimators/{{game}}.csv", game=config["estimators"]["games"])
 
 
+def peer_rows():
+    """The peer estimators' rows on the study games (a committed benchmark output), where configured."""
+    peers = config["estimators"].get("peers")
+    return [peers] if peers else []
+
+
 def layer_outputs():
     return walk_outputs(f"{OUT}/layers", LAYER_SLUG, LAYERS["repetitions"])
 

@@ -21,7 +21,8 @@ rule estimator_study:
 
 rule estimator_tables:
     input:
-        estimator_outputs(),
+        results=estimator_outputs(),
+        peers=peer_rows(),
     output:
         runs=f"{OUT}/tables/estimator_runs.csv",
         table=f"{OUT}/tables/estimators.csv",
@@ -44,5 +45,7 @@ rule estimator_tables:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m svprune.cli estimator-tables --results {input} --out-runs {output.runs} --out-table {output.table} "
+        "python -m svprune.cli estimator-tables --results {input.results} "
+        + ("--peers {input.peers} " if peer_rows() else "")
+        + "--out-runs {output.runs} --out-table {output.table} "
         "--out-html {output.html} --out-plot {output.plot} 2> {log}"

@@ -10,6 +10,7 @@ from svprune.games.reference import (
     SecurityCouncilGame,
     TableGame,
     UnanimityGame,
+    UnanimitySumGame,
     paper_example,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "SecurityCouncilGame",
     "TableGame",
     "UnanimityGame",
+    "UnanimitySumGame",
     "bool_to_masks",
     "masks_to_bool",
     "paper_example",

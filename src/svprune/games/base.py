@@ -1,7 +1,8 @@
 """Coalitional games, the base: a set of players and a payoff v(S) for every coalition S (SPEC section 1).
 
 A game evaluates a *batch* of coalitions at once: ``value(coalitions)`` takes a boolean array of shape
-(batch, n_players) and returns the payoffs, shape (batch,). Every game here has v(empty) = 0.
+(batch, n_players) (or one coalition of shape (n_players,)) and returns the payoffs, shape (batch,). v(empty)
+may be any number; the estimators evaluate it once.
 
 Two further methods have generic implementations that games may override with faster ones:
 ``prefix_values(perms)`` (payoffs along permutations, what permutation sampling needs) and
@@ -45,6 +46,8 @@ class Game:
     marginal contributions, so it cancels (the games on networks have v(empty) = 0 by construction)."""
 
     n_players: int
+    fast_prefixes = False
+    """Whether ``prefix_values`` is a fast walk of its own (estimators then use it instead of ``value``)."""
 
     def value(self, coalitions: np.ndarray) -> np.ndarray:
         """Payoffs v(S) of a boolean coalition matrix of shape (batch, n_players); returns shape (batch,)."""
@@ -52,6 +55,8 @@ class Game:
 
     def _check(self, coalitions: np.ndarray) -> np.ndarray:
         coalitions = np.asarray(coalitions, dtype=bool)
+        if coalitions.ndim == 1 and coalitions.shape[0] == self.n_players:
+            coalitions = coalitions[None, :]  # one coalition
         if coalitions.ndim != 2 or coalitions.shape[1] != self.n_players:
             raise ValueError(
                 f"coalitions must be a boolean array of shape (batch, {self.n_players}); "

@@ -172,6 +172,10 @@ class NeuronGame(_NetworkGame):
                                                    self._y.numpy())
 
     @property
+    def fast_prefixes(self) -> bool:
+        return self.fast
+
+    @property
     def n_samples(self) -> int:
         return int(self._y.shape[0])
 

@@ -111,3 +111,31 @@ class UnanimityGame(TableGame):
             carrier_mask |= 1 << int(i)
         masks = np.arange(1 << n_players)
         super().__init__(((masks & carrier_mask) == carrier_mask).astype(float))
+
+
+class UnanimitySumGame(Game):
+    """A sum of weighted unanimity games, v(S) = sum_k c_k [T_k subset of S], of any size: each carrier T_k's
+    weight is shared equally by its members, so the exact Shapley values are phi_i = sum_{k: i in T_k} c_k/|T_k|
+    (closed form, no enumeration). Random carriers of sizes 1..``max_size`` with weights uniform in [0, 1];
+    v(empty) = 0 unless a carrier is empty. The estimator study's 40-player games."""
+
+    def __init__(self, n_players: int = 40, n_terms: int = 50, max_size: int = 8, seed: int = 0):
+        if n_players < 1 or n_terms < 1 or not 1 <= max_size <= n_players:
+            raise ValueError(f"need n_players >= 1, n_terms >= 1 and 1 <= max_size <= n_players; got "
+                             f"{n_players}, {n_terms}, {max_size}")
+        rng = np.random.default_rng(seed)
+        self.n_players = n_players
+        sizes = rng.integers(1, max_size + 1, size=n_terms)
+        self.carriers = np.zeros((n_terms, n_players), dtype=bool)
+        for k, size in enumerate(sizes):
+            self.carriers[k, rng.choice(n_players, size, replace=False)] = True
+        self.weights = rng.uniform(0, 1, size=n_terms)
+
+    def value(self, coalitions: np.ndarray) -> np.ndarray:
+        c = self._check(coalitions).astype(np.int32)
+        contained = c @ self.carriers.T.astype(np.int32) == self.carriers.sum(1)
+        return contained.astype(float) @ self.weights
+
+    def exact_values(self) -> np.ndarray:
+        share = self.weights / self.carriers.sum(1)
+        return share @ self.carriers

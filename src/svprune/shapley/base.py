@@ -1,0 +1,242 @@
+"""What every Shapley estimator shares: the estimate record, the counted game oracle, and the estimator base.
+
+The budget is always counted in coalition evaluations (as in shapiq): every distinct coalition whose payoff an
+estimator asks for costs one, v(empty) and v(U) included. The base evaluates v(empty) and v(U) once, for every
+estimator; v(empty) may be any number. An estimator never spends more than its budget; one that needs more
+than it is given says so, with its minimum. Where the budget covers all 2^n coalitions, the base enumerates
+them and returns exact values (as shapiq does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import lgamma
+
+import numpy as np
+
+from svprune.checks import check_count, check_tolerance
+from svprune.games.base import MAX_EXACT_PLAYERS, Game, as_game, check_exact_size
+
+PERMUTATION_BATCH = 256
+"""Permutations evaluated per call of the game: bounds memory whatever the total number of permutations."""
+
+
+@dataclass(frozen=True)
+class ShapleyEstimate:
+    """Estimated Shapley values of a game's players.
+
+    ``values[i]``: phi(i); ``stderr[i]``: its standard error (0 for exact values, NaN where the estimator has
+    none); ``n_evaluations``: distinct coalitions evaluated, v(empty) and v(U) included, never more than the
+    budget; ``n_samples``: the estimator's own sampling unit actually used (permutations, samples per player,
+    sampled coalitions); ``grand_value``: v(U); ``empty_value``: v(empty).
+    """
+
+    values: np.ndarray
+    stderr: np.ndarray
+    n_evaluations: int
+    method: str
+    n_samples: int
+    grand_value: float
+    extra: dict = field(default_factory=dict)
+    empty_value: float = 0.0
+
+    @property
+    def total(self) -> float:
+        """v(U) - v(empty): what the values share (efficiency)."""
+        return self.grand_value - self.empty_value
+
+    def normalized(self) -> tuple[np.ndarray, bool]:
+        """phi / (v(U) - v(empty)) while that is > 0 (values then sum to 1), else the raw values; and whether it
+        normalised."""
+        if self.total > 0:
+            return self.values / self.total, True
+        return self.values.copy(), False
+
+
+def log_weights(n: int) -> np.ndarray:
+    """log of |S|!(n-|S|-1)!/n! for |S| = 0..n-1: the Shapley weight of one coalition of that size."""
+    return np.array([lgamma(k + 1) + lgamma(n - k) - lgamma(n + 1) for k in range(n)])
+
+
+def log_binom(n: int, k) -> np.ndarray:
+    k = np.asarray(k, dtype=float)
+    return lgamma(n + 1) - np.vectorize(lgamma)(k + 1) - np.vectorize(lgamma)(n - k + 1)
+
+
+def shapley_from_table(table: np.ndarray) -> np.ndarray:
+    """Exact Shapley values from the payoffs of all 2^n coalitions (indexed by bitmask)."""
+    n = int(np.log2(len(table)))
+    masks = np.arange(len(table), dtype=np.int64)
+    sizes = np.bitwise_count(masks.astype(np.uint64)).astype(np.int64)
+    weights = np.exp(log_weights(n)) if n else np.zeros(0)
+    phi = np.empty(n)
+    for i in range(n):
+        without = masks[((masks >> i) & 1) == 0]
+        phi[i] = np.dot(weights[sizes[without]], table[without | (1 << i)] - table[without])
+    return phi
+
+
+class BudgetExceeded(RuntimeError):
+    """An estimator asked for more evaluations than its budget (a bug in the estimator, never the user's)."""
+
+
+class Oracle:
+    """A game with its evaluations counted against a budget. v(empty) and v(U) are evaluated once, here;
+    ``value`` evaluates each distinct coalition of a batch once and never re-evaluates the empty or grand
+    coalition; ``prefixes`` uses the game's fast permutation walk where it offers one (``fast_prefixes``)."""
+
+    def __init__(self, game: Game, budget: int, spent: int = 0, ends: tuple[float, float] | None = None):
+        self.game, self.n, self.budget = game, game.n_players, int(budget)
+        self.spent = int(spent)
+        if ends is None:
+            both = np.stack([np.zeros(self.n, dtype=bool), np.ones(self.n, dtype=bool)])
+            ends = tuple(float(v) for v in game.value(both[: 1 if self.n == 0 else 2]))
+            self._spend(len(ends))
+            ends = ends if self.n else (ends[0], ends[0])
+        self.empty, self.grand = ends
+
+    @property
+    def left(self) -> int:
+        return self.budget - self.spent
+
+    def _spend(self, count: int) -> None:
+        self.spent += int(count)
+        if self.spent > self.budget:
+            raise BudgetExceeded(f"spent {self.spent} coalition evaluations of a budget of {self.budget}")
+
+    def value(self, coalitions: np.ndarray) -> np.ndarray:
+        """Payoffs of a stack of boolean coalitions; each distinct one is evaluated (and counted) once."""
+        coalitions = np.asarray(coalitions, dtype=bool)
+        out = np.empty(len(coalitions))
+        if not len(coalitions):
+            return out
+        sizes = coalitions.sum(1)
+        out[sizes == 0], out[sizes == self.n] = self.empty, self.grand
+        inner = (sizes > 0) & (sizes < self.n)
+        if inner.any():
+            packed = np.packbits(coalitions[inner], axis=1)
+            unique, inverse = np.unique(packed, axis=0, return_inverse=True)
+            self._spend(len(unique))
+            distinct = np.unpackbits(unique, axis=1, count=self.n).astype(bool)
+            out[inner] = self.game.value(distinct)[inverse.reshape(-1)]
+        return out
+
+    def prefixes(self, perms: np.ndarray) -> np.ndarray:
+        """out[p, t] = v(first t players of perms[p]); costs n-1 evaluations per permutation."""
+        perms = np.asarray(perms, dtype=np.int64)
+        n_perm, n = perms.shape
+        self._spend(n_perm * max(n - 1, 0))
+        if getattr(self.game, "fast_prefixes", False):
+            out = np.asarray(self.game.prefix_values(perms), dtype=float)
+        else:
+            out = np.empty((n_perm, n + 1))
+            if n > 1:
+                pos = np.empty_like(perms)
+                np.put_along_axis(pos, perms, np.arange(n)[None, :].repeat(n_perm, 0), axis=1)
+                coalitions = pos[:, None, :] < np.arange(1, n)[None, :, None]
+                out[:, 1:n] = self.game.value(coalitions.reshape(-1, n)).reshape(n_perm, n - 1)
+        out[:, 0], out[:, n] = self.empty, self.grand
+        return out
+
+    def enumerate_all(self) -> np.ndarray:
+        """Payoffs of all 2^n coalitions, indexed by bitmask (the game's fast enumeration where it has one)."""
+        check_exact_size(self.n)
+        self._spend((1 << self.n) - min(self.spent, 2))
+        table = np.asarray(self.game.all_values(), dtype=float)
+        table[0], table[-1] = self.empty, self.grand
+        return table
+
+
+class Estimator:
+    """One Shapley estimator: ``estimate(game, budget, seed, tolerance)``. Subclasses set ``name`` and
+    implement ``_run(oracle, rng)`` returning (values, stderr, n_samples, extra) within ``oracle.left``
+    evaluations, and ``min_budget(n)`` where they need more than v(empty) and v(U)."""
+
+    name = ""
+    has_stderr = True
+    enumerates_small_games = True
+    """Where the budget covers all 2^n coalitions (n <= 20), return exact values by enumeration."""
+
+    def min_budget(self, n: int) -> int:
+        return 2
+
+    def _run(self, oracle: Oracle, rng: np.random.Generator):
+        raise NotImplementedError
+
+    def check_budget(self, n: int, budget: int) -> None:
+        need = self.min_budget(n)
+        if budget < need:
+            raise ValueError(f"the {self.name} estimator needs at least {need:,} coalition evaluations for {n} "
+                             f"players; the budget is {budget:,}. Raise the budget or choose another estimator")
+
+    def estimate(self, game, budget: int | None, seed: int = 0, tolerance: float | None = None) -> ShapleyEstimate:
+        game = as_game(game)
+        n = game.n_players
+        budget = self.default_budget(n) if budget is None else check_count(budget, "budget", minimum=1)
+        tolerance = check_tolerance(tolerance)
+        if tolerance is not None and not self.has_stderr:
+            raise ValueError(f"tolerance (adaptive budget) needs standard errors, which {self.name!r} does not give")
+        if n == 0 or (self.enumerates_small_games and n <= MAX_EXACT_PLAYERS and budget >= 1 << n):
+            oracle = Oracle(game, budget)
+            table = oracle.enumerate_all() if n else np.array([oracle.empty])
+            values = shapley_from_table(table)
+            return self._record(oracle, values, np.zeros(n), 1 << n, {"enumerated": True})
+        self.check_budget(n, budget)
+        rng = np.random.default_rng(seed)
+        if tolerance is None:
+            oracle = Oracle(game, budget)
+            return self._record(oracle, *self._run(oracle, rng))
+        return self._adaptive(game, budget, rng, tolerance)
+
+    def default_budget(self, n: int) -> int:
+        raise ValueError(f"the {self.name} estimator needs a budget (coalition evaluations)")
+
+    def _adaptive(self, game, budget: int, rng, tolerance: float) -> ShapleyEstimate:
+        """Independent estimates with budgets b, b, 2b, 4b, ... (b = budget/32), pooled with weights proportional
+        to their evaluations (so the pool stays unbiased and uses every evaluation), until every pooled standard
+        error is at most ``tolerance`` or the budget is spent."""
+        n = game.n_players
+        need = self.min_budget(n) - 2  # v(empty) and v(U) are known after the first round
+        step = max(need, budget // 32)
+        oracle = Oracle(game, budget)
+        spent, ends = oracle.spent, (oracle.empty, oracle.grand)
+        rounds = []
+        while budget - spent >= need:
+            step = min(step, budget - spent)
+            oracle = Oracle(game, spent + step, spent, ends)
+            before = oracle.spent
+            values, stderr, samples, extra = self._run(oracle, rng)
+            rounds.append((oracle.spent - before, values, stderr, samples))
+            spent = oracle.spent
+            weights = np.array([r[0] for r in rounds], dtype=float)
+            weights /= weights.sum()
+            pooled = sum(w * r[1] for w, r in zip(weights, rounds))
+            pooled_se = np.sqrt(sum(w**2 * r[2] ** 2 for w, r in zip(weights, rounds)))
+            if np.max(pooled_se, initial=0.0) <= tolerance:
+                break
+            step = step if len(rounds) == 1 else 2 * step
+        return self._record(oracle, pooled, pooled_se, sum(r[3] for r in rounds),
+                            {**extra, "tolerance": tolerance, "rounds": len(rounds)})
+
+    def _record(self, oracle: Oracle, values, stderr, n_samples, extra=None) -> ShapleyEstimate:
+        return ShapleyEstimate(
+            values=np.asarray(values, dtype=float), stderr=np.asarray(stderr, dtype=float),
+            n_evaluations=oracle.spent, method=self.name, n_samples=int(n_samples),
+            grand_value=oracle.grand, extra=dict(extra or {}), empty_value=oracle.empty,
+        )
+
+
+class Exact(Estimator):
+    """Exact Shapley values by enumeration of all 2^n coalitions (n <= 20); needs a budget of 2^n."""
+
+    name = "exact"
+
+    def min_budget(self, n: int) -> int:
+        check_exact_size(n)
+        return 1 << n
+
+    def default_budget(self, n: int) -> int:
+        return self.min_budget(n)
+
+    def _run(self, oracle, rng):  # pragma: no cover - the base enumerates whenever the budget allows
+        raise AssertionError("unreachable")

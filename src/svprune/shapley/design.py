@@ -1,0 +1,155 @@
+"""Coalition designs for the regression and stratified estimators: coalition sizes enumerated completely where
+the budget allows (the border trick of shapiq: sizes near 0 and n have few coalitions), the other sizes sampled
+in complementary pairs (S with U minus S) with a size distribution of the estimator's choosing.
+
+The design gives every coalition a weight ``c`` such that sum_S c(S) g(S) over the design is an unbiased
+estimate of the sum of g over all coalitions of sizes 1..n-1: c = 1 for enumerated coalitions, and
+1 / (2 m q(S)) for each of the m sampled pairs, with q(S) = p(|S|) / C(n, |S|).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+from math import comb
+
+import numpy as np
+
+from svprune.shapley.base import Oracle
+
+
+@dataclass
+class Design:
+    """Evaluated coalitions of a design: ``coalitions`` (rows), their payoffs, weights ``c`` and, for sampled
+    rows, the index of the pair they belong to (-1 for enumerated rows)."""
+
+    n: int
+    coalitions: np.ndarray
+    payoffs: np.ndarray
+    weights: np.ndarray
+    pair: np.ndarray
+    n_pairs: int
+    complete_sizes: list[int]
+
+    @property
+    def sampled(self) -> np.ndarray:
+        return self.pair >= 0
+
+
+def plan_sizes(n: int, budget: int, size_weights: np.ndarray) -> tuple[list[int], np.ndarray]:
+    """Sizes to enumerate (while the expected number of samples of a size pair would cover it) and the
+    sampling distribution over the remaining sizes (symmetric, zero elsewhere)."""
+    left = budget
+    remaining = set(range(1, n))
+    complete: list[int] = []
+    changed = True
+    while changed and remaining:
+        changed = False
+        p = np.zeros(n + 1)
+        idx = sorted(remaining)
+        p[idx] = size_weights[idx]
+        p /= p.sum()
+        for k in range(1, n // 2 + 1):
+            pair = sorted({k, n - k} & remaining)
+            if not pair:
+                continue
+            count = sum(comb(n, s) for s in pair)
+            if count <= left and left * p[pair].sum() >= count:
+                complete += pair
+                remaining -= set(pair)
+                left -= count
+                changed = True
+            break  # only the outermost remaining pair is considered in each round
+    p = np.zeros(n + 1)
+    idx = sorted(remaining)
+    if idx:
+        p[idx] = size_weights[idx]
+        p /= p.sum()
+    return sorted(complete), p
+
+
+def draw_pairs(rng: np.random.Generator, n: int, p: np.ndarray, oracle: Oracle, budget: int) -> np.ndarray:
+    """Sampled coalitions (rows S_1, S_1^c, S_2, S_2^c, ...) whose distinct members, together with what the
+    oracle has already evaluated in this design, fit ``budget`` evaluations: draws continue past duplicates."""
+    sizes = np.flatnonzero(p)
+    drawn: list[np.ndarray] = []
+    seen: set[bytes] = set()
+    new = 0
+    for _ in range(64):
+        batch = max(budget // 2, 8)
+        k = rng.choice(sizes, size=batch, p=p[sizes])
+        ranks = rng.random((batch, n)).argsort(1).argsort(1)
+        s = ranks < k[:, None]
+        rows = np.empty((2 * batch, n), dtype=bool)
+        rows[0::2], rows[1::2] = s, ~s
+        keys = np.packbits(rows, axis=1)
+        take = 0
+        for j in range(batch):
+            a, b = keys[2 * j].tobytes(), keys[2 * j + 1].tobytes()
+            cost = (a not in seen) + (b not in seen and b != a)
+            if new + cost > budget:
+                break
+            seen.update((a, b))
+            new += cost
+            take += 1
+        drawn.append(rows[: 2 * take])
+        if take < batch:
+            break
+    return np.concatenate(drawn) if drawn else np.zeros((0, n), dtype=bool)
+
+
+def enumerate_sizes(n: int, sizes) -> np.ndarray:
+    """Every coalition of each of ``sizes``, as boolean rows."""
+    rows = [np.zeros((0, n), dtype=bool)]
+    for k in sizes:
+        members = np.array(list(combinations(range(n), k)), dtype=np.int64).reshape(-1, k)
+        block = np.zeros((len(members), n), dtype=bool)
+        block[np.arange(len(members))[:, None], members] = True
+        rows.append(block)
+    return np.concatenate(rows)
+
+
+def build(oracle: Oracle, rng: np.random.Generator, size_weights: np.ndarray, min_pairs: int = 2) -> Design:
+    """Enumerate the planned sizes, sample pairs for the rest, evaluate everything through the oracle."""
+    n = oracle.n
+    reserve = 2 * min_pairs
+    complete, p = plan_sizes(n, max(oracle.left - reserve, 0), size_weights)
+    enumerated = enumerate_sizes(n, complete)
+    enum_payoffs = oracle.value(enumerated)
+    sampled = draw_pairs(rng, n, p, oracle, oracle.left) if p.any() else np.zeros((0, n), dtype=bool)
+    m = len(sampled) // 2
+    sizes = sampled.sum(1)
+    log_q = np.log(np.maximum(p[sizes], 1e-300)) - np.array([np.log(comb(n, int(s))) for s in sizes])
+    weights = np.concatenate([np.ones(len(enumerated)), np.exp(-log_q) / (2 * max(m, 1))])
+    return Design(
+        n=n,
+        coalitions=np.concatenate([enumerated, sampled]),
+        payoffs=np.concatenate([enum_payoffs, oracle.value(sampled)]),
+        weights=weights,
+        pair=np.concatenate([np.full(len(enumerated), -1), np.repeat(np.arange(m), 2)]),
+        n_pairs=m,
+        complete_sizes=complete,
+    )
+
+
+def kernel_size_weights(n: int) -> np.ndarray:
+    """Total Shapley-kernel weight of each size (what KernelSHAP samples by): proportional to 1/(k(n-k))."""
+    k = np.arange(n + 1, dtype=float)
+    with np.errstate(divide="ignore"):
+        w = 1.0 / (k * (n - k))
+    w[[0, n]] = 0.0
+    return w
+
+
+def uniform_size_weights(n: int) -> np.ndarray:
+    """Every size 1..n-1 equally likely (the leverage-score distribution of Leverage SHAP)."""
+    w = np.ones(n + 1)
+    w[[0, n]] = 0.0
+    return w
+
+
+def shapley_kernel(n: int, sizes: np.ndarray) -> np.ndarray:
+    """mu(S) = (n-1) / (C(n,|S|) |S| (n-|S|)): the KernelSHAP weight of one coalition of that size."""
+    sizes = np.asarray(sizes, dtype=float)
+    log_c = np.array([np.log(comb(n, int(s))) for s in sizes])
+    return (n - 1) / (np.exp(log_c) * sizes * (n - sizes))

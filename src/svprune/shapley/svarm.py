@@ -1,0 +1,89 @@
+"""Stratified SVARM (Kolpaczki, Bengs, Muschalik and Hüllermeier, AAAI 2024).
+
+phi_i = 1/n sum_{l=1..n} E[v(S) | |S| = l, i in S] - 1/n sum_{l=0..n-1} E[v(S) | |S| = l, i not in S]: one
+stratum per player, size and side. Every sampled coalition informs all n players (the strata it falls in),
+without pairing marginal contributions. Sizes whose coalitions the budget covers are enumerated (exact strata
+means); for the others, a warm-up partitions the players into coalitions of each size so that every stratum
+has a sample, and the rest of the budget draws complementary pairs with every size equally likely. Strata
+means are sample means; standard errors from the strata variances.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from svprune.shapley.base import Estimator, Oracle
+from svprune.shapley.design import draw_pairs, enumerate_sizes, plan_sizes, uniform_size_weights
+
+
+def _warmup(rng: np.random.Generator, n: int, sizes: list[int]) -> np.ndarray:
+    """For each size l <= n/2 among ``sizes``: a random partition of the players into ceil(n/l) coalitions of
+    size l (the last one topped up), and their complements; every player is then inside and outside a
+    coalition of sizes l and n-l."""
+    rows = []
+    for size in sizes:
+        if size > n // 2:
+            continue
+        order = rng.permutation(n)
+        for start in range(0, n, size):
+            members = order[start : start + size]
+            if len(members) < size:
+                rest = np.setdiff1d(order, members)
+                members = np.concatenate([members, rng.choice(rest, size - len(members), replace=False)])
+            s = np.zeros(n, dtype=bool)
+            s[members] = True
+            rows += [s, ~s]
+    return np.array(rows, dtype=bool).reshape(-1, n)
+
+
+def warmup_cost(n: int, sizes) -> int:
+    return sum(2 * -(-n // s) for s in sizes if s <= n // 2)
+
+
+class StratifiedSVARM(Estimator):
+    name = "svarm"
+
+    def min_budget(self, n: int) -> int:
+        return 2 + warmup_cost(n, range(1, n))
+
+    def _run(self, oracle: Oracle, rng):
+        n = oracle.n
+        sample_sizes = [s for s in range(1, n) if s <= n // 2]
+        complete, p = plan_sizes(n, max(oracle.left - warmup_cost(n, sample_sizes), 0), uniform_size_weights(n))
+        sampled_sizes = [s for s in range(1, n) if s not in complete]
+        enumerated = enumerate_sizes(n, complete)
+        warm = _warmup(rng, n, sampled_sizes)
+        first = np.concatenate([enumerated, warm])
+        first_payoffs = oracle.value(first)
+        extra = draw_pairs(rng, n, p, oracle, oracle.left) if p.any() else np.zeros((0, n), dtype=bool)
+        rows = np.concatenate([first, extra])
+        payoffs = np.concatenate([first_payoffs, oracle.value(extra)])
+        sizes = rows.sum(1)
+        # strata sums over (size, player, inside/outside); the empty and grand coalitions are exact
+        z = rows.astype(float)
+        count_in = np.zeros((n + 1, n))
+        count_out = np.zeros((n + 1, n))
+        sum_in, sum_out = np.zeros((n + 1, n)), np.zeros((n + 1, n))
+        sq_in, sq_out = np.zeros((n + 1, n)), np.zeros((n + 1, n))
+        for size in np.unique(sizes):
+            at = sizes == size
+            zs, vs = z[at], payoffs[at]
+            count_in[size], count_out[size] = zs.sum(0), (1 - zs).sum(0)
+            sum_in[size], sum_out[size] = vs @ zs, vs @ (1 - zs)
+            sq_in[size], sq_out[size] = vs**2 @ zs, vs**2 @ (1 - zs)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_in, mean_out = sum_in / count_in, sum_out / count_out
+            var_in = np.maximum(sq_in / count_in - mean_in**2, 0) * count_in / np.maximum(count_in - 1, 1)
+            var_out = np.maximum(sq_out / count_out - mean_out**2, 0) * count_out / np.maximum(count_out - 1, 1)
+        exact = np.zeros(n + 1, dtype=bool)
+        exact[complete] = True
+        mean_in[n], mean_out[0] = oracle.grand, oracle.empty
+        values = (mean_in[1:].sum(0) - mean_out[:n].sum(0)) / n
+        # variance of the strata means of sampled sizes (a stratum with one sample borrows its size's variance)
+        var = np.zeros(n)
+        for size in sampled_sizes:
+            pooled = payoffs[sizes == size].var(ddof=1) if (sizes == size).sum() > 1 else 0.0
+            for mean_var, count in ((var_in[size], count_in[size]), (var_out[size], count_out[size])):
+                v = np.where(count > 1, mean_var, pooled)
+                var += v / np.maximum(count, 1)
+        return values, np.sqrt(var) / n, len(rows), {"complete_sizes": complete}
