@@ -1,5 +1,9 @@
 """Fused native kernels for the fast paths of a neuron game whose player layer feeds a linear read-out.
 
+Adding a player is a rank-one update of the logits, whatever the measure: accuracy and balanced accuracy
+count correct samples per label (from the margins below), cross-entropy takes a log-softmax of the updated
+logits. Both kinds run for permutation walks; accuracy and balanced accuracy also over all 2^n coalitions.
+
 With cached player activations H (n players x N samples) and read-out weights W (C x n), bias b, the logits
 of coalition S are b + sum_{j in S} W[:, j] H[j]. A sample with label y is classified correctly (first
 arg-max, the tie rule of ``torch.argmax``) iff its margins M[c] = logit[c] - logit[y] are < 0 for c < y
@@ -54,13 +58,21 @@ class MarginData:
         self.d = np.ascontiguousarray((w[None, :, :] - w[:, None, :]).transpose(0, 2, 1))  # d[y, j, c] = W[c, j] - W[y, j]
         self.m0 = np.ascontiguousarray(b[None, :] - b[:, None])  # m0[y, c] = b[c] - b[y]
 
+        self.w = np.ascontiguousarray(w.T)  # (n, C): W[:, j] as rows
+        self.b = b
+
     def prefix_correct(self, perms: np.ndarray) -> np.ndarray:
-        """Correct counts of every prefix of every permutation, shape (P, n+1)."""
+        """Correct counts per label group of every prefix of every permutation, shape (P, n+1, groups)."""
         perms = check_permutations(perms, self.ht.shape[0])
         return _prefix_correct(self.ht, self.d, self.m0, self.starts, self.labels, perms)
 
+    def prefix_log_likelihood(self, perms: np.ndarray) -> np.ndarray:
+        """Sum over samples of log softmax(logits)[y] for every prefix of every permutation, shape (P, n+1)."""
+        perms = check_permutations(perms, self.ht.shape[0])
+        return _prefix_loglik(self.ht, self.w, self.b, self.starts, self.labels, perms)
+
     def all_correct(self, low_bits: int = 10) -> np.ndarray:
-        """Correct counts of all 2^n coalitions, indexed by bitmask."""
+        """Correct counts per label group of all 2^n coalitions, indexed by bitmask, shape (2^n, groups)."""
         return _gray_correct(self.ht, self.d, self.m0, self.starts, self.labels, min(low_bits, self.ht.shape[0]))
 
 
@@ -145,7 +157,7 @@ def _reset(M, m0_row, m, C):  # pragma: no cover - compiled
 def _prefix_correct(HT, D, m0, starts, labels, perms):  # pragma: no cover - compiled
     P, n = perms.shape
     C = D.shape[2]
-    out = np.zeros((P, n + 1), np.int64)
+    out = np.zeros((P, n + 1, len(labels)), np.int64)
     for p in prange(P):
         M, zero, lo, hi = _scratch(C)
         for g in range(len(labels)):
@@ -153,10 +165,53 @@ def _prefix_correct(HT, D, m0, starts, labels, perms):  # pragma: no cover - com
             for s0 in range(starts[g], starts[g + 1], BLOCK):
                 m = min(BLOCK, starts[g + 1] - s0)
                 _reset(M, m0[y], m, C)
-                out[p, 0] += _add_player(M, lo, hi, zero, HT[0, s0 : s0 + m], m, y, C, np.float32(0.0))
+                out[p, 0, g] += _add_player(M, lo, hi, zero, HT[0, s0 : s0 + m], m, y, C, np.float32(0.0))
                 for t in range(n):
                     j = perms[p, t]
-                    out[p, t + 1] += _add_player(M, lo, hi, D[y, j], HT[j, s0 : s0 + m], m, y, C, np.float32(1.0))
+                    out[p, t + 1, g] += _add_player(M, lo, hi, D[y, j], HT[j, s0 : s0 + m], m, y, C, np.float32(1.0))
+    return out
+
+
+@njit(cache=True, inline="always", fastmath=FASTMATH)
+def _loglik_block(L, wj, h, m, y, C, sign):  # pragma: no cover - compiled
+    """L[c, :m] += sign * wj[c] * h[:m]; return sum over the block of log softmax(L[:, s])[y] (float64)."""
+    for c in range(C):
+        d = sign * wj[c]
+        for s in range(m):
+            L[c, s] += d * h[s]
+    total = 0.0
+    for s in range(m):
+        top = L[0, s]
+        for c in range(1, C):
+            top = L[c, s] if L[c, s] > top else top
+        acc = 0.0
+        for c in range(C):
+            acc += np.exp(np.float64(L[c, s] - top))
+        total += np.float64(L[y, s] - top) - np.log(acc)
+    return total
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def _prefix_loglik(HT, Wt, b, starts, labels, perms):  # pragma: no cover - compiled
+    """Cross-entropy's incremental walk: the logits of a block of samples start at the bias and each added
+    player adds its rank-one term; after each step, the block's summed log-likelihood of the true labels."""
+    P, n = perms.shape
+    C = Wt.shape[1]
+    out = np.zeros((P, n + 1), np.float64)
+    for p in prange(P):
+        L = np.empty((C, BLOCK), np.float32)
+        zero = np.zeros(C, np.float32)
+        for g in range(len(labels)):
+            y = labels[g]
+            for s0 in range(starts[g], starts[g + 1], BLOCK):
+                m = min(BLOCK, starts[g + 1] - s0)
+                for c in range(C):
+                    for s in range(m):
+                        L[c, s] = b[c]
+                out[p, 0] += _loglik_block(L, zero, HT[0, s0 : s0 + m], m, y, C, np.float32(0.0))
+                for t in range(n):
+                    j = perms[p, t]
+                    out[p, t + 1] += _loglik_block(L, Wt[j], HT[j, s0 : s0 + m], m, y, C, np.float32(1.0))
     return out
 
 
@@ -166,7 +221,7 @@ def _gray_correct(HT, D, m0, starts, labels, low):  # pragma: no cover - compile
     floating-point drift); the low bits are walked in Gray-code order, one player added or removed per step."""
     n = HT.shape[0]
     C = D.shape[2]
-    out = np.zeros(1 << n, np.int64)
+    out = np.zeros((1 << n, len(labels)), np.int64)
     for hi_bits in prange(1 << (n - low)):
         base = hi_bits << low
         M, zero, lo, hi = _scratch(C)
@@ -178,7 +233,7 @@ def _gray_correct(HT, D, m0, starts, labels, low):  # pragma: no cover - compile
                 for j in range(low, n):
                     if (base >> j) & 1:
                         _add_player(M, lo, hi, D[y, j], HT[j, s0 : s0 + m], m, y, C, np.float32(1.0))
-                out[base] += _add_player(M, lo, hi, zero, HT[0, s0 : s0 + m], m, y, C, np.float32(0.0))
+                out[base, g] += _add_player(M, lo, hi, zero, HT[0, s0 : s0 + m], m, y, C, np.float32(0.0))
                 code = 0
                 for k in range(1, 1 << low):
                     j = 0
@@ -186,5 +241,5 @@ def _gray_correct(HT, D, m0, starts, labels, low):  # pragma: no cover - compile
                         j += 1
                     code ^= 1 << j
                     sign = np.float32(1.0) if (code >> j) & 1 else np.float32(-1.0)
-                    out[base | code] += _add_player(M, lo, hi, D[y, j], HT[j, s0 : s0 + m], m, y, C, sign)
+                    out[base | code, g] += _add_player(M, lo, hi, D[y, j], HT[j, s0 : s0 + m], m, y, C, sign)
     return out

@@ -77,6 +77,11 @@ class _Walk:
                                 self.acc, self.acc, accuracy(self.model, *data["test"]), self.epochs, 0.0, None,
                                 self.dead_units())]
         self.step = 0
+        if config.shapley.method == "subset" and len(self.units) > 20 and strategy.needs_shapley:
+            log.warning("the subset estimator (the paper's eq. 3) is biased for more than 20 players: uniform subsets "
+                        "almost never have the small and large sizes that carry much of the Shapley weight, and its "
+                        "values do not sum to v(U); with %d players prefer 'regression' or 'antithetic'",
+                        len(self.units))
         log.info("%s seed %d: root model, %d players, accuracy %.4f", strategy.name, seed, len(self.units), self.acc)
 
     @property

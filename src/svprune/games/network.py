@@ -123,15 +123,50 @@ class _NetworkGame(Game):
     def value(self, coalitions: np.ndarray) -> np.ndarray:
         return self.measure_of(coalitions) - self.empty_measure
 
+    # ---- the incremental walk in batched tensor operations, for games whose read-out is additive in the players
+    def _prefix_terms(self, p: torch.Tensor, sl: slice) -> torch.Tensor:
+        """Each player's additive term of the logits, for permutations p and the samples sl: (P, n, S, C)."""
+        raise NotImplementedError
+
+    def _prefix_base(self, sl: slice) -> torch.Tensor:
+        """The logits of the empty coalition for the samples sl: broadcastable to (S, C)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def _prefix_measure_torch(self, perms: np.ndarray) -> np.ndarray:
+        """The incremental permutation walk as batched tensor operations (any device, any measure): the logits of
+        every prefix are the empty coalition's plus a cumulative sum of the players' additive terms, for a block
+        of permutations and a slice of the samples at a time (within ``max_batch_bytes``)."""
+        n_perm, n = perms.shape
+        step, span = self._blocks(n_perm, self.n_samples, 4 * self.n_classes * (n + 1) * 3)
+        out = np.empty((n_perm, n + 1))
+        for start in range(0, n_perm, step):
+            p = torch.as_tensor(perms[start : start + step], device=self.device)
+            total = None
+            for s0 in range(0, self.n_samples, span):
+                sl = slice(s0, min(self.n_samples, s0 + span))
+                terms = self._prefix_terms(p, sl)
+                logits = torch.cat([torch.zeros_like(terms[:, :1]), terms.cumsum(1)], 1) + self._prefix_base(sl)
+                part = self._measure.partial(logits.flatten(0, 1), sl)  # (P (n+1),) or (P (n+1), C)
+                total = part if total is None else total + part
+            out[start : start + len(p)] = self._measure.finish(total).cpu().numpy().reshape(len(p), n + 1)
+        return out
+
+    @property
+    def n_samples(self) -> int:
+        return int(self._y.shape[0])
+
 
 class NeuronGame(_NetworkGame):
     """Players: the units of hidden layer ``layer`` of a trained :class:`~svprune.models.MLP`.
 
     The player layer's activations are computed once and cached; per coalition only the layers after it
     run, many coalitions per batched tensor operation, in blocks of at most ``max_batch_bytes``.
-    When the player layer feeds the linear read-out and the measure is accuracy, permutation walks and
-    exact enumeration use fused incremental kernels (``fast=None`` picks them automatically; ``fast=False``
-    forces the plain batched path, which gives the same values up to floating-point ties).
+    When the player layer feeds the linear read-out, permutation walks use incremental paths (adding a player
+    is a rank-one update of the logits) for every measure: fused native kernels on CPU, batched cumulative
+    sums on other devices; exact enumeration uses a Gray-code kernel for accuracy and balanced accuracy on CPU.
+    ``fast=None`` picks them automatically; ``fast=False`` forces the plain batched path, which gives the same
+    values up to floating-point rounding (and arg-max ties).
     Runs on the model's device (CUDA included). Labels must lie in 0..(the model's outputs - 1) and
     features and weights must be finite; anything else is refused before any evaluation.
     """
@@ -157,10 +192,9 @@ class NeuronGame(_NetworkGame):
         self.n_players = model.hidden_sizes[layer]
         widths_in = [model.linears[0].in_features, *model.hidden_sizes[: layer + 1]]
         self._ht = self._inputs(x, self.n_players, 4 * 2 * sum(widths_in), lambda xb: model.hidden(xb, layer))
-        linear_head = layer == n_hidden - 1
-        eligible = linear_head and measure == "accuracy"
+        eligible = layer == n_hidden - 1  # the player layer feeds the linear read-out
         if fast and not eligible:
-            raise ValueError("fast=True needs the player layer to feed the linear read-out and measure='accuracy'")
+            raise ValueError("fast=True needs the player layer to feed the linear read-out (the last hidden layer)")
         self.fast = eligible if fast is None else bool(fast)
         self.empty_measure = float(self.measure_of(np.zeros((1, self.n_players), dtype=bool))[0])
         if self.fast:
@@ -170,14 +204,11 @@ class NeuronGame(_NetworkGame):
             if self.device.type == "cpu":
                 self._margins = kernels.MarginData(self._ht.float().numpy(), self._W.numpy(), self._b.numpy(),
                                                    self._y.numpy())
+                self._group_sizes = np.diff(self._margins.starts).astype(np.float64)
 
     @property
     def fast_prefixes(self) -> bool:
         return self.fast
-
-    @property
-    def n_samples(self) -> int:
-        return int(self._y.shape[0])
 
     def _bytes_per_sample(self) -> int:
         widths = [self.n_players, *self.model.hidden_sizes[self.layer + 1 :], self.n_classes]
@@ -193,49 +224,38 @@ class NeuronGame(_NetworkGame):
             z = self.model.linears[k](torch.relu(z))
         return z
 
-    # ---- fast paths -------------------------------------------------------------------------------
-    def _counts_to_payoff(self, counts) -> np.ndarray:
-        return np.asarray(counts, dtype=np.float64) / self.n_samples - self.empty_measure
+    # ---- fast paths: adding a player is a rank-one update of the logits -----------------------------------
+    def _group_counts_to_measure(self, counts: np.ndarray) -> np.ndarray:
+        """Accuracy or balanced accuracy from correct counts per label group (..., groups)."""
+        counts = np.asarray(counts, dtype=np.float64)
+        if self.measure == "balanced_accuracy":
+            return (counts / self._group_sizes).mean(-1)
+        return counts.sum(-1) / self.n_samples
 
     @torch.no_grad()
     def prefix_values(self, perms: np.ndarray) -> np.ndarray:
         if not self.fast or self.n_players == 0:
             return super().prefix_values(perms)
-        if self.device.type == "cpu":
-            counts = self._margins.prefix_correct(perms)  # validates the permutations itself
+        if self.device.type != "cpu":
+            return self._prefix_measure_torch(kernels.check_permutations(perms, self.n_players)) - self.empty_measure
+        if self.measure == "neg_cross_entropy":  # the kernels validate the permutations themselves
+            measure = self._margins.prefix_log_likelihood(perms) / self.n_samples
         else:
-            counts = self._prefix_correct_torch(kernels.check_permutations(perms, self.n_players))
-        return self._counts_to_payoff(counts)
+            measure = self._group_counts_to_measure(self._margins.prefix_correct(perms))
+        return measure - self.empty_measure
 
-    def _prefix_correct_torch(self, perms: np.ndarray) -> np.ndarray:
-        """The incremental permutation walk as batched tensor ops (the GPU path): logits += h_j * W[:, j]."""
-        n_perm, n = perms.shape
-        step, span = self._blocks(n_perm, self.n_samples, 4 * self.n_classes * 2)
-        out = np.zeros((n_perm, n + 1), dtype=np.int64)
-        h = self._ht.float()
-        for start in range(0, n_perm, step):
-            p = torch.as_tensor(perms[start : start + step], device=self.device)
-            for s0 in range(0, self.n_samples, span):
-                sl = slice(s0, min(self.n_samples, s0 + span))
-                y = self._y[sl]
-                logits = self._b.expand(len(p), y.shape[0], self.n_classes).clone()
-                counts = [(logits.argmax(-1) == y).sum(-1)]
-                for t in range(n):
-                    j = p[:, t]
-                    logits += h[j, sl].unsqueeze(-1) * self._W[:, j].T.unsqueeze(1)
-                    counts.append((logits.argmax(-1) == y).sum(-1))
-                out[start : start + len(p)] += torch.stack(counts, 1).cpu().numpy()
-        return out
+    def _prefix_terms(self, p: torch.Tensor, sl: slice) -> torch.Tensor:
+        return self._ht[p, sl].float().unsqueeze(-1) * self._W.T[p].unsqueeze(2)  # h_j W[:, j]: (P, n, S, C)
+
+    def _prefix_base(self, sl: slice) -> torch.Tensor:
+        return self._b
 
     @torch.no_grad()
     def all_values(self) -> np.ndarray:
         check_exact_size(self.n_players)
-        if not self.fast or self.n_players == 0:
+        if not self.fast or self.n_players == 0 or self.device.type != "cpu" or self.measure == "neg_cross_entropy":
             return super().all_values()
-        if self.device.type == "cpu":
-            counts = self._margins.all_correct()
-            return self._counts_to_payoff(counts)
-        return super().all_values()
+        return self._group_counts_to_measure(self._margins.all_correct()) - self.empty_measure
 
 
 class LayerGame(_NetworkGame):
