@@ -13,7 +13,7 @@ NORMS = np.array([9.0, 8.0, 7.0, 6.0, 5.0])
 
 
 def sv(name, values):
-    return parse(name).select(shapley=np.asarray(values, dtype=float), weight_norms=NORMS[: len(values)]).tolist()
+    return parse(name).select(shapley=np.asarray(values, dtype=float), scores=NORMS[: len(values)]).tolist()
 
 
 def test_parse_names_round_trip():
@@ -60,8 +60,8 @@ def test_svbucket_one_never_prunes_all_of_normalised_values():
 def test_each_strategy_reads_its_own_input():
     values = [0.5, 0.1, 0.2, 0.15, 0.05]  # Shapley: smallest is position 4; norms: smallest is position 4 too
     norms = np.array([0.1, 5.0, 5.0, 5.0, 5.0])  # ... but by weight norm the smallest is position 0
-    assert parse("Wbottom(1)").select(shapley=np.array(values), weight_norms=norms).tolist() == [0]
-    assert parse("SVbottom(1)").select(shapley=np.array(values), weight_norms=norms).tolist() == [4]
+    assert parse("Wbottom(1)").select(shapley=np.array(values), scores=norms).tolist() == [0]
+    assert parse("SVbottom(1)").select(shapley=np.array(values), scores=norms).tolist() == [4]
 
 
 def test_random_draws_from_the_generator():
@@ -97,7 +97,7 @@ def valid_selection(chosen, n):
 @given(vectors, ks)
 def test_bottom_k_prunes_the_k_smallest(values, k):
     for family in ("SVbottom", "Wbottom"):
-        chosen = parse(f"{family}({k})").select(shapley=values, weight_norms=values)
+        chosen = parse(f"{family}({k})").select(shapley=values, scores=values)
         valid_selection(chosen, len(values))
         assert len(chosen) == min(k, len(values))
         rest = np.delete(values, chosen)

@@ -72,6 +72,14 @@ def check_player_layer(model: nn.Module, layer: str) -> nn.Module:
     return module
 
 
+def _trace(model: nn.Module, example_inputs: torch.Tensor, verbose: bool = False):
+    """Torch-Pruning's DependencyGraph of the model (it traces with autograd, so gradients are enabled here)."""
+    import torch_pruning as tp
+
+    with torch.enable_grad():
+        return tp.DependencyGraph().build_dependency(model, example_inputs=example_inputs, verbose=verbose)
+
+
 def _out_pruner(module: nn.Module):
     import torch_pruning as tp
 
@@ -109,10 +117,10 @@ def channel_group(model: nn.Module, layer: str, example: torch.Tensor) -> Channe
     names = {m: n for n, m in model.named_modules()}
     was_training = model.training
     model.eval()
-    graph = tp.DependencyGraph().build_dependency(model, example_inputs=example, verbose=False)
+    graph = _trace(model, example_inputs=example, verbose=False)
     model.train(was_training)
     group = graph.get_pruning_group(module, _out_pruner(module), idxs=[0])
-    producers, consumers, norms, ops = [layer], [], {}, []
+    producers, consumers, ops = [layer], [], []
     for dep, _ in group.items:
         target = dep.target.module
         handler = getattr(dep.handler, "__name__", str(dep.handler))
@@ -122,12 +130,13 @@ def channel_group(model: nn.Module, layer: str, example: torch.Tensor) -> Channe
                 producers.append(name)
             elif "in" in handler and name not in consumers:
                 consumers.append(name)
-        elif isinstance(target, NORMS):
-            source = dep.source.module
-            if isinstance(source, PLAYER_LAYERS):
-                norms[names[source]] = names[target]
-        else:
+        elif not isinstance(target, NORMS):
             ops.append(getattr(dep.target, "name", "") or type(target).__name__)
+    norms = {}  # a producer's batch norm: its only consumer in the traced graph
+    for name in producers:
+        outputs = graph.module2node[model.get_submodule(name)].outputs
+        if len(outputs) == 1 and isinstance(outputs[0].module, NORMS):
+            norms[name] = names[outputs[0].module]
     bad = sorted({op for op in ops if "ElementWiseOp" in op and not any(z in op for z in ZERO_PRESERVING)})
     if bad:
         raise ValueError(f"the channels of {layer!r} pass through {', '.join(bad)}, which do not map 0 to 0: zeroing "
@@ -158,7 +167,7 @@ def prune_channels(model: nn.Module, layer: str, positions: Sequence[int], examp
     target = pruned.get_submodule(layer)
     was_training = pruned.training
     pruned.eval()
-    graph = tp.DependencyGraph().build_dependency(pruned, example_inputs=example.to(next(pruned.parameters()).device),
+    graph = _trace(pruned, example_inputs=example.to(next(pruned.parameters()).device),
                                                   verbose=False)
     group = graph.get_pruning_group(target, _out_pruner(target), idxs=positions)
     group.prune()

@@ -69,18 +69,13 @@ def cmd_prepare(args) -> None:
 def cmd_train_root(args) -> None:
     from svprune.settings import train_config
     from svprune.data import Splits
-    from svprune.models import MLP, ResidualMLP, save_checkpoint
+    from svprune.models import model_from_config, save_checkpoint
     from svprune.train import accuracy, as_tensors, train
 
     splits = Splits.load(args.data)
-    t, m = args.training, args.model
+    t = args.training
     device = t.get("device", "cpu")
-    if m.get("kind", "mlp") == "residual":
-        model = ResidualMLP(splits.n_features, int(m["width"]), int(m["blocks"]), splits.n_classes, seed=args.seed)
-    else:
-        hidden = m.get("hidden", 40)
-        model = MLP(splits.n_features, hidden if isinstance(hidden, list) else [int(hidden)], splits.n_classes, seed=args.seed)
-    model.to(device)
+    model = model_from_config(args.model, splits.n_features, splits.n_classes, seed=args.seed).to(device)
     x, y = as_tensors(*splits.split("train"), device=device)
     xv, yv = as_tensors(*splits.split("validation"), device=device)
     train(model, x, y, int(t.get("root_epochs", 20)), seed=args.seed, config=train_config(t),
@@ -116,17 +111,16 @@ def cmd_values(args) -> None:
     import pandas as pd
 
     from svprune.data import Splits
-    from svprune.games import LayerGame, NeuronGame
-    from svprune.models import ResidualMLP, load_checkpoint
+    from svprune.models import load_checkpoint
+    from svprune.perspectives import perspective_for
     from svprune.shapley import shapley_values
+    from svprune.train import as_tensors
 
     splits = Splits.load(args.data)
     model, _ = load_checkpoint(args.model, map_location=args.device)
-    x, y = splits.split(args.split)
-    if isinstance(model, ResidualMLP):
-        game = LayerGame(model, x, y, measure=args.measure)
-    else:
-        game = NeuronGame(model, x, y, layer=args.layer, measure=args.measure)
+    x, y = as_tensors(*splits.split(args.split), device=args.device)
+    layer = int(args.layer) if args.layer is not None and args.layer.lstrip("-").isdigit() else args.layer
+    game = perspective_for(model, layer).game(model, x, y, args.measure)
     budget = args.budget if args.budget is not None or args.method == "exact" else 20_000
     est = shapley_values(game, args.method, budget, seed=args.seed, tolerance=args.tolerance)
     normalized, ok = est.normalized()
@@ -284,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="prepared splits (.npz, from `svprune prepare`)")
     p.add_argument("--model", required=True, help="checkpoint (from `svprune train-root` or save_checkpoint)")
     p.add_argument("--split", default="validation", choices=["train", "validation", "test"])
-    p.add_argument("--layer", type=int, default=None, help="hidden layer of an MLP (default: the last)")
+    p.add_argument("--layer", default=None, help="the player layer: a hidden-layer index of an MLP (default: the "
+                   "last), or a module path such as conv2 or net.layer4.1.conv1 for other models")
     p.add_argument("--measure", default="accuracy", choices=MEASURE_NAMES)
     p.add_argument("--method", default="permutation", choices=ESTIMATOR_NAMES)
     p.add_argument("--budget", type=int, default=None,

@@ -116,3 +116,19 @@ def inherited_keys(base: dict, overlays: list[dict]) -> list[str]:
 def slug(strategy: str) -> str:
     """A file-name-safe form of a strategy name: ``SVbucket(0.2)`` -> ``SVbucket-0.2``."""
     return strategy.replace("(", "-").replace(")", "").replace(" ", "")
+
+
+def check_model(model: dict, gridsearch: dict) -> None:
+    """What each model kind needs, and what it cannot do, before any job: an error names the field."""
+    kind = model.get("kind", "mlp")
+    if kind in ("cnn", "torchvision") and "image_shape" not in model:
+        raise ConfigError(f"config model.image_shape: model.kind {kind} needs [channels, height, width] of the images")
+    if kind == "torchvision" and not model.get("arch"):
+        raise ConfigError("config model.arch: model.kind torchvision needs a torchvision.models architecture, e.g. "
+                          "resnet18")
+    if kind == "torchvision" and not model.get("layer"):
+        raise ConfigError("config model.layer: model.kind torchvision needs the player layer's module path, e.g. "
+                          "net.layer4.1.conv1")
+    if kind != "mlp" and gridsearch.get("enabled", True):
+        raise ConfigError(f"config gridsearch.enabled: the grid search trains MLPs of each hidden size; set it to "
+                          f"false for model.kind {kind}")

@@ -1,12 +1,16 @@
-"""Networks whose components are players: a feed-forward MLP (neurons of a hidden layer) and a residual MLP
-(hidden blocks), with seeded initialisation and physical removal of units."""
+"""Networks whose components are players: a feed-forward MLP (neurons of a hidden layer), a residual MLP
+(hidden blocks), a small convolutional network for images, and any torchvision architecture (channels of any
+layer); seeded initialisation, physical removal of units and channels, and checkpoints that keep the
+architecture."""
 
 from __future__ import annotations
 
 import warnings
 import zipfile
+from collections import OrderedDict
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -95,6 +99,59 @@ class ResidualMLP(nn.Module):
             if active is None or bool(active[i]):
                 h = h + torch.relu(block(h))
         return self.out(h)
+
+
+class SmallCNN(nn.Sequential):
+    """A small convolutional network for flattened images (for instance 28x28 Fashion-MNIST, 784 features):
+    unflatten -> [conv 3x3 -> batch norm -> ReLU -> max-pool 2] x len(channels) -> flatten -> linear read-out.
+    Layers are named ``conv1``, ``bn1``, ..., ``fc``; the last convolution (``conv{len(channels)}``) is the
+    natural player layer."""
+
+    def __init__(self, image_shape: Sequence[int] = (1, 28, 28), channels: Sequence[int] = (16, 32), n_out: int = 10,
+                 seed: int = 0):
+        c, h, w = (int(v) for v in image_shape)
+        layers: list[tuple[str, nn.Module]] = [("unflatten", nn.Unflatten(1, (c, h, w)))]
+        previous = c
+        with torch.random.fork_rng(devices=[]):  # layers draw from the global generator: seed it, then restore it
+            torch.manual_seed(int(seed))
+            for k, width in enumerate(channels, start=1):
+                layers += [(f"conv{k}", nn.Conv2d(previous, int(width), 3, padding=1)),
+                           (f"bn{k}", nn.BatchNorm2d(int(width))), (f"relu{k}", nn.ReLU()), (f"pool{k}", nn.MaxPool2d(2))]
+                previous, h, w = int(width), h // 2, w // 2
+            layers += [("flatten", nn.Flatten()), ("fc", nn.Linear(previous * h * w, n_out))]
+        super().__init__(OrderedDict(layers))
+        self.image_shape = (c, int(image_shape[1]), int(image_shape[2]))
+        self.example_input_shape = (c * self.image_shape[1] * self.image_shape[2],)
+
+    @property
+    def channels(self) -> list[int]:
+        return [m.out_channels for m in self if isinstance(m, nn.Conv2d)]
+
+
+class ImageModel(nn.Sequential):
+    """Any ``torchvision.models`` architecture by name, for flattened images: ``unflatten`` then ``net`` (the
+    torchvision model, with ``num_classes`` outputs and its first convolution adapted to the images' channels).
+    Player layers are named inside ``net``, e.g. ``net.layer4.1.conv1``."""
+
+    def __init__(self, arch: str, image_shape: Sequence[int], n_out: int, seed: int = 0):
+        import torchvision
+
+        c, h, w = (int(v) for v in image_shape)
+        names = torchvision.models.list_models(module=torchvision.models)
+        if arch not in names:
+            raise ValueError(f"unknown torchvision architecture {arch!r}; choose one of {', '.join(names)}")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            net = torchvision.models.get_model(arch, weights=None, num_classes=int(n_out))
+            first_name, first = next((n, m) for n, m in net.named_modules() if isinstance(m, nn.Conv2d))
+            if first.in_channels != c:
+                replacement = nn.Conv2d(c, first.out_channels, first.kernel_size, first.stride, first.padding,
+                                        first.dilation, first.groups, first.bias is not None)
+                parent = net.get_submodule(first_name.rpartition(".")[0]) if "." in first_name else net
+                setattr(parent, first_name.rpartition(".")[2], replacement)
+        super().__init__(OrderedDict([("unflatten", nn.Unflatten(1, (c, h, w))), ("net", net)]))
+        self.arch, self.image_shape = arch, (c, h, w)
+        self.example_input_shape = (c * h * w,)
 
 
 def remove_units(model: MLP, layer: int, remove: Sequence[int]) -> MLP:
@@ -192,7 +249,14 @@ def model_spec(model: nn.Module) -> dict:
             "n_blocks": model.n_blocks,
             "n_out": model.out.out_features,
         }
-    raise TypeError(f"cannot describe a {type(model).__name__}; expected MLP or ResidualMLP")
+    if isinstance(model, SmallCNN):
+        return {"kind": "cnn", "image_shape": list(model.image_shape), "channels": model.channels,
+                "n_out": model.fc.out_features}
+    if isinstance(model, ImageModel):
+        head = [m for m in model.net.modules() if isinstance(m, nn.Linear)][-1]
+        return {"kind": "torchvision", "arch": model.arch, "image_shape": list(model.image_shape),
+                "n_out": head.out_features}
+    raise TypeError(f"cannot describe a {type(model).__name__}; expected MLP, ResidualMLP, SmallCNN or ImageModel")
 
 
 def build_model(spec: dict) -> nn.Module:
@@ -203,7 +267,40 @@ def build_model(spec: dict) -> nn.Module:
         return MLP(**spec)
     if kind == "residual":
         return ResidualMLP(**spec)
-    raise ValueError(f"unknown model kind {kind!r}; expected 'mlp' or 'residual'")
+    if kind == "cnn":
+        return SmallCNN(**spec)
+    if kind == "torchvision":
+        return ImageModel(**spec)
+    raise ValueError(f"unknown model kind {kind!r}; expected 'mlp', 'residual', 'cnn' or 'torchvision'")
+
+
+def model_from_config(section: dict, n_features: int, n_classes: int, seed: int = 0) -> nn.Module:
+    """The root model a config's ``model`` section describes, for data of ``n_features`` and ``n_classes``:
+    ``kind`` mlp (``hidden``), residual (``width``, ``blocks``), cnn (``channels``, ``image_shape``) or
+    torchvision (``arch``, ``image_shape``)."""
+    kind = section.get("kind", "mlp")
+    if kind == "residual":
+        return ResidualMLP(n_features, int(section["width"]), int(section["blocks"]), n_classes, seed=seed)
+    if kind == "mlp":
+        hidden = section.get("hidden", 40)
+        return MLP(n_features, hidden if isinstance(hidden, list) else [int(hidden)], n_classes, seed=seed)
+    if kind not in ("cnn", "torchvision"):
+        raise ValueError(f"unknown model kind {kind!r}; expected 'mlp', 'residual', 'cnn' or 'torchvision'")
+    shape = section.get("image_shape")
+    if shape is None or len(shape) != 3 or int(np.prod(shape)) != n_features:
+        raise ValueError(f"model.image_shape must be [channels, height, width] with {n_features} values in all (the "
+                         f"data's features); got {shape}")
+    if kind == "cnn":
+        return SmallCNN(shape, section.get("channels", [16, 32]), n_classes, seed=seed)
+    return ImageModel(section["arch"], shape, n_classes, seed=seed)
+
+
+def prune_channels(model: nn.Module, layer: str, positions: Sequence[int], example_inputs=None) -> nn.Module:
+    """A new, smaller model without output channels ``positions`` of ``layer`` (a module path), removed through
+    Torch-Pruning's DependencyGraph with everything coupled to them (see :mod:`svprune.channels`)."""
+    from svprune.channels import prune_channels as prune
+
+    return prune(model, layer, positions, example_inputs)
 
 
 def non_finite_parameters(model: nn.Module) -> list[str]:

@@ -61,7 +61,7 @@ class WalkConfig:
     theta: float | None = None
     stop_below_theta: bool = False
     eval_split: str = "validation"
-    layer: int | None = None
+    layer: int | str | None = None  # MLP: hidden-layer index (default the last); other models: a module path
     shapley: ShapleyConfig = field(default_factory=ShapleyConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     shapley_for_all: bool = True
@@ -91,6 +91,7 @@ def walk_config(training: dict, pruning: dict) -> WalkConfig:
         theta=pruning.get("theta"),
         stop_below_theta=bool(pruning.get("stop_below_theta", False)),
         eval_split=pruning.get("eval_split", "validation"),
+        layer=pruning.get("layer"),
         shapley=ShapleyConfig(
             method=shapley.get("method", "permutation"),
             budget=_budget(shapley),

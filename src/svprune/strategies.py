@@ -1,5 +1,6 @@
 """Pruning strategies (SPEC section 3, the paper's table 1), named exactly as in configs and outputs:
-``SVbottom(k)``, ``SVbottomP(p)``, ``SVbucket(p)``, ``random(k)``, ``Wbottom(k)``.
+``SVbottom(k)``, ``SVbottomP(p)``, ``SVbucket(p)``, ``random(k)``, ``Wbottom(k)``, and Torch-Pruning's criteria as
+baselines: ``TPmagnitude(k)``, ``TPtaylor(k)``, ``TPbnscale(k)``.
 
 A strategy selects the positions (0..n-1 among the current players) to prune in one step; every step
 prunes at least one player, and all that remain when fewer than k are left. Ties in values are broken by
@@ -23,8 +24,13 @@ FORMS = {
     "SVbottomP": ("p", "every player with phi(i) < p/|S|; if none, the smallest one"),
     "SVbucket": ("p", "the largest set of smallest-valued players whose values sum below p; if empty, the smallest"),
     "random": ("k", "k players chosen at random"),
-    "Wbottom": ("k", "the k players with smallest L2 norm of their incoming weights"),
+    "Wbottom": ("k", "the k players with smallest L2 norm of their incoming weights (filter norm for channels)"),
+    "TPmagnitude": ("k", "the k channels of smallest group L2 magnitude (Torch-Pruning)"),
+    "TPtaylor": ("k", "the k channels of smallest first-order Taylor importance (Torch-Pruning)"),
+    "TPbnscale": ("k", "the k channels of smallest batch-norm scale (Torch-Pruning)"),
 }
+CRITERION = {"Wbottom": "weight_norm", "TPmagnitude": "magnitude", "TPtaylor": "taylor", "TPbnscale": "bn_scale"}
+"""The importance criterion (svprune.importance) each score-ranked family reads."""
 VALID_FORMS = ", ".join(f"{name}({param})" for name, (param, _) in FORMS.items())
 TOLERANCE = 1e-9
 _PATTERN = re.compile(r"^\s*([A-Za-z]+)\s*\(\s*([^()]*?)\s*\)\s*$")
@@ -47,19 +53,25 @@ class Strategy:
     def needs_shapley(self) -> bool:
         return self.family.startswith("SV")
 
+    @property
+    def criterion(self) -> str | None:
+        """The importance criterion whose scores rank the players (Wbottom and the TP families), else None."""
+        return CRITERION.get(self.family)
+
     def select(
         self,
         shapley: np.ndarray | None = None,
-        weight_norms: np.ndarray | None = None,
+        scores: np.ndarray | None = None,
         rng: np.random.Generator | None = None,
         n_players: int | None = None,
     ) -> np.ndarray:
         """Positions of the players to prune, sorted. Shapley strategies read ``shapley`` (normalised values
-        while v(U) > 0), Wbottom reads ``weight_norms``, random draws from ``rng``."""
+        while v(U) > 0), Wbottom and the TP families read ``scores`` of their criterion, random draws from
+        ``rng``."""
         if self.needs_shapley:
             values = _need(shapley, "shapley", self.name)
-        elif self.family == "Wbottom":
-            values = _need(weight_norms, "weight_norms", self.name)
+        elif self.criterion is not None:
+            values = _need(scores, f"scores ({self.criterion})", self.name)
         else:
             if rng is None or n_players is None:
                 raise ValueError(f"{self.name} needs rng (a numpy Generator) and n_players")
@@ -73,7 +85,7 @@ class Strategy:
         if not np.isfinite(values).all():
             raise ValueError(f"{self.name}: the values hold NaN or infinite entries; cannot rank players by them")
         order = np.argsort(values, kind="stable")
-        if self.family in ("SVbottom", "Wbottom"):
+        if self.family == "SVbottom" or self.criterion is not None:
             return np.sort(order[: min(int(self.param), n)])
         tol = TOLERANCE * (1.0 + float(np.abs(values).sum()))
         if self.family == "SVbottomP":

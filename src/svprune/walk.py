@@ -1,6 +1,7 @@
 """The pruning walk (SPEC section 4): from a trained root model, repeatedly value the players, prune the
 strategy's selection physically, retrain, evaluate and record, until no players remain (or, where
-configured, accuracy falls below theta). Works on neurons of an MLP layer and on blocks of a residual MLP.
+configured, accuracy falls below theta). Works on any perspective (svprune.perspectives): neurons of an MLP
+layer, blocks of a residual MLP, channels of a layer of any model.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import pandas as pd
 import torch
 
 from svprune.data import Splits
-from svprune.games import LayerGame, NeuronGame
 from svprune.fused import StackedMLP, train_fused
-from svprune.models import MLP, ResidualMLP, incoming_weight_norms, pad_units, remove_blocks, remove_units
+from svprune.importance import score
+from svprune.models import pad_units, remove_units
+from svprune.perspectives import perspective_for
 from svprune.records import WALK_COLUMNS
 from svprune.settings import ShapleyConfig, WalkConfig  # noqa: F401 (the walk's settings, re-exported)
 from svprune.shapley import shapley_values
@@ -32,35 +34,6 @@ def walk_seed(seed: int, strategy: str) -> np.random.SeedSequence:
     return np.random.SeedSequence([int(seed), zlib.crc32(strategy.encode())])
 
 
-def _layer(model: MLP, cfg: WalkConfig) -> int:
-    """The player layer of an MLP walk: the configured one, else the last hidden layer."""
-    return len(model.hidden_sizes) - 1 if cfg.layer is None else cfg.layer
-
-
-def _game(model, x, y, cfg: WalkConfig):
-    if isinstance(model, ResidualMLP):
-        return LayerGame(model, x, y, measure=cfg.shapley.measure)
-    return NeuronGame(model, x, y, layer=cfg.layer, measure=cfg.shapley.measure)
-
-
-def _weight_norms(model, cfg: WalkConfig) -> np.ndarray:
-    if isinstance(model, ResidualMLP):
-        return np.array([float(b.weight.detach().norm()) for b in model.blocks])
-    return incoming_weight_norms(model, _layer(model, cfg)).cpu().numpy()
-
-
-def _remove(model, positions, cfg: WalkConfig):
-    if isinstance(model, ResidualMLP):
-        return remove_blocks(model, positions)
-    return remove_units(model, _layer(model, cfg), positions)
-
-
-def _players_of(model, cfg: WalkConfig) -> int:
-    if isinstance(model, ResidualMLP):
-        return model.n_blocks
-    return model.hidden_sizes[_layer(model, cfg)]
-
-
 class _Walk:
     """The state of one pruning walk and its step, apart from how the pruned model is retrained: so that one
     walk (:func:`prune_walk`) and several walks retrained together (:func:`prune_walks`) share every rule."""
@@ -68,8 +41,9 @@ class _Walk:
     def __init__(self, model, data: dict, strategy: Strategy, seed: int, config: WalkConfig, walk_id: str, device):
         self.strategy, self.seed, self.config, self.walk_id, self.data = strategy, int(seed), config, walk_id, data
         self.rng = np.random.default_rng(walk_seed(seed, strategy.name))
-        self.model = _remove(model.to(device), [], config)  # a private copy
-        self.units = np.arange(_players_of(self.model, config))  # original ids of the current players
+        self.perspective = perspective_for(model, config.layer)
+        self.model = self.perspective.remove(model.to(device), [])  # a private copy
+        self.units = np.arange(self.perspective.n_players(self.model))  # original ids of the current players
         self.epochs = config.root_epochs
         self.start = time.perf_counter()
         self.acc = accuracy(self.model, *data["eval"])
@@ -95,13 +69,14 @@ class _Walk:
         self.step += 1
         estimate, normalized, values = None, None, None
         if self.strategy.needs_shapley or cfg.shapley_for_all:
-            game = _game(self.model, *self.data["eval"], cfg)
+            game = self.perspective.game(self.model, *self.data["eval"], cfg.shapley.measure)
             estimate = shapley_values(game, cfg.shapley.method, cfg.shapley.budget,
                                       seed=int(self.rng.integers(2**31)), tolerance=cfg.shapley.tolerance)
             values, normalized = estimate.normalized()
-        norms = _weight_norms(self.model, cfg) if self.strategy.family == "Wbottom" else None
-        chosen = self.strategy.select(shapley=values, weight_norms=norms, rng=self.rng, n_players=len(self.units))
-        self.model = _remove(self.model, chosen, cfg)
+        criterion = self.strategy.criterion
+        scores = score(criterion, self.perspective, self.model, *self.data["train"]) if criterion else None
+        chosen = self.strategy.select(shapley=values, scores=scores, rng=self.rng, n_players=len(self.units))
+        self.model = self.perspective.remove(self.model, chosen)
         removed = float(values[chosen].sum()) if values is not None else np.nan
         self._pending = (chosen, removed, normalized, accuracy(self.model, *self.data["eval"]), estimate)
         return int(self.rng.integers(2**31))
@@ -122,13 +97,9 @@ class _Walk:
                  self.acc)
         self.units = np.delete(self.units, chosen)
 
-    @torch.no_grad()
     def dead_units(self) -> float:
-        """Players of an MLP layer never active (activation > 0) on the evaluation split; NaN for blocks."""
-        if isinstance(self.model, ResidualMLP):
-            return np.nan
-        hidden = self.model.hidden(self.data["eval"][0], _layer(self.model, self.config))
-        return float((hidden > 0).sum(0).eq(0).sum()) if hidden.shape[1] else 0.0
+        """Players never active on the evaluation split (NaN where the perspective has no such notion)."""
+        return self.perspective.dead_units(self.model, self.data["eval"][0])
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame.from_records(self.records, columns=WALK_COLUMNS)
@@ -140,7 +111,7 @@ def _walk_data(splits: Splits, config: WalkConfig, device) -> dict:
 
 
 def prune_walk(
-    model: MLP | ResidualMLP,
+    model: torch.nn.Module,
     splits: Splits,
     strategy: Strategy | str,
     seed: int,
@@ -163,7 +134,7 @@ def prune_walk(
 
 
 def prune_walks(
-    models: Sequence[MLP | ResidualMLP],
+    models: Sequence[torch.nn.Module],
     splits: Splits,
     strategy: Strategy | str,
     seeds: Sequence[int],
@@ -176,12 +147,12 @@ def prune_walks(
     retrained as one fused program (:mod:`svprune.fused`), narrower ones padded with masked units (a masked unit
     trains exactly like a removed one). What the walks share is the minibatch order of each step's retraining:
     the seed that the first unfinished walk draws. A group of one walk is :func:`prune_walk`, up to float32
-    rounding. Residual MLPs (blocks as players) are walked one after another."""
+    rounding. Other perspectives (blocks, channels) are walked one after another."""
     strategy = parse(strategy) if isinstance(strategy, str) else strategy
     if len(models) != len(seeds):
         raise ValueError(f"{len(models)} root models for {len(seeds)} seeds")
     walk_ids = list(walk_ids) if walk_ids is not None else [f"{strategy.name}/seed{s}" for s in seeds]
-    if any(isinstance(m, ResidualMLP) for m in models):
+    if not all(perspective_for(m, config.layer).fused_retraining for m in models):
         return [prune_walk(m, splits, strategy, s, config, w, device) for m, s, w in zip(models, seeds, walk_ids)]
     data = _walk_data(splits, config, device)
     walks = [_Walk(m, data, strategy, s, config, w, device) for m, s, w in zip(models, seeds, walk_ids)]
@@ -190,7 +161,7 @@ def prune_walks(
         if not active:
             break
         train_seeds = [w.prune() for w in active]
-        layer = _layer(active[0].model, config)
+        layer = active[0].perspective.layer_of(active[0].model)
         width = max(w.model.hidden_sizes[layer] for w in active)
         padded = [pad_units(w.model, layer, width) for w in active]
         stacked = StackedMLP([p for p, _ in padded]).to(device)

@@ -9,6 +9,17 @@ def pick(section, *keys, **extra):
     return json.dumps({**chosen, **extra}, sort_keys=True)
 
 
+# What building a root model reads, per model kind.
+MODEL_KEYS = {"mlp": ("hidden",), "cnn": ("kind", "channels", "image_shape"),
+              "torchvision": ("kind", "arch", "image_shape")}
+
+
+def player_layer():
+    """The player layer a walk reads (kinds cnn and torchvision), as an override of the pruning section."""
+    layer = config["model"].get("layer")
+    return {"layer": layer} if layer else {}
+
+
 # What training reads (not training.threads: a job's thread count is its `threads:`, no param).
 TRAINING_KEYS = ("optimizer", "learning_rate", "batch_size", "device")
 

@@ -13,7 +13,7 @@ rule prune_walk:
         strategy=lambda w: SLUG[w.strategy],
         seeds=lambda w: " ".join(str(s) for s in group_seeds(w)),
         training=pick("training", "root_epochs", *TRAINING_KEYS),
-        pruning=walk_pruning(config["pruning"]),
+        pruning=walk_pruning(config["pruning"], **player_layer()),
     log:
         f"{LOGS}/walks/{{strategy}}/seeds{{first}}-{{last}}.log",
     benchmark:

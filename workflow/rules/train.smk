@@ -4,7 +4,7 @@ rule train_root:
     output:
         f"{OUT}/roots/seed{{seed}}.pt",
     params:
-        model=pick("model", "hidden"),
+        model=pick("model", *MODEL_KEYS[config["model"]["kind"]]),
         training=pick("training", "root_epochs", *TRAINING_KEYS),
     log:
         f"{LOGS}/train_root/seed{{seed}}.log",

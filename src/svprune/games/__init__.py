@@ -1,4 +1,5 @@
-"""Coalitional games: reference games with known values, and games on trained networks.
+"""Coalitional games: reference games with known values, and games on trained networks (units of an MLP,
+blocks of a residual MLP, channels of any layer of any model).
 
 The reference games and the base need only numpy; the network games (``NeuronGame``, ``LayerGame``) load torch
 when first used, so that estimators and reference games import without the training stack.
@@ -22,6 +23,10 @@ def __getattr__(name):
         from svprune.games import network
 
         return getattr(network, name)
+    if name == "ModuleGame":
+        from svprune.games.module import ModuleGame
+
+        return ModuleGame
     raise AttributeError(f"module 'svprune.games' has no attribute {name!r}")
 
 
@@ -30,6 +35,7 @@ __all__ = [
     "MEASURES",
     "Game",
     "LayerGame",
+    "ModuleGame",
     "NeuronGame",
     "PerturbedUniformGame",
     "SecurityCouncilGame",
