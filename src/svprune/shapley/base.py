@@ -59,8 +59,9 @@ def log_weights(n: int) -> np.ndarray:
 
 
 def log_binom(n: int, k) -> np.ndarray:
-    k = np.asarray(k, dtype=float)
-    return lgamma(n + 1) - np.vectorize(lgamma)(k + 1) - np.vectorize(lgamma)(n - k + 1)
+    """log C(n, k), elementwise (C(n, k) itself overflows floats for large n)."""
+    table = np.array([lgamma(n + 1) - lgamma(j + 1) - lgamma(n - j + 1) for j in range(n + 1)])
+    return table[np.asarray(k, dtype=np.int64)]
 
 
 def shapley_from_table(table: np.ndarray) -> np.ndarray:

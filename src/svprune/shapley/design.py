@@ -15,18 +15,19 @@ from math import comb
 
 import numpy as np
 
-from svprune.shapley.base import Oracle
+from svprune.shapley.base import Oracle, log_binom
 
 
 @dataclass
 class Design:
-    """Evaluated coalitions of a design: ``coalitions`` (rows), their payoffs, weights ``c`` and, for sampled
-    rows, the index of the pair they belong to (-1 for enumerated rows)."""
+    """Evaluated coalitions of a design: ``coalitions`` (rows), their payoffs, log weights log ``c`` (kept as
+    logs: C(n, k) overflows for large n) and, for sampled rows, the index of the pair they belong to (-1 for
+    enumerated rows)."""
 
     n: int
     coalitions: np.ndarray
     payoffs: np.ndarray
-    weights: np.ndarray
+    log_weights: np.ndarray
     pair: np.ndarray
     n_pairs: int
     complete_sizes: list[int]
@@ -119,13 +120,13 @@ def build(oracle: Oracle, rng: np.random.Generator, size_weights: np.ndarray, mi
     sampled = draw_pairs(rng, n, p, oracle, oracle.left) if p.any() else np.zeros((0, n), dtype=bool)
     m = len(sampled) // 2
     sizes = sampled.sum(1)
-    log_q = np.log(np.maximum(p[sizes], 1e-300)) - np.array([np.log(comb(n, int(s))) for s in sizes])
-    weights = np.concatenate([np.ones(len(enumerated)), np.exp(-log_q) / (2 * max(m, 1))])
+    log_q = np.log(np.maximum(p[sizes], 1e-300)) - log_binom(n, sizes)
+    log_weights = np.concatenate([np.zeros(len(enumerated)), -log_q - np.log(2 * max(m, 1))])
     return Design(
         n=n,
         coalitions=np.concatenate([enumerated, sampled]),
         payoffs=np.concatenate([enum_payoffs, oracle.value(sampled)]),
-        weights=weights,
+        log_weights=log_weights,
         pair=np.concatenate([np.full(len(enumerated), -1), np.repeat(np.arange(m), 2)]),
         n_pairs=m,
         complete_sizes=complete,
@@ -148,8 +149,7 @@ def uniform_size_weights(n: int) -> np.ndarray:
     return w
 
 
-def shapley_kernel(n: int, sizes: np.ndarray) -> np.ndarray:
-    """mu(S) = (n-1) / (C(n,|S|) |S| (n-|S|)): the KernelSHAP weight of one coalition of that size."""
+def log_shapley_kernel(n: int, sizes: np.ndarray) -> np.ndarray:
+    """log mu(S), mu(S) = (n-1) / (C(n,|S|) |S| (n-|S|)): the KernelSHAP weight of one coalition of that size."""
     sizes = np.asarray(sizes, dtype=float)
-    log_c = np.array([np.log(comb(n, int(s))) for s in sizes])
-    return (n - 1) / (np.exp(log_c) * sizes * (n - sizes))
+    return np.log(n - 1) - log_binom(n, sizes) - np.log(sizes * (n - sizes))

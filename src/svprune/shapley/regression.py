@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from svprune.shapley.base import Estimator, Oracle, log_weights
-from svprune.shapley.design import Design, build, kernel_size_weights, shapley_kernel, uniform_size_weights
+from svprune.shapley.design import Design, build, kernel_size_weights, log_shapley_kernel, uniform_size_weights
 from svprune.shapley.surrogate import AdditiveSurrogate
 
 
@@ -41,7 +41,7 @@ class KernelSHAP(Estimator):
         n = oracle.n
         d = build(oracle, rng, self.size_weights(n))
         z = d.coalitions.astype(float)
-        w = d.weights * shapley_kernel(n, d.coalitions.sum(1))
+        w = np.exp(d.log_weights + log_shapley_kernel(n, d.coalitions.sum(1)))
         target = d.payoffs - oracle.empty
         a = (z * w[:, None]).T @ z
         b = (z * w[:, None]).T @ target
@@ -71,13 +71,15 @@ class LeverageSHAP(KernelSHAP):
         return uniform_size_weights(n)
 
 
-def shapley_coefficients(n: int, coalitions: np.ndarray) -> np.ndarray:
+def shapley_coefficients(n: int, coalitions: np.ndarray, log_scale: np.ndarray | None = None) -> np.ndarray:
     """a[S, i] with phi_i(v) = sum_S a[S, i] v(S): +w(|S|-1) for i in S, -w(|S|) for i not in S, where
-    w(s) = s!(n-s-1)!/n!."""
+    w(s) = s!(n-s-1)!/n!; each row multiplied by exp(log_scale) (computed in logs: w is tiny where the design
+    weight is huge)."""
     sizes = coalitions.sum(1)
-    w = np.exp(log_weights(n))
-    plus = w[np.clip(sizes - 1, 0, n - 1)][:, None]
-    minus = w[np.clip(sizes, 0, n - 1)][:, None]
+    log_w = log_weights(n)
+    scale = np.zeros(len(coalitions)) if log_scale is None else log_scale
+    plus = np.exp(log_w[np.clip(sizes - 1, 0, n - 1)] + scale)[:, None]
+    minus = np.exp(log_w[np.clip(sizes, 0, n - 1)] + scale)[:, None]
     return np.where(coalitions, plus, -minus)
 
 
@@ -106,7 +108,8 @@ class RegressionMC(Estimator):
         x = surrogate.features(d.coalitions)
         gram, rhs = surrogate.moments(x, d.payoffs, oracle.empty, oracle.grand)
         ends = np.stack([np.zeros(n, dtype=bool), np.ones(n, dtype=bool)])
-        coef_rows = shapley_coefficients(n, d.coalitions)
+        coef_rows = shapley_coefficients(n, d.coalitions)  # for the enumerated rows (design weight 1)
+        weighted = shapley_coefficients(n, d.coalitions, d.log_weights)  # a(S) c(S), for the sampled rows
         coef_ends = shapley_coefficients(n, ends)
         estimates, variances = [], []
         for f in range(k):
@@ -116,7 +119,7 @@ class RegressionMC(Estimator):
             residual = d.payoffs - x @ fit.coef
             end_residual = np.array([oracle.empty, oracle.grand]) - fit.predict(ends)
             exact_part = coef_ends.T @ end_residual + coef_rows[~d.sampled].T @ residual[~d.sampled]
-            terms = coef_rows * (d.weights * residual)[:, None]
+            terms = weighted * residual[:, None]
             mine = rows & d.sampled
             m_fold = len(np.unique(d.pair[mine])) if mine.any() else 0
             if m_fold:

@@ -1,0 +1,200 @@
+"""Channels of any layer of any model as players: ModuleGame against Torch-Pruning's physical removal and a
+textbook enumeration, coupled residual layers, bad layers, the incremental path, walks and checkpoints."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from svprune import shapley as sh
+from svprune.games import ModuleGame
+from svprune.models import ImageModel, SmallCNN, load_checkpoint, prune_channels, save_checkpoint
+
+
+def randomize_norms(model):
+    """Batch norms with non-trivial statistics: a zeroed convolution output then does not stay zero."""
+    gen = torch.Generator().manual_seed(5)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=gen) - 0.5)
+            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.rand(m.num_features, generator=gen) - 0.5)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def cnn_data():
+    torch.manual_seed(0)
+    model = randomize_norms(nn.Sequential(
+        nn.Conv2d(1, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(8 * 4 * 4, 5)))
+    x = torch.randn(200, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    y[:50] = torch.randint(0, 5, (50,), generator=torch.Generator().manual_seed(2))
+    return model, x, y
+
+
+def pruned_accuracy(model, layer, keep, x, y):
+    pruned = prune_channels(model, layer, np.flatnonzero(~keep), example_inputs=x[:1])
+    with torch.no_grad():
+        return float((pruned(x).argmax(1) == y).double().mean())
+
+
+@pytest.mark.parametrize("mode", ["cached", "hooks"])
+def test_payoffs_equal_the_accuracy_of_the_pruned_model(cnn_data, mode):
+    model, x, y = cnn_data
+    game = ModuleGame(model, "4", x, y, fast=False)
+    assert game.mask_points == ["5"] and game.mode == "cached"  # zeroed after the batch norm, not before
+    if mode == "hooks":  # the fallback for models torch.fx cannot trace
+        game._suffix, game.mode, game._cache = None, "hooks", {"x": game._samples(x, game._order)}
+        game._ndims, game._per_sample = game._inspect()
+    rng = np.random.default_rng(0)
+    coalitions = rng.random((12, 8)) < 0.5
+    coalitions[0] = True
+    coalitions[1] = [True] + [False] * 7
+    payoffs = game.value(coalitions) + game.empty_measure
+    for keep, payoff in zip(coalitions, payoffs):
+        if keep.any():
+            assert payoff == pytest.approx(pruned_accuracy(model, "4", keep, x, y), abs=1e-12)
+    assert prune_channels(model, "4", [0, 3], example_inputs=x[:1])[4].out_channels == 6
+
+
+def test_exact_values_equal_an_independent_enumeration(cnn_data):
+    """All 256 coalitions of the 8 channels by a hand-written masked forward pass, then the Shapley formula."""
+    model, x, y = cnn_data
+
+    def accuracy_of(keep):
+        with torch.no_grad():
+            h = x
+            for i, layer in enumerate(model):
+                h = layer(h)
+                if i == 5:  # after conv -> batch norm: zero the channels outside the coalition
+                    h = h * torch.as_tensor(keep, dtype=h.dtype)[None, :, None, None]
+            return float((h.argmax(1) == y).double().mean())
+
+    table = np.empty(256)
+    for mask in range(256):
+        table[mask] = accuracy_of([(mask >> i) & 1 for i in range(8)])
+    table -= table[0]
+    expected = np.zeros(8)
+    for i in range(8):
+        for mask in range(256):
+            if not (mask >> i) & 1:
+                s = bin(mask).count("1")
+                weight = math.factorial(s) * math.factorial(8 - s - 1) / math.factorial(8)
+                expected[i] += weight * (table[mask | 1 << i] - table[mask])
+    for fast in (False, None):
+        np.testing.assert_allclose(sh.exact(ModuleGame(model, "4", x, y, fast=fast)).values, expected, atol=1e-12)
+
+
+def test_incremental_path_equals_the_plain_one(cnn_data):
+    model, x, y = cnn_data
+    for measure in ("accuracy", "balanced_accuracy", "neg_cross_entropy"):
+        fast = ModuleGame(model, "4", x, y, measure=measure)
+        plain = ModuleGame(model, "4", x, y, measure=measure, fast=False)
+        assert fast.fast and fast.fast_prefixes and not plain.fast_prefixes
+        perms = np.random.default_rng(1).permuted(np.tile(np.arange(8), (30, 1)), axis=1)
+        tol = 1e-5 if measure == "neg_cross_entropy" else 2.5 / len(y)
+        assert np.abs(fast.prefix_values(perms) - plain.prefix_values(perms)).max() <= tol
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    model = randomize_norms(ImageModel("resnet18", (3, 32, 32), 10, seed=0))
+    x = torch.rand(24, 3 * 32 * 32, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    y[:6] = (y[:6] + 1) % 10
+    return model, x, y
+
+
+def test_resnet_channels_inside_a_block_and_coupled_by_residual_additions(resnet):
+    model, x, y = resnet
+    rng = np.random.default_rng(2)
+    inner = ModuleGame(model, "net.layer4.1.conv1", x, y)
+    assert inner.n_players == 512 and inner.coupled_layers == [] and inner.mode == "cached"
+    tied = ModuleGame(model, "net.layer4.1.conv2", x, y)
+    assert set(tied.coupled_layers) == {"net.layer4.0.conv2", "net.layer4.0.downsample.0"}
+    assert set(tied.mask_points) == {"net.layer4.1.bn2", "net.layer4.0.bn2", "net.layer4.0.downsample.1"}
+    for game, layer in ((inner, "net.layer4.1.conv1"), (tied, "net.layer4.1.conv2")):
+        for _ in range(2):
+            keep = rng.random(512) < 0.6
+            assert game.value(keep[None])[0] + game.empty_measure == pytest.approx(
+                pruned_accuracy(model, layer, keep, x, y), abs=1e-12)
+    est = sh.shapley_values(inner, "leverage", 1000, seed=0)
+    assert est.n_evaluations <= 1000 and np.isfinite(est.values).all()
+
+
+def test_bad_layers_are_refused_with_the_valid_names(cnn_data):
+    model, x, y = cnn_data
+    with pytest.raises(ValueError, match=r"no module 'conv9'.*'0', '4', '9'"):
+        ModuleGame(model, "conv9", x, y)
+    with pytest.raises(ValueError, match=r"'5' is a BatchNorm2d, not a Linear or Conv1d/Conv2d layer"):
+        ModuleGame(model, "5", x, y)
+    squashed = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Sigmoid(), nn.Flatten(), nn.Linear(4 * 16 * 16, 5))
+    with pytest.raises(ValueError, match=r"Sigmoid.*do not map 0 to 0"):
+        ModuleGame(squashed, "0", x, y)
+    with pytest.raises(ValueError, match="keep at least one"):
+        prune_channels(model, "4", range(8), example_inputs=x[:1])
+    with pytest.raises(ValueError, match=r"must lie in 0..7"):
+        prune_channels(model, "4", [8], example_inputs=x[:1])
+
+
+def test_a_walk_over_channels_with_torch_pruning_criteria(digits):
+    from svprune.records import check_walk
+    from svprune.train import as_tensors, train
+    from svprune.walk import ShapleyConfig, WalkConfig, prune_walk
+
+    model = SmallCNN((1, 8, 8), (4, 6), digits.n_classes, seed=0)
+    train(model, *as_tensors(digits.x_train, digits.y_train), epochs=2, seed=0)
+    cfg = WalkConfig(retrain_epochs=1, shapley=ShapleyConfig(method="antithetic", budget=300))
+    for strategy in ("SVbottom(2)", "Wbottom(4)", "TPmagnitude(4)", "TPtaylor(4)", "TPbnscale(4)"):
+        records = prune_walk(model, digits, strategy, seed=0, config=cfg)
+        check_walk(records, strategy)
+        assert records["players_before"].iloc[0] == 6 and records["players_after"].iloc[-1] == 0
+    # the criteria are Torch-Pruning's: Wbottom's filter norm and TPmagnitude rank the same channels first
+    from svprune.importance import score
+    from svprune.perspectives import perspective_for
+
+    view = perspective_for(model)
+    x, y = as_tensors(digits.x_train, digits.y_train)
+    norms = score("weight_norm", view, model, x, y)
+    np.testing.assert_allclose(norms, model.conv2.weight.detach().flatten(1).norm(dim=1).numpy(), rtol=1e-6)
+    for criterion in ("magnitude", "taylor", "bn_scale"):
+        assert score(criterion, view, model, x, y).shape == (6,)
+
+
+def test_checkpoints_keep_the_architecture(tmp_path):
+    for model in (SmallCNN((1, 8, 8), (3, 5), 4, seed=1), ImageModel("resnet18", (1, 16, 16), 4, seed=1)):
+        path = tmp_path / "m.pt"
+        save_checkpoint(model, path)
+        loaded, _ = load_checkpoint(path)
+        x = torch.rand(3, model.example_input_shape[0])
+        with torch.no_grad():
+            torch.testing.assert_close(loaded.eval()(x), model.eval()(x))
+    pruned = prune_channels(SmallCNN((1, 8, 8), (3, 5), 4, seed=1), "conv2", [1, 2])
+    save_checkpoint(pruned, tmp_path / "p.pt")
+    assert load_checkpoint(tmp_path / "p.pt")[0].channels == [3, 3]
+
+
+def test_values_command_on_a_cnn_checkpoint(tmp_path):
+    import pandas as pd
+
+    from svprune.cli import main
+
+    data, root, out = tmp_path / "splits.npz", tmp_path / "root.pt", tmp_path / "values.csv"
+    assert main(["prepare", "--dataset", '{"name": "digits"}', "--out", str(data)]) == 0
+    model = '{"kind": "cnn", "channels": [3, 5], "image_shape": [1, 8, 8]}'
+    assert main(["train-root", "--data", str(data), "--model", model, "--training", '{"root_epochs": 1}',
+                 "--seed", "0", "--out", str(root)]) == 0
+    assert main(["values", "--data", str(data), "--model", str(root), "--layer", "conv2", "--method", "exact",
+                 "--out", str(out)]) == 0
+    assert len(pd.read_csv(out)) == 5
+    assert main(["values", "--data", str(data), "--model", str(root), "--layer", "bn2", "--out", str(out)]) == 1
+    bad = '{"kind": "cnn", "channels": [3], "image_shape": [1, 8, 9]}'
+    assert main(["train-root", "--data", str(data), "--model", bad, "--seed", "0", "--out", str(root)]) == 1
