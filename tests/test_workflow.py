@@ -24,8 +24,9 @@ def workdir(tmp_path: Path, name: str) -> Path:
     """A copy of the workflow's files (not results) in a fresh directory."""
     dest = tmp_path / name
     dest.mkdir()
-    for item in ("workflow", "config", "envs"):
+    for item in ("workflow", "config", "envs", "benchmarks/results"):
         src = REPO / item
+        (dest / item).parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / item)
     return dest
 
