@@ -63,6 +63,7 @@ def test_environments_by_job_kind():
     assert {"torch", "data", "analysis"} <= set(envs)
     assert "torch" not in envs["analysis"], "tables and plots must not need torch"
     assert "torch" in envs["torch"] and "numba" in envs["torch"]
+    assert {"torchvision", "torch-pruning"} <= set(envs["torch"]), "channel games and torchvision models need them"
     rules = "\n".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
     for name in envs:
         assert f'envs/{name}.yaml"' in rules, f"no rule uses envs/{name}.yaml"

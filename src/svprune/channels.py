@@ -105,14 +105,8 @@ class ChannelGroup:
         return self.producers[1:]
 
 
-def _name(node, names: dict) -> str:
-    return names.get(node.module, getattr(node, "name", str(node)))
-
-
 def channel_group(model: nn.Module, layer: str, example: torch.Tensor) -> ChannelGroup:
     """Trace the model with Torch-Pruning and describe the group of ``layer``'s output channels."""
-    import torch_pruning as tp
-
     module = check_player_layer(model, layer)
     names = {m: n for n, m in model.named_modules()}
     was_training = model.training
@@ -149,8 +143,6 @@ def prune_channels(model: nn.Module, layer: str, positions: Sequence[int], examp
     """A new, smaller model with output channels ``positions`` of ``layer`` removed (with their batch norm
     entries, the input channels of the layers that read them, and, where residual additions tie layers together,
     the same channels of every coupled layer: Torch-Pruning's group). The original model is not changed."""
-    import torch_pruning as tp
-
     module = check_player_layer(model, layer)
     positions = sorted({int(p) for p in np.asarray(positions, dtype=np.int64).reshape(-1)})
     total = n_channels(module)
