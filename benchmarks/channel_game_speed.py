@@ -5,7 +5,8 @@
    against one retraining epoch of the same model on the 49,999 training images (synthetic images of the same
    shape, so that no data set is needed).
 2. A torchvision ResNet-18's layer4.1.conv1 (512 channels) on 512 images of 3x64x64: a 1,000-evaluation
-   estimate, with the cached prefix (torch.fx) and with the whole model run per coalition block (hooks).
+   estimate with the cached prefix (torch.fx), and the whole model run per coalition block (hooks, the fallback
+   for models torch.fx cannot trace), timed on --hooks-evaluations coalitions and extrapolated.
 
     python benchmarks/channel_game_speed.py [--threads 2] [--device cuda]
 """
@@ -54,6 +55,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--train-samples", type=int, default=49_999)
     parser.add_argument("--eval-samples", type=int, default=10_001)
+    parser.add_argument("--hooks-evaluations", type=int, default=40,
+                        help="coalitions timed with the whole model (extrapolated to 1,000)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     dev = args.device
@@ -79,27 +82,23 @@ def main() -> None:
     resnet = ImageModel("resnet18", (3, 64, 64), 10, seed=0).to(dev).eval()
     x = torch.rand(512, 3 * 64 * 64, generator=gen).to(dev)
     y = labelled(resnet, x)
-    rows = []
-    for label, game_fn in (
-        ("cached prefix (torch.fx)", lambda: ModuleGame(resnet, "net.layer4.1.conv1", x, y)),
-        ("whole model per coalition block (hooks)", None),
-    ):
-        if game_fn is None:
-            g = ModuleGame(resnet, "net.layer4.1.conv1", x, y)
-            g._suffix, g.mode = None, "hooks"  # the fallback path, as for a model torch.fx cannot trace
-            g._cache = {"x": g._samples(x.cpu() if dev == "cpu" else x, g._order)}
-            g._ndims, g._per_sample = g._inspect()
-            built = 0.0
-        else:
-            built, g = timed(game_fn, dev)
-        seconds, e = timed(lambda: sh.shapley_values(g, "regression", 1000, seed=0), dev)
-        rows.append((label, built, seconds, e))
+    built, cached = timed(lambda: ModuleGame(resnet, "net.layer4.1.conv1", x, y), dev)
+    seconds, est = timed(lambda: sh.shapley_values(cached, "regression", 1000, seed=0), dev)
+    hooks = ModuleGame(resnet, "net.layer4.1.conv1", x, y)
+    hooks._suffix, hooks.mode = None, "hooks"  # the fallback path, as for a model torch.fx cannot trace
+    hooks._cache = {"x": hooks._samples(x, hooks._order)}
+    hooks._ndims, hooks._per_sample = hooks._inspect()
+    probe = np.random.default_rng(0).random((args.hooks_evaluations, 512)) < 0.5
+    per_eval, slow = timed(lambda: hooks.value(probe), dev)
+    per_eval /= len(probe)
+    diff = np.abs(slow - cached.value(probe)).max()
     print("\n2. ResNet-18 net.layer4.1.conv1 (512 channels), 512 images of 3x64x64, 1,000 evaluations (regression):")
-    for label, built, seconds, _ in rows:
-        print(f"   {label:42s} build {built:6.2f} s, estimate {seconds:7.2f} s")
-    diff = np.abs(rows[0][3].values - rows[1][3].values).max()
-    print(f"   cached-prefix speed-up over whole-model passes: {rows[1][2] / rows[0][2]:.1f}x; "
-          f"same values: max difference {diff:.1e}")
+    print(f"   cached prefix (torch.fx): game built in {built:.2f} s, estimate {seconds:.2f} s "
+          f"({est.n_evaluations} evaluations)")
+    print(f"   whole model per coalition block (hooks): {per_eval * 1000:.1f} ms per evaluation (timed on "
+          f"{len(probe)}), {per_eval * 1000:.1f} s per 1,000 (extrapolated)")
+    print(f"   cached-prefix speed-up over whole-model passes: {per_eval * 1000 / seconds:.1f}x; same payoffs: max "
+          f"difference {diff:.1e}")
 
 
 if __name__ == "__main__":

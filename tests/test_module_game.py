@@ -101,6 +101,8 @@ def test_incremental_path_equals_the_plain_one(cnn_data):
         perms = np.random.default_rng(1).permuted(np.tile(np.arange(8), (30, 1)), axis=1)
         tol = 1e-5 if measure == "neg_cross_entropy" else 2.5 / len(y)
         assert np.abs(fast.prefix_values(perms) - plain.prefix_values(perms)).max() <= tol
+        coalitions = np.random.default_rng(2).random((20, 8)) < 0.5
+        assert np.abs(fast.value(coalitions) - plain.value(coalitions)).max() <= tol
 
 
 @pytest.fixture(scope="module")

@@ -72,6 +72,14 @@ def test_root_model_is_not_modified(trained_mlp, digits):
         assert np.array_equal(a.numpy(), b.detach().numpy())
 
 
+def test_the_walk_warns_when_the_biased_subset_estimator_values_many_players(trained_mlp, digits, caplog):
+    cfg = WalkConfig(retrain_epochs=0, theta=0.9, stop_below_theta=True, shapley=ShapleyConfig(method="subset",
+                                                                                              budget=200))
+    with caplog.at_level("WARNING", logger="svprune.walk"):
+        prune_walk(trained_mlp, digits, "SVbottom(40)", seed=0, config=cfg)
+    assert any("subset estimator" in r.message and "40 players" in r.message for r in caplog.records)
+
+
 def test_adaptive_budget_from_the_walk_config(trained_mlp, digits):
     cfg = WalkConfig(theta=0.9, shapley=ShapleyConfig(budget=100_000, tolerance=0.01))
     records = prune_walk(trained_mlp, digits, "SVbucket(0.3)", seed=0, config=cfg).iloc[1:]

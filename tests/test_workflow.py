@@ -78,7 +78,9 @@ def test_tiny_workflow_produces_tables_plots_and_report(tiny_run):
     assert (tiny_run / "results" / "plots" / "walks_0.png").stat().st_size > 10_000
     assert (tiny_run / "results" / "plots" / "gridsearch.png").stat().st_size > 10_000
     estimators = pd.read_csv(tiny_run / "results" / "tables" / "estimators.csv")
-    assert set(estimators["estimator"]) == {"permutation", "stratified"}
+    assert {e for e in estimators["estimator"] if ":" not in e} == {"permutation", "stratified"}
+    # the peers' rows (estimators.peers, inherited from config.yaml) on the same games sit beside svprune's
+    assert {"shapiq:KernelSHAP", "captum:ShapleyValueSampling"} <= set(estimators["estimator"])
     assert (tiny_run / "results" / "plots" / "estimators.png").stat().st_size > 10_000
     layers = pd.read_csv(tiny_run / "results" / "layers" / "tables" / "strategies.csv")
     assert list(layers["strategy"]) == ["SVbottom(1)", "random(1)"]
@@ -132,6 +134,14 @@ def test_same_config_same_tables_and_interrupted_run_resumes(tiny_run, tmp_path)
         ("companion: config/listy.yaml", "must hold a mapping"),
         ("companion: config/same.yaml", "same outdir"),
         ("companion: config/none.yaml", "sets no outdir"),
+        ("model: {kind: cnn}\ngridsearch: {enabled: false}", "model.image_shape"),
+        ("model: {kind: torchvision, image_shape: [1, 8, 8], layer: net.conv1}\ngridsearch: {enabled: false}",
+         "model.arch"),
+        ("model: {kind: torchvision, arch: resnet18, image_shape: [1, 8, 8]}\ngridsearch: {enabled: false}",
+         "model.layer"),
+        ("model: {kind: cnn, image_shape: [1, 8, 8]}", "gridsearch.enabled"),
+        ("pruning: {shapley: {method: kernelshap}}", "method"),
+        ("pruning: {strategies: ['TPmagic(2)']}", "strategies"),
     ],
 )
 def test_bad_config_stops_before_any_job_naming_the_field(tmp_path, bad, field):

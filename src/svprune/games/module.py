@@ -102,7 +102,9 @@ class ModuleGame(_NetworkGame):
 
     ``coupled_layers``: the other layers whose channels are removed with these (residual groups);
     ``mask_points``: where channels are zeroed; ``mode``: "cached" (traced, prefix computed once) or "hooks"
-    (whole model per block of coalitions); ``fast``: whether permutation walks take the incremental path.
+    (whole model per block of coalitions); ``fast``: whether the read-out is additive in the channels, so that
+    coalitions are one matrix product of the channels' logit terms and permutation walks take the incremental
+    path (equal to the plain path up to float rounding).
     Labels must lie in 0..(classes - 1) and inputs and weights must be finite, checked before any evaluation."""
 
     def __init__(
@@ -218,6 +220,8 @@ class ModuleGame(_NetworkGame):
 
     def _logits(self, masks: torch.Tensor, sl: slice) -> torch.Tensor:
         b, span = masks.shape[0], sl.stop - sl.start
+        if getattr(self, "_terms", None) is not None:  # additive read-out: one matrix product per block
+            return self._base[sl] + torch.einsum("bn,nsc->bsc", masks.to(self._terms.dtype), self._terms[:, sl])
         mask_of = self._masks(masks, span)
         if self._suffix is not None:
             frontier = {k: v[sl].repeat((b,) + (1,) * (v.ndim - 1)) for k, v in self._cache.items()}
@@ -234,6 +238,8 @@ class ModuleGame(_NetworkGame):
         return logits.reshape(b, span, -1)
 
     def _bytes_per_sample(self) -> int:
+        if getattr(self, "_terms", None) is not None:
+            return 4 * 3 * self.n_classes + 8 * self.n_classes
         return self._per_sample
 
     # ---- additive read-outs: each channel's logit terms once, then the incremental walk -----------------------
