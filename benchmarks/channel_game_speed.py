@@ -1,9 +1,9 @@
 """How fast are Shapley values of channels (ModuleGame)? Two settings, in one process:
 
-1. One pruning step of the CNN experiment (config/fashion-mnist-cnn.yaml: svprune's SmallCNN, 32 channels of
-   conv2 as players, 10,001 validation images, antithetic permutations with 10,000 coalition evaluations)
-   against one retraining epoch of the same model on the 49,999 training images (synthetic images of the same
-   shape, so that no data set is needed).
+1. One pruning step's valuation in the CNN experiment (config/fashion-mnist-cnn.yaml: svprune's SmallCNN, 32
+   channels of conv2 as players, 3,000 validation images, antithetic permutations with 5,000 coalition
+   evaluations) against one retraining epoch of the same model on its 57,000 training images in batches of 256
+   (synthetic images of the same shape, so that no data set is needed).
 2. A torchvision ResNet-18's layer4.1.conv1 (512 channels) on 512 images of 3x64x64: a 1,000-evaluation
    estimate with the cached prefix (torch.fx), and the whole model run per coalition block (hooks, the fallback
    for models torch.fx cannot trace), timed on --hooks-evaluations coalitions and extrapolated.
@@ -53,8 +53,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--train-samples", type=int, default=49_999)
-    parser.add_argument("--eval-samples", type=int, default=10_001)
+    parser.add_argument("--train-samples", type=int, default=57_000)
+    parser.add_argument("--eval-samples", type=int, default=3_000)
+    parser.add_argument("--budget", type=int, default=5_000)
     parser.add_argument("--hooks-evaluations", type=int, default=40,
                         help="coalitions timed with the whole model (extrapolated to 1,000)")
     args = parser.parse_args()
@@ -66,17 +67,17 @@ def main() -> None:
     cnn = SmallCNN((1, 28, 28), (16, 32), 10, seed=0).to(dev)
     x_train = torch.rand(args.train_samples, 784, generator=gen).to(dev)
     y_train = labelled(cnn, x_train)
-    epoch, _ = timed(lambda: train(cnn, x_train, y_train, 1, seed=0, config=TrainConfig(batch_size=128)), dev)
+    epoch, _ = timed(lambda: train(cnn, x_train, y_train, 1, seed=0, config=TrainConfig(batch_size=256)), dev)
     x_eval = torch.rand(args.eval_samples, 784, generator=gen).to(dev)
     y_eval = labelled(cnn, x_eval)
     build, game = timed(lambda: ModuleGame(cnn, "conv2", x_eval, y_eval), dev)
     sh.shapley_values(game, "antithetic", 200, seed=1)  # warm up
-    estimate_t, est = timed(lambda: sh.shapley_values(game, "antithetic", 10_000, seed=0), dev)
+    estimate_t, est = timed(lambda: sh.shapley_values(game, "antithetic", args.budget, seed=0), dev)
     print("\n1. one step of the CNN experiment (32 channels of conv2, "
-          f"{args.eval_samples:,} evaluation images, 10,000 evaluations, antithetic):")
+          f"{args.eval_samples:,} evaluation images, {args.budget:,} evaluations, antithetic):")
     print(f"   game built in {build:.2f} s (mode {game.mode}, incremental path {game.fast}); estimate "
           f"{estimate_t:.2f} s; together {build + estimate_t:.2f} s")
-    print(f"   one retraining epoch ({args.train_samples:,} images, batches of 128): {epoch:.2f} s; "
+    print(f"   one retraining epoch ({args.train_samples:,} images, batches of 256): {epoch:.2f} s; "
           f"valuation / epoch = {(build + estimate_t) / epoch:.2f}")
 
     resnet = ImageModel("resnet18", (3, 64, 64), 10, seed=0).to(dev).eval()

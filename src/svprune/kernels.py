@@ -23,6 +23,7 @@ from svprune.checks import all_finite
 
 BLOCK = 256
 FASTMATH = {"nnan", "ninf", "nsz", "contract"}  # no reassociation: each margin is one chain of multiply-adds
+FASTMATH_LOGLIK = FASTMATH | {"afn"}  # float32 exp and log: 3e-8 of the mean log-likelihood, twice as fast
 LOWEST = np.float32(-3.0e38)  # a finite "minus infinity" for the running maxima (fastmath assumes no inf)
 
 
@@ -172,22 +173,28 @@ def _prefix_correct(HT, D, m0, starts, labels, perms):  # pragma: no cover - com
     return out
 
 
-@njit(cache=True, inline="always", fastmath=FASTMATH)
-def _loglik_block(L, wj, h, m, y, C, sign):  # pragma: no cover - compiled
-    """L[c, :m] += sign * wj[c] * h[:m]; return sum over the block of log softmax(L[:, s])[y] (float64)."""
+@njit(cache=True, inline="always", fastmath=FASTMATH_LOGLIK)
+def _loglik_block(L, top, acc, wj, h, m, y, C, sign):  # pragma: no cover - compiled
+    """L[c, :m] += sign * wj[c] * h[:m]; return sum over the block of log softmax(L[:, s])[y], accumulated in
+    float64. Loops run over samples innermost (contiguous), so that the compiler vectorises them."""
     for c in range(C):
         d = sign * wj[c]
         for s in range(m):
             L[c, s] += d * h[s]
+    for s in range(m):
+        top[s] = L[0, s]
+    for c in range(1, C):
+        for s in range(m):
+            v = L[c, s]
+            top[s] = v if v > top[s] else top[s]
+    for s in range(m):
+        acc[s] = 0.0
+    for c in range(C):
+        for s in range(m):
+            acc[s] += np.exp(L[c, s] - top[s])
     total = 0.0
     for s in range(m):
-        top = L[0, s]
-        for c in range(1, C):
-            top = L[c, s] if L[c, s] > top else top
-        acc = 0.0
-        for c in range(C):
-            acc += np.exp(np.float64(L[c, s] - top))
-        total += np.float64(L[y, s] - top) - np.log(acc)
+        total += np.float64(L[y, s] - top[s] - np.log(acc[s]))
     return total
 
 
@@ -200,6 +207,8 @@ def _prefix_loglik(HT, Wt, b, starts, labels, perms):  # pragma: no cover - comp
     out = np.zeros((P, n + 1), np.float64)
     for p in prange(P):
         L = np.empty((C, BLOCK), np.float32)
+        top = np.empty(BLOCK, np.float32)
+        acc = np.empty(BLOCK, np.float32)
         zero = np.zeros(C, np.float32)
         for g in range(len(labels)):
             y = labels[g]
@@ -208,10 +217,10 @@ def _prefix_loglik(HT, Wt, b, starts, labels, perms):  # pragma: no cover - comp
                 for c in range(C):
                     for s in range(m):
                         L[c, s] = b[c]
-                out[p, 0] += _loglik_block(L, zero, HT[0, s0 : s0 + m], m, y, C, np.float32(0.0))
+                out[p, 0] += _loglik_block(L, top, acc, zero, HT[0, s0 : s0 + m], m, y, C, np.float32(0.0))
                 for t in range(n):
                     j = perms[p, t]
-                    out[p, t + 1] += _loglik_block(L, Wt[j], HT[j, s0 : s0 + m], m, y, C, np.float32(1.0))
+                    out[p, t + 1] += _loglik_block(L, top, acc, Wt[j], HT[j, s0 : s0 + m], m, y, C, np.float32(1.0))
     return out
 
 
