@@ -117,11 +117,16 @@ def plot_grid(grid: pd.DataFrame, path: str | os.PathLike, theta: float | None =
 
 
 
+ERROR_FLOOR = 1e-4
+
+
 def plot_estimator_errors(errors: pd.DataFrame, path: str | os.PathLike, metric: str = "relative_error") -> None:
     """Error against cost, one column per game, one line per estimator (peers dashed): top row x = mean
     coalition evaluations actually spent at each budget, bottom row x = mean seconds per estimate; y = mean
-    error over seeds, band = 5th-95th percentile (log-log)."""
-    errors = errors.dropna(subset=[metric])
+    error over seeds, band = 5th-95th percentile (log-log). Errors below ``ERROR_FLOOR`` (exact values: the budget
+    covered every coalition) are drawn at the floor."""
+    errors = errors.dropna(subset=[metric]).copy()
+    errors[metric] = errors[metric].clip(lower=ERROR_FLOOR)
     games = list(dict.fromkeys(errors["game"]))
     methods = list(dict.fromkeys(errors["estimator"]))
     palette = sns.color_palette("tab20", len(methods)) if len(methods) > 10 else sns.color_palette("colorblind", len(methods))
@@ -143,6 +148,7 @@ def plot_estimator_errors(errors: pd.DataFrame, path: str | os.PathLike, metric:
                         linestyle="--" if peer else "-", label=method)
                 ax.fill_between(g["x"], g["lo"], g["hi"], color=colors[method], alpha=0.1, linewidth=0)
             ax.axhline(0.05, color="grey", linewidth=0.8, linestyle=":", label="5% error")
+            ax.set_ylim(bottom=ERROR_FLOOR / 2)
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_title(GAME_TITLES.get(game, game.replace("_", " ")), fontsize="medium")
