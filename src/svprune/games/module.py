@@ -24,7 +24,6 @@ import torch
 from torch import nn
 
 from svprune.channels import channel_group, check_player_layer, remember_example
-from svprune.checks import check_finite
 from svprune.games.network import DEFAULT_MAX_BATCH_BYTES, _NetworkGame
 
 log = logging.getLogger(__name__)
@@ -159,14 +158,6 @@ class ModuleGame(_NetworkGame):
                              "(per-channel pooling, reshapes and linear layers only)")
 
     # ---- caching and running ---------------------------------------------------------------------------------
-    def _samples(self, x, idx: np.ndarray) -> torch.Tensor:
-        if torch.is_tensor(x):
-            chunk = x[torch.as_tensor(idx, device=x.device)].to(device=self.device, dtype=self.dtype)
-        else:
-            chunk = torch.as_tensor(np.asarray(x[idx]), dtype=self.dtype, device=self.device)
-        check_finite(chunk, "x (features)", "clean or impute the features")
-        return chunk
-
     @torch.no_grad()
     def _build_cache(self, x) -> dict:
         """The frontier values of all samples, label-ordered, computed in slices within max_batch_bytes."""

@@ -88,13 +88,17 @@ class _NetworkGame(Game):
         with torch.no_grad():
             for start in range(0, n_samples, step):
                 idx = self._order[start : start + step]
-                if torch.is_tensor(x):
-                    chunk = x[torch.as_tensor(idx, device=x.device)].to(device=self.device, dtype=self.dtype)
-                else:
-                    chunk = torch.as_tensor(np.asarray(x[idx]), dtype=self.dtype, device=self.device)
-                check_finite(chunk, "x (features)", "clean or impute the features")
-                out[:, start : start + len(idx)] = transform(chunk).T
+                out[:, start : start + len(idx)] = transform(self._samples(x, idx)).T
         return out
+
+    def _samples(self, x, idx: np.ndarray) -> torch.Tensor:
+        """Samples ``idx`` of x on the game's device and dtype, checked finite."""
+        if torch.is_tensor(x):
+            chunk = x[torch.as_tensor(idx, device=x.device)].to(device=self.device, dtype=self.dtype)
+        else:
+            chunk = torch.as_tensor(np.asarray(x[idx]), dtype=self.dtype, device=self.device)
+        check_finite(chunk, "x (features)", "clean or impute the features")
+        return chunk
 
     def _blocks(self, n_coalitions: int, n_samples: int, bytes_per_sample: int):
         """(coalitions per block, samples per slice) within max_batch_bytes."""
