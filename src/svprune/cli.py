@@ -15,6 +15,8 @@ from pathlib import Path
 from svprune.files import atomic_path
 from svprune.settings import ESTIMATOR_NAMES, MEASURE_NAMES
 
+REMOVALS = ("mask", "prune")  # svprune.channels.REMOVALS, without importing torch for --help
+
 log = logging.getLogger("svprune")
 ANALYSIS_COMMANDS = {"walk-tables", "grid-tables", "plot-walks", "plot-grid", "estimator-tables"}
 
@@ -59,23 +61,46 @@ def cmd_prepare(args) -> None:
         d.get("name", "digits"), root=d.get("root"), download=bool(d.get("download", False)),
         validation_fraction=float(d.get("validation_fraction", 0.2)), seed=int(d.get("split_seed", 0)),
         vocabulary_size=int(d.get("vocabulary_size", 2000)), remove=tuple(d.get("remove", ("headers", "footers", "quotes"))),
+        path=d.get("path"), image_size=d.get("image_size"), grayscale=bool(d.get("grayscale", False)),
     )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     splits.save(args.out)
-    log.info("%s: %d train, %d validation, %d test samples, %d features, %d classes", splits.name,
-             len(splits.y_train), len(splits.y_val), len(splits.y_test), splits.n_features, splits.n_classes)
+    log.info("%s: %d train, %d validation, %d test samples of shape %s, %d classes", splits.name,
+             len(splits.y_train), len(splits.y_val), len(splits.y_test), list(splits.sample_shape), splits.n_classes)
+
+
+def _root_model(section: dict, splits, seed: int):
+    """The root model a model section describes, and the splits shaped as its inputs."""
+    from svprune.kinds import kind_of_section
+    from svprune.models import model_from_config
+
+    kind = kind_of_section(section)
+    model = model_from_config(section, splits.n_features, splits.n_classes, seed=seed, sample_shape=splits.sample_shape)
+    return model, splits.shaped(kind.input_shape(section, splits.sample_shape))
+
+
+def _inputs_for(model, splits):
+    """The splits shaped as ``model``'s inputs (its kind's rule; flat for svprune's own kinds)."""
+    from svprune.kinds import KindError, kind_of_model
+
+    try:
+        kind = kind_of_model(model)
+    except KindError:
+        return splits
+    return splits.shaped(kind.input_shape(kind.describe(model), splits.sample_shape))
 
 
 def cmd_train_root(args) -> None:
     from svprune.settings import train_config
     from svprune.data import Splits
-    from svprune.models import model_from_config, save_checkpoint
+    from svprune.models import save_checkpoint
     from svprune.train import accuracy, as_tensors, train
 
     splits = Splits.load(args.data)
     t = args.training
     device = t.get("device", "cpu")
-    model = model_from_config(args.model, splits.n_features, splits.n_classes, seed=args.seed).to(device)
+    model, splits = _root_model(args.model, splits, args.seed)
+    model.to(device)
     x, y = as_tensors(*splits.split("train"), device=device)
     xv, yv = as_tensors(*splits.split("validation"), device=device)
     train(model, x, y, int(t.get("root_epochs", 20)), seed=args.seed, config=train_config(t),
@@ -100,10 +125,39 @@ def cmd_walk(args) -> None:
     cfg = walk_config(args.training, args.pruning)
     splits = Splits.load(args.data)
     models = [load_checkpoint(path)[0] for path in args.root]
-    walks = prune_walks(models, splits, strategy, seeds=args.seed, config=cfg,
-                        walk_ids=[f"{strategy.name}/seed{s}" for s in args.seed],
-                        device=args.training.get("device", "cpu"))
+    splits = _inputs_for(models[0], splits)
+    partial = f"{args.out}.partial.csv"
+
+    def keep(frames):  # each step's records, so that a walk that fails loses none of them
+        _write_csv(pd.concat(frames, ignore_index=True), partial)
+
+    try:
+        walks = prune_walks(models, splits, strategy, seeds=args.seed, config=cfg,
+                            walk_ids=[f"{strategy.name}/seed{s}" for s in args.seed],
+                            device=args.training.get("device", "cpu"), on_step=keep)
+    except Exception as err:
+        if Path(partial).exists():
+            raise type(err)(f"{err} (the records of the steps before the failure are in {partial})") from err
+        raise
     _write_csv(pd.concat(walks, ignore_index=True), args.out)
+    Path(partial).unlink(missing_ok=True)
+
+
+def _model_for_values(args):
+    """The model of `svprune values`: a checkpoint, or a factory of the user's with --weights."""
+    from svprune.kinds.python import FACTORY, build_from_factory
+    from svprune.models import load_checkpoint, load_weights
+
+    if FACTORY.match(args.model) and not Path(args.model).exists():
+        if not args.weights:
+            raise ValueError(f"--model {args.model} is a factory: give its trained weights with --weights FILE "
+                             "(a torch.save(model.state_dict()) file)")
+        model = build_from_factory(args.model, args.kwargs, 0, args.input_shape)
+        return load_weights(model, args.weights).to(args.device)
+    if args.weights:
+        raise ValueError("--weights goes with a factory (--model package.module:function); a checkpoint holds its "
+                         "own weights")
+    return load_checkpoint(args.model, map_location=args.device)[0]
 
 
 def cmd_values(args) -> None:
@@ -111,16 +165,16 @@ def cmd_values(args) -> None:
     import pandas as pd
 
     from svprune.data import Splits
-    from svprune.models import load_checkpoint
     from svprune.perspectives import perspective_for
     from svprune.shapley import shapley_values
     from svprune.train import as_tensors
 
     splits = Splits.load(args.data)
-    model, _ = load_checkpoint(args.model, map_location=args.device)
+    model = _model_for_values(args)
+    splits = _inputs_for(model, splits)
     x, y = as_tensors(*splits.split(args.split), device=args.device)
     layer = int(args.layer) if args.layer is not None and args.layer.lstrip("-").isdigit() else args.layer
-    game = perspective_for(model, layer).game(model, x, y, args.measure)
+    game = perspective_for(model, layer, example=x[:1], removal=args.removal).game(model, x, y, args.measure)
     budget = args.budget if args.budget is not None or args.method == "exact" else 20_000
     est = shapley_values(game, args.method, budget, seed=args.seed, tolerance=args.tolerance)
     normalized, ok = est.normalized()
@@ -133,6 +187,66 @@ def cmd_values(args) -> None:
              est.grand_value + game.empty_measure, game.empty_measure, est.grand_value, est.method, est.n_samples,
              est.n_evaluations, est.values.min(initial=np.inf), est.values.max(initial=-np.inf))
     _write_csv(frame, args.out)
+
+
+def _probe_model(model, splits, section: dict, pruning: dict) -> dict:
+    """Run the model on a few samples and, where its players are channels, build their game (which refuses a
+    layer whose channels cannot be players, and checks masking against removal); returns what it found."""
+    import torch
+
+    from svprune.games.module import ModuleGame
+    from svprune.outputs import logits_of
+    from svprune.perspectives import Channels, perspective_for
+    from svprune.train import as_tensors
+
+    x, y = as_tensors(*splits.split("validation"))
+    x, y = x[:64], y[:64]
+    try:
+        with torch.no_grad():
+            out = logits_of(model.eval()(x[:2]))
+    except ValueError:
+        raise
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"the model cannot run on the data's samples of shape {list(x.shape[1:])} "
+                         f"({type(err).__name__}: {err}); set model.input_shape to the shape it expects") from err
+    if out.shape[1] != splits.n_classes:
+        raise ValueError(f"the model returns {out.shape[1]} logits per sample, but the data have {splits.n_classes} "
+                         "classes; set the number of outputs of the model (e.g. model.kwargs.num_classes)")
+    layer = pruning.get("layer", section.get("layer"))
+    perspective = perspective_for(model, layer, example=x[:1], removal=pruning.get("removal", "mask"))
+    report = {"kind": section.get("kind", "mlp"), "classes": int(out.shape[1]),
+              "players": int(perspective.n_players(model))}
+    if isinstance(perspective, Channels):
+        game = ModuleGame(model, perspective.layer, x, y, removal=perspective.removal)
+        report.update(layer=perspective.layer, mode=game.mode, coupled_layers=game.coupled_layers,
+                      read_by=game.mask_points, max_diff_against_pruning=game.max_diff, additive=game.fast)
+    return report
+
+
+def cmd_check_model(args) -> None:
+    from svprune.data import Splits
+    from svprune.models import load_weights
+
+    splits = Splits.load(args.data)
+    model, splits = _root_model(args.model, splits, seed=0)
+    if args.model.get("checkpoint"):
+        load_weights(model, args.model["checkpoint"])
+    report = _probe_model(model, splits, args.model, args.pruning)
+    log.info("model check: %s", report)
+    _write_text(json.dumps(report, indent=1, sort_keys=True) + "\n", args.out)
+
+
+def cmd_import_root(args) -> None:
+    from svprune.data import Splits
+    from svprune.models import load_weights, save_checkpoint
+    from svprune.train import accuracy, as_tensors
+
+    splits = Splits.load(args.data)
+    model, splits = _root_model(args.model, splits, seed=args.seed)
+    load_weights(model, args.weights)
+    log.info("root seed %d from %s: validation accuracy %.4f", args.seed, args.weights,
+             accuracy(model, *as_tensors(*splits.split("validation"))))
+    save_checkpoint(model, args.out, seed=args.seed, epochs=0, weights=str(args.weights))
 
 
 def cmd_grid(args) -> None:
@@ -274,9 +388,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_walk)
 
-    p = sub.add_parser("values", help="Shapley values of a checkpoint's hidden units (or residual blocks), as CSV")
+    p = sub.add_parser("values", help="Shapley values of a model's players (hidden units, residual blocks or the "
+                       "channels of a layer), as CSV")
     p.add_argument("--data", required=True, help="prepared splits (.npz, from `svprune prepare`)")
-    p.add_argument("--model", required=True, help="checkpoint (from `svprune train-root` or save_checkpoint)")
+    p.add_argument("--model", required=True, help="a checkpoint (from `svprune train-root` or save_checkpoint), or "
+                   "your own model's factory, package.module:function (importable from PYTHONPATH), with --weights")
+    p.add_argument("--weights", default=None, help="trained weights for a factory: a torch.save(model.state_dict()) "
+                   "file")
+    p.add_argument("--kwargs", type=_json, default={}, help="keyword arguments of the factory, as JSON")
+    p.add_argument("--input-shape", type=int, nargs="+", default=None,
+                   help="shape of one model input (default: the data's sample shape)")
+    p.add_argument("--removal", default="mask", choices=REMOVALS,
+                   help="channels: mask them where they are read (exact, refused where it is not) or prune each "
+                   "coalition physically (slow; for GroupNorm(1, C) or LayerNorm after the layer)")
     p.add_argument("--split", default="validation", choices=["train", "validation", "test"])
     p.add_argument("--layer", default=None, help="the player layer: a hidden-layer index of an MLP (default: the "
                    "last), or a module path such as conv2 or net.layer4.1.conv1 for other models")
@@ -289,6 +413,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_values)
+
+    p = sub.add_parser("check-model", help="build the configured model, run it on the data and, where its players "
+                       "are channels, build their game (refusing a layer whose channels cannot be players): before any "
+                       "training")
+    p.add_argument("--data", required=True)
+    p.add_argument("--model", type=_json, required=True, help="the config's model section as JSON")
+    p.add_argument("--pruning", type=_json, default={}, help="the walk's layer and removal, as JSON")
+    p.add_argument("--out", required=True, help="a JSON report of what was found")
+    p.set_defaults(func=cmd_check_model)
+
+    p = sub.add_parser("import-root", help="a root model from weights of your own (model.checkpoint) instead of "
+                       "training one")
+    p.add_argument("--data", required=True)
+    p.add_argument("--model", type=_json, required=True)
+    p.add_argument("--weights", required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_import_root)
 
     p = sub.add_parser("grid", help="grid-search runs of one hidden size, a group of repetitions trained together, "
                                     "every epoch budget")

@@ -118,17 +118,26 @@ def slug(strategy: str) -> str:
     return strategy.replace("(", "-").replace(")", "").replace(" ", "")
 
 
-def check_model(model: dict, gridsearch: dict) -> None:
-    """What each model kind needs, and what it cannot do, before any job: an error names the field."""
-    kind = model.get("kind", "mlp")
-    if kind in ("cnn", "torchvision") and "image_shape" not in model:
-        raise ConfigError(f"config model.image_shape: model.kind {kind} needs [channels, height, width] of the images")
-    if kind == "torchvision" and not model.get("arch"):
-        raise ConfigError("config model.arch: model.kind torchvision needs a torchvision.models architecture, e.g. "
-                          "resnet18")
-    if kind == "torchvision" and not model.get("layer"):
-        raise ConfigError("config model.layer: model.kind torchvision needs the player layer's module path, e.g. "
-                          "net.layer4.1.conv1")
-    if kind != "mlp" and gridsearch.get("enabled", True):
+def check_model(model: dict, gridsearch: dict, project: str | os.PathLike = ".") -> None:
+    """What each model kind needs (svprune.kinds), and what it cannot do, before any job: an error names the field.
+    What only building the model can tell (a layer whose channels cannot be players, a model that does not run
+    on the data) is the first job's to check (`svprune check-model`), before any training."""
+    from svprune.kinds import KindError, kind_of_section
+
+    try:
+        kind = kind_of_section(model)
+        kind.check(model)
+    except KindError as err:
+        raise ConfigError(str(err)) from None
+    if not kind.trains_grid and gridsearch.get("enabled", True):
         raise ConfigError(f"config gridsearch.enabled: the grid search trains MLPs of each hidden size; set it to "
-                          f"false for model.kind {kind}")
+                          f"false for model.kind {kind.name}")
+    checkpoint = model.get("checkpoint")
+    if checkpoint is not None:
+        full = Path(project, checkpoint) if not os.path.isabs(checkpoint) else Path(checkpoint)
+        if not isinstance(checkpoint, str) or not full.is_file():
+            raise ConfigError(f"config model.checkpoint: weights file {checkpoint!r} not found (looked for {full}); give "
+                              "a file written by torch.save(model.state_dict(), path), or leave it unset to train the "
+                              "root models")
+    if model.get("removal", "mask") not in ("mask", "prune"):
+        raise ConfigError(f"config model.removal: {model.get('removal')!r} is neither 'mask' nor 'prune'")

@@ -23,7 +23,7 @@ from svprune.checks import check_finite, check_labels, check_same_length
 from svprune.files import atomic_path
 
 SPLIT_ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
-DATASETS = ("digits", "mnist", "fashion-mnist", "20newsgroups")
+DATASETS = ("digits", "mnist", "fashion-mnist", "20newsgroups", "arrays", "imagefolder")
 DEFAULT_ROOTS = {
     "fashion-mnist": ["/usr/share/datasets/fashion-mnist"],
     "mnist": ["/usr/share/datasets/mnist"],
@@ -53,10 +53,26 @@ class Splits:
     x_test: np.ndarray
     y_test: np.ndarray
     n_classes: int
+    sample_shape: tuple = ()
+    """The shape of one sample before flattening (e.g. (1, 28, 28)); features are stored flat. Default: flat."""
+
+    def __post_init__(self):
+        if not self.sample_shape:
+            self.sample_shape = (int(self.x_train.shape[1]),)
+        self.sample_shape = tuple(int(v) for v in self.sample_shape)
 
     @property
     def n_features(self) -> int:
         return int(self.x_train.shape[1])
+
+    def shaped(self, shape) -> Splits:
+        """The same splits with each sample reshaped to ``shape`` (views, no copy): the input a model takes."""
+        shape = tuple(int(v) for v in shape)
+        if int(np.prod(shape)) != self.n_features:
+            raise ValueError(f"cannot give samples of {self.n_features} features the shape {list(shape)}")
+        reshape = lambda a: a.reshape(len(a), *shape)  # noqa: E731
+        return Splits(self.name, reshape(self.x_train), self.y_train, reshape(self.x_val), self.y_val,
+                      reshape(self.x_test), self.y_test, self.n_classes, self.sample_shape)
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Features and labels of split ``train``, ``validation`` or ``test``."""
@@ -76,7 +92,9 @@ class Splits:
                 tmp,
                 name=np.array(self.name),
                 n_classes=np.array(self.n_classes),
-                **{k: getattr(self, k) for k in SPLIT_ARRAYS},
+                sample_shape=np.array(self.sample_shape, dtype=np.int64),
+                **{k: getattr(self, k).reshape(len(getattr(self, k)), -1) if k.startswith("x") else getattr(self, k)
+                   for k in SPLIT_ARRAYS},
             )
 
     def check(self, source: str = "the data") -> Splits:
@@ -100,6 +118,7 @@ class Splits:
                 splits = cls(
                     name=str(z["name"]),
                     n_classes=int(z["n_classes"]),
+                    sample_shape=tuple(z["sample_shape"].tolist()) if "sample_shape" in z.files else (),
                     **{k: z[k] for k in SPLIT_ARRAYS},
                 )
         except FileNotFoundError:
@@ -132,12 +151,16 @@ def _carve_validation(x, y, fraction: float, seed: int):
     return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=y)
 
 
-def _finish(name, x_train, y_train, x_test, y_test, validation_fraction, seed) -> Splits:
-    x_tr, x_val, y_tr, y_val = _carve_validation(x_train, y_train, validation_fraction, seed)
-    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
+def _finish(name, x_train, y_train, x_test, y_test, validation_fraction, seed, sample_shape=(), val=None) -> Splits:
+    if val is None:
+        x_tr, x_val, y_tr, y_val = _carve_validation(x_train, y_train, validation_fraction, seed)
+    else:
+        (x_tr, y_tr), (x_val, y_val) = (x_train, y_train), val
+    f32 = lambda a: np.ascontiguousarray(np.asarray(a).reshape(len(a), -1), dtype=np.float32)  # noqa: E731
     i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
-    n_classes = int(max(y_train.max(), y_test.max())) + 1
-    splits = Splits(name, f32(x_tr), i64(y_tr), f32(x_val), i64(y_val), f32(x_test), i64(y_test), n_classes)
+    n_classes = int(max(np.max(y_train), np.max(y_test))) + 1
+    splits = Splits(name, f32(x_tr), i64(y_tr), f32(x_val), i64(y_val), f32(x_test), i64(y_test), n_classes,
+                    tuple(sample_shape))
     try:
         return splits.check(f"data set {name!r}")
     except ValueError as err:
@@ -151,7 +174,7 @@ def load_digits_splits(validation_fraction: float = 0.2, test_fraction: float = 
 
     x, y = load_digits(return_X_y=True)
     x_train, x_test, y_train, y_test = train_test_split(x / 16.0, y, test_size=test_fraction, random_state=seed, stratify=y)
-    return _finish("digits", x_train, y_train, x_test, y_test, validation_fraction, seed)
+    return _finish("digits", x_train, y_train, x_test, y_test, validation_fraction, seed, sample_shape=(1, 8, 8))
 
 
 # ---- MNIST format -------------------------------------------------------------------------------------
@@ -233,9 +256,10 @@ def load_mnist_splits(
                 f"{len(labels)} labels; the files do not belong together"
             )
     flat = lambda a: a.reshape(len(a), -1).astype(np.float32) / 255.0  # noqa: E731
+    height, width = arrays["train_images"].shape[1:3]
     return _finish(
         name, flat(arrays["train_images"]), arrays["train_labels"], flat(arrays["test_images"]),
-        arrays["test_labels"], validation_fraction, seed,
+        arrays["test_labels"], validation_fraction, seed, sample_shape=(1, height, width),
     )
 
 
@@ -325,6 +349,91 @@ def _newsgroups_message(directory: Path | None, why: str) -> str:
     )
 
 
+# ---- data the user brings --------------------------------------------------------------------------------------
+ARRAY_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def load_array_splits(path: str | os.PathLike, validation_fraction: float = 0.2, seed: int = 0) -> Splits:
+    """Splits from one .npz file of arrays: ``x_train``, ``y_train``, ``x_test``, ``y_test`` (and, optionally,
+    ``x_val``, ``y_val``; else the validation split is carved from the training data with ``seed``). Samples keep
+    their shape (``x_train`` of shape (N, 3, 32, 32) gives sample shape (3, 32, 32)); labels are 0..classes-1."""
+    if not path:
+        raise DataError("data set 'arrays' needs dataset.path: an .npz file with x_train, y_train, x_test, y_test")
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data set 'arrays': looked for {path}, which does not exist; set dataset.path to an .npz "
+                        "file with arrays x_train, y_train, x_test, y_test (np.savez)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as err:  # noqa: BLE001
+        raise DataError(f"data set 'arrays': {path} is not a readable .npz file ({type(err).__name__}: {err})") from err
+    missing = [k for k in ARRAY_KEYS if k not in arrays]
+    if missing or (("x_val" in arrays) != ("y_val" in arrays)):
+        raise DataError(f"data set 'arrays': {path} lacks {', '.join(missing) or 'x_val or y_val'} (it holds "
+                        f"{', '.join(sorted(arrays))}); it needs x_train, y_train, x_test, y_test, and x_val with "
+                        "y_val or neither")
+    shape = arrays["x_train"].shape[1:]
+    for key in ("x_test", "x_val"):
+        if key in arrays and arrays[key].shape[1:] != shape:
+            raise DataError(f"data set 'arrays': {path}: {key} has samples of shape {arrays[key].shape[1:]}, x_train "
+                            f"of shape {shape}")
+    for key in ("y_train", "y_test", "y_val"):
+        if key in arrays and (arrays[key].ndim != 1 or not np.issubdtype(arrays[key].dtype, np.integer)):
+            raise DataError(f"data set 'arrays': {path}: {key} must be a vector of integer class labels; it is "
+                            f"{arrays[key].dtype} of shape {arrays[key].shape}")
+    val = (arrays["x_val"], arrays["y_val"]) if "x_val" in arrays else None
+    return _finish(path.stem, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
+                   validation_fraction, seed, sample_shape=shape or (1,), val=val)
+
+
+def load_image_folder_splits(root: str | os.PathLike | None, image_size: int | None = None, grayscale: bool = False,
+                             validation_fraction: float = 0.2, seed: int = 0) -> Splits:
+    """Splits from image folders in torchvision's ``ImageFolder`` layout: ``root/train/<class>/<image>`` and
+    ``root/test/<class>/<image>`` (and, optionally, ``root/val/...``), pixels scaled to [0, 1], resized to
+    ``image_size`` x ``image_size`` where given (else every image must have one size), one channel with
+    ``grayscale``. Classes are the training folders' names in sorted order."""
+    if not root:
+        raise DataError("data set 'imagefolder' needs dataset.root: a directory with train/<class>/ and "
+                        "test/<class>/ folders of images")
+    from torchvision import datasets, transforms
+
+    root = Path(root)
+    parts = [t for t in ([transforms.Grayscale()] if grayscale else [])]
+    if image_size:
+        parts.append(transforms.Resize((int(image_size), int(image_size))))
+    parts.append(transforms.ToTensor())
+    transform = transforms.Compose(parts)
+    found = {}
+    for split in ("train", "val", "test"):
+        folder = root / split
+        if not folder.is_dir():
+            if split == "val":
+                continue
+            raise DataError(f"data set 'imagefolder': looked for {folder}, which does not exist; lay the images out "
+                            f"as {root}/train/<class>/<image> and {root}/test/<class>/<image>")
+        try:
+            data = datasets.ImageFolder(str(folder), transform=transform)
+            images = [data[i] for i in range(len(data))]
+        except Exception as err:  # noqa: BLE001 - empty folders, unreadable images
+            raise DataError(f"data set 'imagefolder': cannot read {folder} ({type(err).__name__}: {err})") from err
+        shapes = {tuple(img.shape) for img, _ in images}
+        if len(shapes) > 1:
+            raise DataError(f"data set 'imagefolder': {folder} holds images of several sizes ({sorted(shapes)[:4]}); "
+                            "set dataset.image_size to resize them to one")
+        found[split] = (data.classes, np.stack([img.numpy() for img, _ in images]), np.array([c for _, c in images]))
+    classes = found["train"][0]
+    for split, (names, _, _) in found.items():
+        if set(names) - set(classes):
+            raise DataError(f"data set 'imagefolder': {root / split} has classes {sorted(set(names) - set(classes))} "
+                            f"that {root / 'train'} lacks")
+    remap = lambda split: np.array([classes.index(found[split][0][c]) for c in found[split][2]])  # noqa: E731
+    x_train, x_test = found["train"][1], found["test"][1]
+    val = (found["val"][1], remap("val")) if "val" in found else None
+    return _finish(root.name, x_train, remap("train"), x_test, remap("test"), validation_fraction, seed,
+                   sample_shape=x_train.shape[1:], val=val)
+
+
 def load_splits(
     name: str,
     root: str | os.PathLike | None = None,
@@ -333,8 +442,17 @@ def load_splits(
     seed: int = 0,
     vocabulary_size: int = 2000,
     remove: tuple[str, ...] = ("headers", "footers", "quotes"),
+    path: str | os.PathLike | None = None,
+    image_size: int | None = None,
+    grayscale: bool = False,
 ) -> Splits:
-    """Load data set ``name`` (one of :data:`DATASETS`) into splits."""
+    """Load data set ``name`` (one of :data:`DATASETS`) into splits: ``path`` is the .npz file of ``arrays``;
+    ``root`` the directory of the files of the others; ``image_size`` and ``grayscale`` apply to
+    ``imagefolder``."""
+    if name == "arrays":
+        return load_array_splits(path, validation_fraction, seed)
+    if name == "imagefolder":
+        return load_image_folder_splits(root, image_size, grayscale, validation_fraction, seed)
     if name == "digits":
         return load_digits_splits(validation_fraction, seed=seed)
     if name in ("mnist", "fashion-mnist"):

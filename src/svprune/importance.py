@@ -23,6 +23,7 @@ def score(criterion: str, perspective: Perspective, model, x: torch.Tensor, y: t
     import torch_pruning as tp
 
     from svprune.channels import _trace, example_input
+    from svprune.outputs import logits_of
 
     module, kind = perspective.scored_layer(model)
     prune_fn = tp.prune_linear_out_channels if kind == "linear" else tp.prune_conv_out_channels
@@ -43,7 +44,7 @@ def score(criterion: str, perspective: Perspective, model, x: torch.Tensor, y: t
         model.zero_grad()
         generator = torch.Generator().manual_seed(0)
         idx = torch.randperm(len(x), generator=generator)[:TAYLOR_SAMPLES].to(x.device)
-        torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+        torch.nn.functional.cross_entropy(logits_of(model(x[idx])), y[idx]).backward()
     with torch.no_grad():
         values = importance(group)
     model.zero_grad()

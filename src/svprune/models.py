@@ -233,66 +233,31 @@ def incoming_weight_norms(model: MLP, layer: int) -> torch.Tensor:
 
 
 def model_spec(model: nn.Module) -> dict:
-    """The constructor arguments that rebuild ``model`` (saved next to its weights in checkpoints)."""
-    if isinstance(model, MLP):
-        return {
-            "kind": "mlp",
-            "n_in": model.linears[0].in_features,
-            "hidden": model.hidden_sizes,
-            "n_out": model.linears[-1].out_features,
-        }
-    if isinstance(model, ResidualMLP):
-        return {
-            "kind": "residual",
-            "n_in": model.stem.in_features,
-            "width": model.stem.out_features,
-            "n_blocks": model.n_blocks,
-            "n_out": model.out.out_features,
-        }
-    if isinstance(model, SmallCNN):
-        return {"kind": "cnn", "image_shape": list(model.image_shape), "channels": model.channels,
-                "n_out": model.fc.out_features}
-    if isinstance(model, ImageModel):
-        head = [m for m in model.net.modules() if isinstance(m, nn.Linear)][-1]
-        return {"kind": "torchvision", "arch": model.arch, "image_shape": list(model.image_shape),
-                "n_out": head.out_features}
-    raise TypeError(f"cannot describe a {type(model).__name__}; expected MLP, ResidualMLP, SmallCNN or ImageModel")
+    """The description that rebuilds ``model`` (saved next to its weights in checkpoints): its kind's."""
+    from svprune.kinds import KindError, kind_of_model
+
+    try:
+        return kind_of_model(model).describe(model)
+    except KindError as err:
+        raise TypeError(f"cannot describe a {type(model).__name__}: {err}") from None
 
 
 def build_model(spec: dict) -> nn.Module:
     """The model described by ``model_spec`` (weights freshly initialised)."""
-    spec = dict(spec)
-    kind = spec.pop("kind")
-    if kind == "mlp":
-        return MLP(**spec)
-    if kind == "residual":
-        return ResidualMLP(**spec)
-    if kind == "cnn":
-        return SmallCNN(**spec)
-    if kind == "torchvision":
-        return ImageModel(**spec)
-    raise ValueError(f"unknown model kind {kind!r}; expected 'mlp', 'residual', 'cnn' or 'torchvision'")
+    from svprune.kinds import kind_of_spec
+
+    return kind_of_spec(spec).rebuild(spec)
 
 
-def model_from_config(section: dict, n_features: int, n_classes: int, seed: int = 0) -> nn.Module:
-    """The root model a config's ``model`` section describes, for data of ``n_features`` and ``n_classes``:
-    ``kind`` mlp (``hidden``), residual (``width``, ``blocks``), cnn (``channels``, ``image_shape``) or
-    torchvision (``arch``, ``image_shape``)."""
-    kind = section.get("kind", "mlp")
-    if kind == "residual":
-        return ResidualMLP(n_features, int(section["width"]), int(section["blocks"]), n_classes, seed=seed)
-    if kind == "mlp":
-        hidden = section.get("hidden", 40)
-        return MLP(n_features, hidden if isinstance(hidden, list) else [int(hidden)], n_classes, seed=seed)
-    if kind not in ("cnn", "torchvision"):
-        raise ValueError(f"unknown model kind {kind!r}; expected 'mlp', 'residual', 'cnn' or 'torchvision'")
-    shape = section.get("image_shape")
-    if shape is None or len(shape) != 3 or int(np.prod(shape)) != n_features:
-        raise ValueError(f"model.image_shape must be [channels, height, width] with {n_features} values in all (the "
-                         f"data's features); got {shape}")
-    if kind == "cnn":
-        return SmallCNN(shape, section.get("channels", [16, 32]), n_classes, seed=seed)
-    return ImageModel(section["arch"], shape, n_classes, seed=seed)
+def model_from_config(section: dict, n_features: int, n_classes: int, seed: int = 0,
+                      sample_shape: Sequence[int] | None = None) -> nn.Module:
+    """The root model a config's ``model`` section describes, for data of ``n_features`` and ``n_classes``
+    (samples of ``sample_shape``, default flat): built by the section's kind (svprune.kinds)."""
+    from svprune.kinds import kind_of_section
+
+    kind = kind_of_section(section)
+    kind.check(section)
+    return kind.build(section, n_features, n_classes, tuple(sample_shape or (n_features,)), seed)
 
 
 def prune_channels(model: nn.Module, layer: str, positions: Sequence[int], example_inputs=None) -> nn.Module:
@@ -319,11 +284,43 @@ def save_checkpoint(model: nn.Module, path, **meta) -> None:
         torch.save({"spec": model_spec(model), "state_dict": model.state_dict(), "meta": meta}, tmp)
 
 
+def load_weights(model: nn.Module, path) -> nn.Module:
+    """Load weights of the user's into ``model``: a file of ``torch.save(model.state_dict())``, or an svprune
+    checkpoint (its weights). Read with ``weights_only`` (no code in the file runs); a file that does not fit
+    the model gets an error naming both."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"weights {path} are unreadable ({_first_line(err)}): save them with "
+                         "torch.save(model.state_dict(), path)") from err
+    state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise ValueError(f"weights {path} hold no state_dict (found a {type(blob).__name__}): save them with "
+                         "torch.save(model.state_dict(), path)")
+    try:
+        model.load_state_dict(state)
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"weights {path} do not fit the model the config builds ({_first_line(err)}); check "
+                         "model.factory and model.kwargs against the model that saved them") from err
+    bad = non_finite_parameters(model)
+    if bad:
+        raise ValueError(f"weights {path} hold NaN or infinite values (in {', '.join(bad)})")
+    return model
+
+
 def _check_device(map_location) -> None:
     device = torch.device(map_location)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {map_location!r} was asked for, but CUDA is not available on this machine; "
                          "use device 'cpu' (the checkpoint itself is fine)")
+
+
+def _first_line(err: Exception) -> str:
+    """One line of an error, without torch's advice to unpickle untrusted files (weights_only=False)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip() and "weights_only" not in line]
+    return f"{type(err).__name__}: {lines[0][:200]}" if lines else type(err).__name__
 
 
 def load_checkpoint(path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
@@ -337,16 +334,28 @@ def load_checkpoint(path, map_location: str | torch.device = "cpu") -> tuple[nn.
                                  "swapped?")
     try:
         blob = torch.load(path, map_location=map_location, weights_only=True)
-        model = build_model(blob["spec"])
-        model.load_state_dict(blob["state_dict"])
+        spec, state = blob["spec"], blob["state_dict"]
     except FileNotFoundError:
         raise
     except Exception as err:  # torch raises many kinds for truncated/corrupt files
         raise ValueError(
-            f"checkpoint {path} is damaged or not an svprune checkpoint ({type(err).__name__}: {err}). "
+            f"checkpoint {path} is damaged or not an svprune checkpoint ({_first_line(err)}). "
             "Delete it and run snakemake again: it retrains the model and reruns everything that depends on it "
             "(or write it again with `svprune train-root`)."
         ) from err
+    from svprune.kinds import KindError
+
+    try:
+        model = build_model(spec)
+    except KindError as err:
+        raise ValueError(f"checkpoint {path}: {err}") from None
+    try:
+        model.load_state_dict(state)
+    except Exception as err:  # noqa: BLE001 - size mismatches and missing keys
+        raise ValueError(f"checkpoint {path}: its weights do not fit the model its description rebuilds "
+                         f"({spec.get('kind')}: {_first_line(err)}); a pruned model of your own cannot be rebuilt "
+                         "from its factory: save the unpruned model, or load the weights yourself") from err
+    model.to(map_location)
     bad = non_finite_parameters(model)
     if bad:
         raise ValueError(f"checkpoint {path} holds NaN or infinite weights (in {', '.join(bad)}); the training that "

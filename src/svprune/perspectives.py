@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from svprune.models import MLP, ResidualMLP, incoming_weight_norms, remove_blocks, remove_units
+from svprune.models import MLP, ResidualMLP, incoming_weight_norms, remove_blocks, remove_units  # noqa: F401
 
 
 class Perspective:
@@ -51,7 +51,13 @@ class Units(Perspective):
         self.layer = layer
 
     def layer_of(self, model: MLP) -> int:
-        return len(model.hidden_sizes) - 1 if self.layer is None else int(self.layer)
+        hidden = len(model.hidden_sizes)
+        if self.layer is None:
+            return hidden - 1
+        if isinstance(self.layer, bool) or not isinstance(self.layer, (int, np.integer)) or not -hidden <= self.layer < hidden:
+            raise ValueError(f"the players of an MLP are the units of a hidden layer, named by its index: choose one "
+                             f"of {', '.join(str(i) for i in range(hidden))} (default the last); got {self.layer!r}")
+        return int(self.layer) % hidden
 
     def n_players(self, model: MLP) -> int:
         return model.hidden_sizes[self.layer_of(model)]
@@ -93,27 +99,39 @@ class Blocks(Perspective):
 
 
 class NoChannels(nn.Module):
-    """A model whose player layer has lost its last channel: the one channel Torch-Pruning must keep is zeroed
-    at its mask points, so the network computes what it would without the layer's channels (its read-out
-    bias and whatever bypasses the layer); it still trains like any model."""
+    """A model whose player layer has lost its last channel: the one channel Torch-Pruning must keep is zeroed at
+    the inputs of the layers that read it (``index_fill``, so neither a NaN nor a gradient passes), so the network
+    computes what it would without the layer's channels (its read-out bias and whatever bypasses the layer); it
+    still trains like any model."""
 
-    def __init__(self, model: nn.Module, mask_points: list[str]):
+    def __init__(self, model: nn.Module, consumers: list):
         super().__init__()
-        self.model, self.mask_points = model, list(mask_points)
-        for point in self.mask_points:
-            model.get_submodule(point).register_forward_hook(lambda mod, inp, out: out * 0)
+        self.model, self.consumers = model, list(consumers)
+        for c in self.consumers:
+            index = torch.as_tensor(np.flatnonzero(c.gather == 0), dtype=torch.long)  # player 0: the one left
+            model.get_submodule(c.name).register_forward_pre_hook(
+                lambda mod, args, c=c, index=index: (args[0].index_fill(c.channel_dim, index.to(args[0].device), 0),
+                                                     *args[1:]))
 
     def forward(self, x):
         return self.model(x)
 
 
 class Channels(Perspective):
-    """Output channels of ``layer`` (a module path) of any model; coupled layers are removed with it."""
+    """Output channels of ``layer`` (a module path) of any model; coupled layers are removed with it.
+    ``example``: one input of the model (Torch-Pruning traces with it; the walk passes one sample of the data);
+    ``removal``: how games remove absent channels (svprune.channels.REMOVALS)."""
 
-    def __init__(self, layer: str):
+    def __init__(self, layer: str, example: torch.Tensor | None = None, removal: str = "mask"):
         if not isinstance(layer, str) or not layer:
             raise ValueError(f"the channels perspective needs the player layer as a module path; got {layer!r}")
-        self.layer = layer
+        self.layer, self.example, self.removal = layer, example, removal
+
+    def _example(self, model):
+        from svprune.channels import example_input
+
+        example = example_input(model, self.example)
+        return example.to(next(model.parameters()).device)
 
     def n_players(self, model) -> int:
         from svprune.channels import check_player_layer, n_channels
@@ -125,18 +143,18 @@ class Channels(Perspective):
     def game(self, model, x, y, measure):
         from svprune.games import ModuleGame
 
-        return ModuleGame(model, self.layer, x, y, measure=measure)
+        return ModuleGame(model, self.layer, x, y, measure=measure, removal=self.removal)
 
     def remove(self, model, positions):
-        from svprune.channels import channel_group, example_input, prune_channels
+        from svprune.channels import channel_group, prune_channels
 
         n = self.n_players(model)
         positions = sorted(int(p) for p in positions)
-        if n and len(positions) == n:  # the last channels: keep one, zeroed
-            keep_one = prune_channels(model, self.layer, positions[1:])
-            group = channel_group(keep_one, self.layer, example_input(keep_one))
-            return NoChannels(keep_one, group.mask_points)
-        return prune_channels(model, self.layer, positions)
+        if n and len(positions) == n:  # the last channels: keep one, zeroed where it is read
+            keep_one = prune_channels(model, self.layer, positions[1:], self._example(model))
+            group = channel_group(keep_one, self.layer, self._example(keep_one))
+            return NoChannels(keep_one, group.consumers)
+        return prune_channels(model, self.layer, positions, self._example(model))
 
     def weight_norms(self, model) -> np.ndarray:
         weight = model.get_submodule(self.layer).weight.detach()
@@ -144,35 +162,44 @@ class Channels(Perspective):
 
     @torch.no_grad()
     def dead_units(self, model, x) -> float:
-        """Channels whose output is never positive at the mask point (ReLU then zeroes them) on x."""
+        """Channels that are zero wherever a later layer reads them, for every sample of x (ReLU zeroes a channel
+        whose batch-norm output is never positive, say): removing them changes nothing."""
         if isinstance(model, NoChannels):
             return 0.0
-        from svprune.channels import channel_group, example_input
+        from svprune.channels import channel_group
 
-        point = channel_group(model, self.layer, example_input(model)).mask_points[0]
+        consumer = channel_group(model, self.layer, self._example(model)).consumers[0]
         seen = []
-        hook = model.get_submodule(point).register_forward_hook(lambda mod, inp, out: seen.append(out))
+        hook = model.get_submodule(consumer.name).register_forward_pre_hook(lambda mod, args: seen.append(args[0]))
         try:
             model(x)
         finally:
             hook.remove()
-        out = seen[0].transpose(0, 1).flatten(1)
-        return float((out.max(1).values <= 0).sum())
+        largest = seen[0].movedim(consumer.channel_dim, 0).flatten(1).abs().amax(1).float()  # per input position
+        index = torch.as_tensor(consumer.gather, device=largest.device)
+        per_player = torch.zeros(self.n_players(model) + 1, device=largest.device).scatter_reduce(0, index, largest,
+                                                                                                   "amax")
+        return float((per_player[:-1] <= 0).sum())
 
     def scored_layer(self, model):
         module = model.get_submodule(self.layer)
         return module, "linear" if isinstance(module, nn.Linear) else "conv"
 
 
-def perspective_for(model: nn.Module, layer: int | str | None = None) -> Perspective:
-    """The perspective of a model: units of an MLP layer (``layer`` an index, default the last), blocks of a
-    residual MLP, or channels of the layer a module path names in any other model."""
-    if isinstance(model, MLP):
-        return Units(layer)
-    if isinstance(model, ResidualMLP):
-        return Blocks()
+def perspective_for(model: nn.Module, layer: int | str | None = None, example: torch.Tensor | None = None,
+                    removal: str = "mask") -> Perspective:
+    """The perspective of a model, its kind's (svprune.kinds): units of an MLP layer (``layer`` an index, default
+    the last), blocks of a residual MLP, or the channels of the layer a module path names in any other model
+    (default: the kind's, e.g. a SmallCNN's last convolution). ``example``: one model input, which Torch-Pruning
+    traces with; ``removal``: how channel games remove absent channels."""
+    from svprune.kinds import KindError, kind_of_model
+
     if isinstance(model, NoChannels):
-        return Channels(layer)
-    if layer is None and hasattr(model, "channels"):  # svprune's SmallCNN: its last convolution
-        layer = f"conv{len(model.channels)}"
-    return Channels(layer)
+        return Channels(layer, example, removal)
+    try:
+        kind = kind_of_model(model)
+    except KindError:  # a model of the user's, built without a factory: its channels
+        return Channels(layer, example, removal)
+    if layer is None:
+        layer = kind.player_layer(kind.describe(model))
+    return kind.perspective(model, layer, example, removal)

@@ -62,6 +62,7 @@ class WalkConfig:
     stop_below_theta: bool = False
     eval_split: str = "validation"
     layer: int | str | None = None  # MLP: hidden-layer index (default the last); other models: a module path
+    removal: str = "mask"  # channel games: "mask" (exact masks only) or "prune" (each coalition pruned physically)
     shapley: ShapleyConfig = field(default_factory=ShapleyConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     shapley_for_all: bool = True
@@ -92,6 +93,7 @@ def walk_config(training: dict, pruning: dict) -> WalkConfig:
         stop_below_theta=bool(pruning.get("stop_below_theta", False)),
         eval_split=pruning.get("eval_split", "validation"),
         layer=pruning.get("layer"),
+        removal=pruning.get("removal", "mask"),
         shapley=ShapleyConfig(
             method=shapley.get("method", "permutation"),
             budget=_budget(shapley),

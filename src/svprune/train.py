@@ -10,6 +10,7 @@ from torch import nn
 
 from svprune.checks import check_finite, check_labels, check_same_length
 from svprune.settings import TrainConfig
+from svprune.outputs import logits_of
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}
 
@@ -78,7 +79,7 @@ def train(
     def outputs() -> int:
         with torch.no_grad():
             model.eval()
-            return model(x[:1]).shape[-1]
+            return logits_of(model(x[:1])).shape[-1]
 
     check_training_data(x, y, outputs)
     params = [p for p in model.parameters() if p.numel()]
@@ -89,7 +90,7 @@ def train(
     for epoch, idx in minibatches(len(x), epochs, seed, config.batch_size, x.device):
         if idx is not None:
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x[idx]), y[idx])
+            loss = loss_fn(logits_of(model(x[idx])), y[idx])
             loss.backward()
             optimizer.step()
             diverged = diverged | ~torch.isfinite(loss.detach())
@@ -110,5 +111,6 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     model.eval()
     correct = 0
     for start in range(0, len(x), batch_size):
-        correct += int((model(x[start : start + batch_size]).argmax(1) == y[start : start + batch_size]).sum())
+        logits = logits_of(model(x[start : start + batch_size]))
+        correct += int((logits.argmax(1) == y[start : start + batch_size]).sum())
     return correct / max(len(x), 1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -41,7 +41,8 @@ class _Walk:
     def __init__(self, model, data: dict, strategy: Strategy, seed: int, config: WalkConfig, walk_id: str, device):
         self.strategy, self.seed, self.config, self.walk_id, self.data = strategy, int(seed), config, walk_id, data
         self.rng = np.random.default_rng(walk_seed(seed, strategy.name))
-        self.perspective = perspective_for(model, config.layer)
+        example = data["train"][0][:1]  # Torch-Pruning traces the model with one sample of the data
+        self.perspective = perspective_for(model, config.layer, example=example, removal=config.removal)
         self.model = self.perspective.remove(model.to(device), [])  # a private copy
         self.units = np.arange(self.perspective.n_players(self.model))  # original ids of the current players
         self.epochs = config.root_epochs
@@ -118,11 +119,12 @@ def prune_walk(
     config: WalkConfig = WalkConfig(),
     walk_id: str = "",
     device: str | torch.device = "cpu",
+    on_step: Callable[[list[pd.DataFrame]], None] | None = None,
 ) -> pd.DataFrame:
     """Run one pruning walk from ``model`` (left unchanged) and return one record per step (SPEC 4); step 0
     is the root model. Randomness (Shapley sampling, random selection, retraining order) comes from
     ``seed`` and the strategy name alone. The library's reference walk: the pruned model is a physically
-    smaller network, retrained on its own."""
+    smaller network, retrained on its own. ``on_step([records])`` is called after every step (to keep them)."""
     strategy = parse(strategy) if isinstance(strategy, str) else strategy
     data = _walk_data(splits, config, device)
     walk = _Walk(model, data, strategy, seed, config, walk_id, device)
@@ -130,6 +132,8 @@ def prune_walk(
         train_seed = walk.prune()
         train(walk.model, *data["train"], config.retrain_epochs, seed=train_seed, config=config.train)
         walk.record()
+        if on_step is not None:
+            on_step([walk.frame()])
     return walk.frame()
 
 
@@ -141,6 +145,7 @@ def prune_walks(
     config: WalkConfig = WalkConfig(),
     walk_ids: Sequence[str] | None = None,
     device: str | torch.device = "cpu",
+    on_step: Callable[[list[pd.DataFrame]], None] | None = None,
 ) -> list[pd.DataFrame]:
     """Walks of one strategy from several root models (one per seed), advanced step by step together: each
     walk values and prunes its own model exactly as :func:`prune_walk` does, and the pruned MLPs of a step are
@@ -152,8 +157,12 @@ def prune_walks(
     if len(models) != len(seeds):
         raise ValueError(f"{len(models)} root models for {len(seeds)} seeds")
     walk_ids = list(walk_ids) if walk_ids is not None else [f"{strategy.name}/seed{s}" for s in seeds]
-    if not all(perspective_for(m, config.layer).fused_retraining for m in models):
-        return [prune_walk(m, splits, strategy, s, config, w, device) for m, s, w in zip(models, seeds, walk_ids)]
+    if not all(perspective_for(m, config.layer, removal=config.removal).fused_retraining for m in models):
+        done: list[pd.DataFrame] = []
+        for m, s, w in zip(models, seeds, walk_ids):
+            keep = (lambda frames: on_step(done + frames)) if on_step is not None else None
+            done.append(prune_walk(m, splits, strategy, s, config, w, device, on_step=keep))
+        return done
     data = _walk_data(splits, config, device)
     walks = [_Walk(m, data, strategy, s, config, w, device) for m, s, w in zip(models, seeds, walk_ids)]
     while True:
@@ -170,6 +179,8 @@ def prune_walks(
         for w, trained in zip(active, stacked.unstack()):
             w.model = remove_units(trained, layer, range(w.model.hidden_sizes[layer], width))
             w.record()
+        if on_step is not None:
+            on_step([w.frame() for w in walks])
     return [w.frame() for w in walks]
 
 

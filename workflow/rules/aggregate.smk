@@ -18,7 +18,7 @@ rule walk_tables:
         stops="--stopped-below-theta" if config["pruning"]["stop_below_theta"] else "",
         root_epochs=config["training"]["root_epochs"],
         retrain_epochs=config["pruning"]["retrain_epochs"],
-        players="neurons" if config["model"]["kind"] == "mlp" else "channels",
+        players=KIND.players,
     log:
         f"{LOGS}/walk_tables.log",
     conda:
@@ -72,7 +72,7 @@ rule plot_walks:
     params:
         strategies=lambda w: " ".join(f"'{s}'" for s in FIGURES[int(w.figure)]),
         theta=config["pruning"]["theta"],
-        players="neurons" if config["model"]["kind"] == "mlp" else "channels",
+        players=KIND.players,
         panels="",
     log:
         f"{LOGS}/plot_walks/{{figure}}.log",

@@ -9,15 +9,15 @@ def pick(section, *keys, **extra):
     return json.dumps({**chosen, **extra}, sort_keys=True)
 
 
-# What building a root model reads, per model kind.
-MODEL_KEYS = {"mlp": ("hidden",), "cnn": ("kind", "channels", "image_shape"),
-              "torchvision": ("kind", "arch", "image_shape")}
+# What building a root model reads: its kind's keys (svprune.kinds).
+MODEL_KEYS = KIND.keys
 
 
 def player_layer():
-    """The player layer a walk reads (kinds cnn and torchvision), as an override of the pruning section."""
-    layer = config["model"].get("layer")
-    return {"layer": layer} if layer else {}
+    """The player layer a walk reads (kinds other than mlp), and how its games remove channels where that is not
+    the default, as overrides of the pruning section."""
+    layer, removal = config["model"].get("layer"), config["model"].get("removal", "mask")
+    return {**({"layer": layer} if layer else {}), **({"removal": removal} if removal != "mask" else {})}
 
 
 # What training reads (not training.threads: a job's thread count is its `threads:`, no param).

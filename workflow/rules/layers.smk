@@ -7,6 +7,8 @@ LAYER_TRAINING = pick("training", *TRAINING_KEYS, root_epochs=LAYERS["root_epoch
 
 
 use rule train_root as train_layer_root with:
+    input:
+        data=f"{OUT}/data/splits.npz",
     output:
         f"{OUT}/layers/roots/seed{{seed}}.pt",
     params:

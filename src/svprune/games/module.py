@@ -1,85 +1,110 @@
 """Channels of any layer of any PyTorch model as players (``ModuleGame``).
 
 The players are the output features of a ``nn.Linear`` or the output channels of a ``nn.Conv1d``/``nn.Conv2d``,
-named by module path (``"features.3"``, ``"layer4.1.conv1"``). A coalition keeps its channels and zeroes the rest
-where zeroing equals removing them (after the layer's batch norm: see :mod:`svprune.channels`); where residual
-additions tie the layer's channels to other layers, the players are the channels of the whole group.
+named by module path (``"features.3"``, ``"layer4.1.conv1"``); where residual additions or depthwise
+convolutions tie the layer's channels to other layers, the players are the channels of the whole group. A
+coalition keeps its channels; the others are zeroed at the inputs of the layers that read them, which equals
+removing them (see :mod:`svprune.channels` and docs/masking.md). Every game checks that equality when it is
+built: on a few random coalitions its logits must equal those of the model :func:`svprune.channels.prune_channels`
+returns; a mismatch is an error, never a value. Where no mask is exact (a normalisation that mixes the channels),
+``removal="prune"`` evaluates every coalition on the physically pruned model instead.
 
 The model is traced with ``torch.fx``; everything that does not depend on the players (the network up to the
-player layer, and skip connections from before it) is computed once, for all samples, and cached; per coalition
-only the operations downstream of the players run, for many coalitions at once (coalitions x samples as one
-batch), in blocks of at most ``max_batch_bytes``. A model that ``torch.fx`` cannot trace is run whole per block,
-with the mask applied by forward hooks. When the rest of the network is additive in the players (per-channel
-pooling, flatten and a linear read-out), each channel's contribution to the logits is computed once and
-permutation walks take the incremental path.
+layers that read them, skip connections from before it) is computed once, for all samples, and cached; per
+coalition only the operations downstream of the masks run, for many coalitions at once (coalitions x samples
+as one batch), in blocks of at most ``max_batch_bytes``. A model that ``torch.fx`` cannot trace is run whole per
+block, the masks applied by forward pre-hooks. When the rest of the network is additive in the players
+(per-channel pooling, flatten and a linear read-out), each channel's contribution to the logits is computed once
+and permutation walks take the incremental path.
+
+The game evaluates the model in eval mode (batch norm with its running statistics, no dropout); a model given
+in train mode is left in train mode between evaluations. The logits are read from the model's output by the rule
+of :mod:`svprune.outputs`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import operator
+from collections import Counter, OrderedDict
 
 import numpy as np
 import torch
 from torch import nn
 
-from svprune.channels import channel_group, check_player_layer, remember_example
+from svprune.channels import REMOVALS, ChannelError, channel_group, check_player_layer, prune_channels, remember_example
 from svprune.games.network import DEFAULT_MAX_BATCH_BYTES, _NetworkGame
+from svprune.outputs import logits_of
 
 log = logging.getLogger(__name__)
+
+CHECK_COALITIONS = 3
+"""Random coalitions on which every game compares its logits with the physically pruned model's."""
+CHECK_SAMPLES = 32
+"""Samples of that comparison."""
 
 
 def _size(value) -> int:
     return value.numel() * value.element_size() if torch.is_tensor(value) else 0
 
 
-class _Suffix:
-    """The part of a traced model that depends on the mask points, with the values it reads from the rest."""
+@contextlib.contextmanager
+def evaluating(model: nn.Module):
+    """The model in eval mode for the duration, then back in the mode it was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
-    def __init__(self, graph_module: torch.fx.GraphModule, mask_points: list[str]):
+
+class _Suffix:
+    """The part of a traced model that reads the masked inputs, with the values it reads from the rest."""
+
+    def __init__(self, graph_module: torch.fx.GraphModule, consumers: list[str]):
         self.gm = graph_module
         self.modules = dict(graph_module.named_modules())
         nodes = list(graph_module.graph.nodes)
-        masked = [n for n in nodes if n.op == "call_module" and n.target in mask_points]
-        calls = {p: sum(1 for n in masked if n.target == p) for p in mask_points}
-        if any(c != 1 for c in calls.values()):
-            raise _Untraceable(f"mask points called other than once: {calls}")
-        self.masked = {n.name for n in masked}
+        masked = [n for n in nodes if n.op == "call_module" and n.target in consumers]
+        calls = Counter(n.target for n in masked)
+        if any(calls[c] != 1 for c in consumers):
+            raise _Untraceable(f"layers called other than once: {dict(calls)}")
+        self.masked = {n.name: n.target for n in masked}
         dependent: set[str] = set()
         for n in nodes:
             if n.name in self.masked or any(a.name in dependent for a in n.all_input_nodes):
                 dependent.add(n.name)
         self.suffix = [n for n in nodes if n.name in dependent and n.op != "output"]
         self.output = next(n for n in nodes if n.op == "output")
-        first = {n.name for n in masked if not any(a.name in dependent for a in n.all_input_nodes)}
-        frontier = {a.name for n in self.suffix for a in n.all_input_nodes if a.name not in dependent} | first
+        readers = self.suffix + [self.output]
+        frontier = {a.name for n in readers for a in n.all_input_nodes if a.name not in dependent}
         self.frontier = [n for n in nodes if n.name in frontier]
-        self.prefix = [n for n in nodes if (n.name not in dependent or n.name in first) and n.op != "output"]
+        self.prefix = [n for n in nodes if n.name not in dependent and n.op != "output"]
 
     @torch.no_grad()
     def run_prefix(self, x: torch.Tensor) -> dict:
-        """The frontier values for inputs x (the network up to the players, once)."""
+        """The frontier values for inputs x (the network up to the masked inputs, once)."""
         env: dict = {}
         wanted = {n.name for n in self.frontier}
         for n in self.prefix:
-            env[n.name] = x if n.op == "placeholder" else self._call(n, env)
+            env[n.name] = x if n.op == "placeholder" else self.call(n, env)
         return {k: env[k] for k in wanted}
 
     @torch.no_grad()
     def run_suffix(self, frontier: dict, masks: dict) -> torch.Tensor:
-        """The logits with the masks applied at the mask points: ``masks[name]`` multiplies that node's output."""
+        """The logits with ``masks[consumer]`` multiplying the first input of each consumer."""
         env = dict(frontier)
         for n in self.suffix:
-            if n.name in self.masked and n.name in frontier:
-                value = frontier[n.name]
-            else:
-                value = self._call(n, env)
-            env[n.name] = value * masks[n.name] if n.name in self.masked else value
-        return torch.fx.node.map_arg(self.output.args[0], lambda a: env[a.name])
+            env[n.name] = self.call(n, env, masks.get(self.masked.get(n.name)))
+        return logits_of(torch.fx.node.map_arg(self.output.args[0], lambda a: env[a.name]), "the traced model")
 
-    def _call(self, n, env):
+    def call(self, n, env, mask=None):
         args = torch.fx.node.map_arg(n.args, lambda a: env[a.name])
         kwargs = torch.fx.node.map_arg(n.kwargs, lambda a: env[a.name])
+        if mask is not None:
+            args = (args[0] * mask, *args[1:])
         if n.op == "call_module":
             return self.modules[n.target](*args, **kwargs)
         if n.op == "call_function":
@@ -96,15 +121,19 @@ class _Untraceable(Exception):
 
 
 class ModuleGame(_NetworkGame):
-    """Players: the output channels of ``layer`` (a module path) in any ``nn.Module`` classifier whose output is
-    logits (samples x classes). See the module's docstring for what a coalition means and how it is computed.
+    """Players: the output channels of ``layer`` (a module path) in any ``nn.Module`` classifier. See the
+    module's docstring for what a coalition means and how it is computed.
 
-    ``coupled_layers``: the other layers whose channels are removed with these (residual groups);
-    ``mask_points``: where channels are zeroed; ``mode``: "cached" (traced, prefix computed once) or "hooks"
-    (whole model per block of coalitions); ``fast``: whether the read-out is additive in the channels, so that
-    coalitions are one matrix product of the channels' logit terms and permutation walks take the incremental
-    path (equal to the plain path up to float rounding).
-    Labels must lie in 0..(classes - 1) and inputs and weights must be finite, checked before any evaluation."""
+    ``removal``: "mask" (zero the absent channels where the layers that read them read them; refused, naming the
+    operation, where that is not exact) or "prune" (evaluate each coalition on the physically pruned model: exact
+    wherever Torch-Pruning can prune, and slow). ``coupled_layers``: the other layers whose channels are removed
+    with these (residual groups); ``mask_points``: the layers whose inputs are masked; ``mode``: "cached" (traced,
+    prefix computed once), "hooks" (whole model per block of coalitions) or "pruned"; ``fast``: whether the
+    read-out is additive in the channels, so that coalitions are one matrix product of the channels' logit terms
+    and permutation walks take the incremental path (equal to the plain path up to float rounding).
+    ``max_diff``: the largest difference between this game's logits and the pruned model's found by the
+    self-check. Labels must lie in 0..(classes - 1) and inputs and weights must be finite, checked before any
+    evaluation."""
 
     def __init__(
         self,
@@ -115,56 +144,90 @@ class ModuleGame(_NetworkGame):
         measure: str = "accuracy",
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         fast: bool | None = None,
+        removal: str = "mask",
     ):
+        if removal not in REMOVALS:
+            raise ValueError(f"removal must be one of {', '.join(REMOVALS)}; got {removal!r}")
         check_player_layer(model, layer)
+        self.removal = removal
         param = next(model.parameters())
         first = torch.as_tensor(np.asarray(x[:1]) if not torch.is_tensor(x) else x[:1], dtype=param.dtype)
         first = first.to(param.device)
-        model.eval()
-        with torch.no_grad():
+        was_training = model.training
+        if was_training:
+            log.info("the model is in train mode: the game evaluates it in eval mode (batch norm with its running "
+                     "statistics, no dropout) and leaves it in train mode")
+        with evaluating(model):
+            n_classes = self._check_runs(model, first)
+            remember_example(model, first)
+            group = channel_group(model, layer, first)
+            self.layer, self.group = layer, group
+            self.coupled_layers, self.mask_points = group.coupled, group.mask_points
+            if group.coupled:
+                log.info("the channels of %r are tied to %s: they are valued and removed together", layer,
+                         ", ".join(group.coupled))
+            if removal == "mask" and not group.exact_by_mask:
+                raise ChannelError(
+                    f"no mask of the channels of {layer!r} equals removing them: they pass through "
+                    f"{'; '.join(group.mixing)}. Evaluate every coalition on the physically pruned model instead "
+                    "(ModuleGame(..., removal='prune'); in the workflow, model.removal: prune; slower), or choose "
+                    "another layer")
+            self._setup(model, x, y, measure, n_classes, max_batch_bytes)
+            self.n_players = group.n_channels
+            self._probe_x = self._samples(x, self._order[:CHECK_SAMPLES])
+            self._pruned: OrderedDict = OrderedDict()
+            self._suffix, self._terms = None, None
+            if removal == "prune":
+                self.mode = "pruned"
+                self._cache = {"x": self._samples(x, self._order)}
+                self._ndims, self._per_sample = self._inspect()
+            else:
+                self._build(x)
+            self.max_diff = self._check_against_pruning()
+            self.empty_measure = float(self.measure_of(np.zeros((1, self.n_players), dtype=bool))[0])
+            if fast is not False and removal == "mask":
+                self._terms, self._base = self._additive_terms()
+        model.train(was_training)
+        self.fast = self._terms is not None
+        if fast and not self.fast:
+            raise ValueError(f"fast=True needs the network after {layer!r} to be additive in its channels "
+                             "(per-channel pooling, reshapes and linear layers only)")
+
+    @staticmethod
+    @torch.no_grad()
+    def _check_runs(model: nn.Module, first: torch.Tensor) -> int:
+        """The model must run on one sample and return logits; returns the number of classes."""
+        try:
             out = model(first)
-        if out.ndim != 2:
-            raise ValueError(f"the model must return logits of shape (samples, classes); it returned {tuple(out.shape)}")
-        remember_example(model, first)
-        group = channel_group(model, layer, first)
-        self.layer, self.group = layer, group
-        self.coupled_layers, self.mask_points = group.coupled, group.mask_points
-        if group.coupled:
-            log.info("the channels of %r are tied by residual additions to %s: they are valued and removed together",
-                     layer, ", ".join(group.coupled))
-        self._setup(model, x, y, measure, out.shape[1], max_batch_bytes)
-        self.n_players = group.n_channels
-        self._probe_x = self._samples(x, self._order[:8])
+        except Exception as err:  # noqa: BLE001 - a shape mismatch surfaces as many kinds of error
+            raise ValueError(f"the model cannot run on the data's samples, of shape {tuple(first.shape[1:])} "
+                             f"({type(err).__name__}: {err}); give inputs of the shape the model expects (in the "
+                             "workflow, model.input_shape)") from err
+        return int(logits_of(out).shape[1])
+
+    # ---- caching and running ---------------------------------------------------------------------------------
+    def _build(self, x) -> None:
         self.mode = "hooks"
         try:
-            self._suffix = _Suffix(torch.fx.symbolic_trace(model), group.mask_points)
+            self._suffix = _Suffix(torch.fx.symbolic_trace(self.model), self.mask_points)
             self._cache = self._build_cache(x)
             self._ndims, self._per_sample = self._inspect()
             if not self._agrees_with_model():
                 raise _Untraceable("the traced graph does not reproduce the model's logits")
             self.mode = "cached"
         except Exception as err:  # noqa: BLE001 - any tracing failure falls back to running the whole model
-            log.info("coalitions of %r run the whole model (torch.fx: %s)", layer, err)
+            log.info("coalitions of %r run the whole model (torch.fx: %s)", self.layer, err)
             self._suffix = None
             self._cache = {"x": self._samples(x, self._order)}
             self._ndims, self._per_sample = self._inspect()
-        self.empty_measure = float(self.measure_of(np.zeros((1, self.n_players), dtype=bool))[0])
-        self._terms = None
-        if fast is not False:
-            self._terms, self._base = self._additive_terms()
-        self.fast = self._terms is not None
-        if fast and not self.fast:
-            raise ValueError(f"fast=True needs the network after {layer!r} to be additive in its channels "
-                             "(per-channel pooling, reshapes and linear layers only)")
 
-    # ---- caching and running ---------------------------------------------------------------------------------
     @torch.no_grad()
     def _build_cache(self, x) -> dict:
         """The frontier values of all samples, label-ordered, computed in slices within max_batch_bytes."""
         n = len(self._order)
         probe = self._suffix.run_prefix(self._probe_x[:2])
         for name, value in probe.items():
-            if not torch.is_tensor(value) or value.ndim == 0 or value.shape[0] != 2:
+            if not torch.is_tensor(value) or value.ndim == 0 or value.shape[0] != min(2, n):
                 raise _Untraceable(f"{name} is not a per-sample tensor")
         per_sample = max(sum(_size(v) for v in probe.values()) // 2, 1) * 4
         step = max(1, self.max_batch_bytes // per_sample)
@@ -173,23 +236,22 @@ class ModuleGame(_NetworkGame):
 
     @torch.no_grad()
     def _inspect(self) -> tuple[dict, int]:
-        """Run one sample with every player: the number of dimensions at each mask point, and the bytes of
+        """Run one sample with every player: the number of dimensions of each consumer's input, and the bytes of
         intermediate tensors per (coalition, sample), doubled for temporaries."""
         ndims, total = {}, 0
         if self._suffix is not None:
             env = {k: v[:1] for k, v in self._cache.items()}
             for n in self._suffix.suffix:
-                if not (n.name in self._suffix.masked and n.name in env):
-                    env[n.name] = self._suffix._call(n, env)
                 if n.name in self._suffix.masked:
-                    ndims[n.name] = env[n.name].ndim
+                    ndims[self._suffix.masked[n.name]] = env[n.args[0].name].ndim
+                env[n.name] = self._suffix.call(n, env)
                 total += _size(env[n.name])
             return ndims, max(2 * total, 1)
         sizes = []
         hooks = [m.register_forward_hook(lambda mod, inp, out: sizes.append(_size(out)))
                  for m in self.model.modules() if m is not self.model]
-        hooks += [self.model.get_submodule(p).register_forward_hook(
-            lambda mod, inp, out, p=p: ndims.__setitem__(p, out.ndim)) for p in self.mask_points]
+        hooks += [self.model.get_submodule(p).register_forward_pre_hook(
+            lambda mod, args, p=p: ndims.__setitem__(p, args[0].ndim)) for p in self.mask_points]
         try:
             self.model(self._probe_x[:1])
         finally:
@@ -201,37 +263,103 @@ class ModuleGame(_NetworkGame):
     def _agrees_with_model(self) -> bool:
         """The traced suffix, all players kept, must give the model's own logits."""
         frontier = self._suffix.run_prefix(self._probe_x)
-        traced = self._suffix.run_suffix(frontier, {k: 1.0 for k in self._ndims})
-        return bool(torch.allclose(traced, self.model(self._probe_x), rtol=1e-4, atol=1e-5))
+        traced = self._suffix.run_suffix(frontier, {})
+        return bool(torch.allclose(traced, logits_of(self.model(self._probe_x)), rtol=1e-4, atol=1e-5))
 
     def _masks(self, masks: torch.Tensor, span: int) -> dict:
-        """Per mask point, the coalition masks as (coalitions x samples, channels, 1, ...)."""
-        m = masks.to(self.dtype).repeat_interleave(span, 0)
-        return {k: m.reshape(m.shape[0], m.shape[1], *([1] * (nd - 2))) for k, nd in self._ndims.items()}
+        """Per consumer, the coalitions' input masks as (coalitions x samples, ...) broadcastable to its input."""
+        out = {}
+        for c in self.group.consumers:
+            keep = c.keep(masks.to(self.dtype)).repeat_interleave(span, 0)
+            out[c.name] = c.shaped(keep, self._ndims[c.name])
+        return out
 
-    def _logits(self, masks: torch.Tensor, sl: slice) -> torch.Tensor:
+    def _masked_logits(self, masks: torch.Tensor, sl: slice) -> torch.Tensor:
         b, span = masks.shape[0], sl.stop - sl.start
-        if getattr(self, "_terms", None) is not None:  # additive read-out: one matrix product per block
-            return self._base[sl] + torch.einsum("bn,nsc->bsc", masks.to(self._terms.dtype), self._terms[:, sl])
         mask_of = self._masks(masks, span)
         if self._suffix is not None:
             frontier = {k: v[sl].repeat((b,) + (1,) * (v.ndim - 1)) for k, v in self._cache.items()}
-            logits = self._suffix.run_suffix(frontier, mask_of)
-        else:
-            hooks = [self.model.get_submodule(p).register_forward_hook(lambda mod, inp, out, p=p: out * mask_of[p])
-                     for p in self.mask_points]
-            try:
-                x = self._cache["x"][sl]
-                logits = self.model(x.repeat((b,) + (1,) * (x.ndim - 1)))
-            finally:
-                for h in hooks:
-                    h.remove()
+            return self._suffix.run_suffix(frontier, mask_of).reshape(b, span, -1)
+        hooks = [self.model.get_submodule(p).register_forward_pre_hook(
+            lambda mod, args, p=p: (args[0] * mask_of[p], *args[1:])) for p in self.mask_points]
+        try:
+            x = self._cache["x"][sl]
+            logits = logits_of(self.model(x.repeat((b,) + (1,) * (x.ndim - 1))))
+        finally:
+            for h in hooks:
+                h.remove()
         return logits.reshape(b, span, -1)
+
+    def _pruned_model(self, keep: np.ndarray) -> nn.Module:
+        """The model without the channels ``keep`` leaves out (a few kept, most recent first)."""
+        key = np.packbits(keep).tobytes()
+        if key not in self._pruned:
+            self._pruned[key] = prune_channels(self.model, self.layer, np.flatnonzero(~keep),
+                                               example_inputs=self._probe_x[:1]).eval()
+            while len(self._pruned) > 16:
+                self._pruned.popitem(last=False)
+        self._pruned.move_to_end(key)
+        return self._pruned[key]
+
+    def _pruned_logits(self, masks: torch.Tensor, sl: slice) -> torch.Tensor:
+        rows = []
+        for keep in masks.cpu().numpy().astype(bool):
+            if not keep.any():  # nothing left to mix: zeroing every input is removing the group
+                rows.append(self._masked_logits(torch.as_tensor(keep[None], device=self.device), sl)[0])
+            else:
+                rows.append(logits_of(self._pruned_model(keep)(self._cache["x"][sl])))
+        return torch.stack(rows)
+
+    def _logits(self, masks: torch.Tensor, sl: slice) -> torch.Tensor:
+        if self._terms is not None:  # additive read-out: one matrix product per block
+            return self._base[sl] + torch.einsum("bn,nsc->bsc", masks.to(self._terms.dtype), self._terms[:, sl])
+        with evaluating(self.model):
+            if self.mode == "pruned":
+                return self._pruned_logits(masks, sl)
+            return self._masked_logits(masks, sl)
 
     def _bytes_per_sample(self) -> int:
         if getattr(self, "_terms", None) is not None:
             return 4 * 3 * self.n_classes + 8 * self.n_classes
         return self._per_sample
+
+    # ---- the self-check: masking must equal removal -------------------------------------------------------------
+    @torch.no_grad()
+    def _check_against_pruning(self) -> float:
+        """Compare the game's logits with the physically pruned model's on CHECK_COALITIONS random coalitions (one
+        channel removed, about half, all but one) and CHECK_SAMPLES samples; a mismatch is a ChannelError."""
+        n = self.n_players
+        if n < 2:
+            return 0.0
+        rng = np.random.default_rng(0)
+        sl = slice(0, len(self._probe_x))
+        worst = 0.0
+        for removed in sorted({1, n // 2, n - 1})[:CHECK_COALITIONS]:
+            keep = np.ones(n, dtype=bool)
+            keep[rng.choice(n, size=removed, replace=False)] = False
+            try:
+                pruned = self._pruned_model(keep)
+                expected = logits_of(pruned(self._probe_x))
+            except ChannelError:
+                raise
+            except Exception as err:  # noqa: BLE001 - a model Torch-Pruning breaks
+                raise ChannelError(f"the model Torch-Pruning returns without {removed} of the {n} channels of "
+                                   f"{self.layer!r} does not run ({type(err).__name__}: {err}); its channels cannot "
+                                   "be players") from err
+            got = self._logits(torch.as_tensor(keep[None], device=self.device), sl)[0]
+            diff = float((got - expected).abs().max())
+            scale = float(expected.abs().max()) + 1.0
+            worst = max(worst, diff)
+            if not diff <= 1e-4 * scale:
+                ops = ", ".join(self.group.ops[:12]) or "none"
+                raise ChannelError(
+                    f"masking the channels of {self.layer!r} does not equal removing them: without {removed} of its "
+                    f"{n} channels the masked model's logits differ from the pruned model's by up to {diff:.3g} "
+                    f"(operations between the layer and the layers that read it: {ops}). Evaluate every coalition "
+                    "on the physically pruned model instead (ModuleGame(..., removal='prune'); in the workflow, "
+                    "model.removal: prune), or choose another layer")
+        self._pruned.clear()
+        return worst
 
     # ---- additive read-outs: each channel's logit terms once, then the incremental walk -----------------------
     @torch.no_grad()
