@@ -173,8 +173,7 @@ def cmd_values(args) -> None:
     model = _model_for_values(args)
     splits = _inputs_for(model, splits)
     x, y = as_tensors(*splits.split(args.split), device=args.device)
-    layer = int(args.layer) if args.layer is not None and args.layer.lstrip("-").isdigit() else args.layer
-    game = perspective_for(model, layer, example=x[:1], removal=args.removal).game(model, x, y, args.measure)
+    game = perspective_for(model, args.layer, example=x[:1], removal=args.removal).game(model, x, y, args.measure)
     budget = args.budget if args.budget is not None or args.method == "exact" else 20_000
     est = shapley_values(game, args.method, budget, seed=args.seed, tolerance=args.tolerance)
     normalized, ok = est.normalized()

@@ -256,7 +256,6 @@ def model_from_config(section: dict, n_features: int, n_classes: int, seed: int 
     from svprune.kinds import kind_of_section
 
     kind = kind_of_section(section)
-    kind.check(section)
     return kind.build(section, n_features, n_classes, tuple(sample_shape or (n_features,)), seed)
 
 

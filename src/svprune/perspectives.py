@@ -47,7 +47,9 @@ class Perspective:
 class Units(Perspective):
     fused_retraining = True
 
-    def __init__(self, layer: int | None = None):
+    def __init__(self, layer: int | str | None = None):
+        if isinstance(layer, str) and layer.lstrip("-").isdigit():  # as the command line gives it
+            layer = int(layer)
         self.layer = layer
 
     def layer_of(self, model: MLP) -> int:
@@ -102,7 +104,9 @@ class NoChannels(nn.Module):
     """A model whose player layer has lost its last channel: the one channel Torch-Pruning must keep is zeroed at
     the inputs of the layers that read it (``index_fill``, so neither a NaN nor a gradient passes), so the network
     computes what it would without the layer's channels (its read-out bias and whatever bypasses the layer); it
-    still trains like any model."""
+    still trains like any model, except that its batch norms keep their running statistics: what follows the
+    layer now sees the same input for every sample, so batch statistics would have zero variance, and a chain of
+    such batch norms multiplies the gradient by 1/sqrt(eps) at each one until it overflows (NaN)."""
 
     def __init__(self, model: nn.Module, consumers: list):
         super().__init__()
@@ -115,6 +119,13 @@ class NoChannels(nn.Module):
 
     def forward(self, x):
         return self.model(x)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for m in self.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+        return self
 
 
 class Channels(Perspective):
