@@ -28,6 +28,7 @@ Whatever the analysis says, every game checks itself on a few coalitions against
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import weakref
 from collections.abc import Sequence
@@ -92,6 +93,45 @@ def check_player_layer(model: nn.Module, layer: str) -> nn.Module:
         raise ChannelError(f"{layer!r} is a {type(module).__name__}, not a Linear or Conv1d/Conv2d layer; layers "
                            f"whose channels can be players: {_shown(valid)}")
     return module
+
+
+TRACE_MEMORY = 4 << 30
+"""Memory Torch-Pruning may take beyond what the process holds while it traces a group: on some architectures
+(Swin's shifted windows) its index mapping grows without bound, and an error is better than the machine's OOM
+killer."""
+
+
+@contextlib.contextmanager
+def _memory_guard(extra: int = TRACE_MEMORY):
+    """Cap the process's address space at its current size plus ``extra`` bytes for the duration (Linux; elsewhere
+    nothing), so that a runaway allocation raises MemoryError instead of exhausting the machine."""
+    try:
+        import resource
+
+        with open("/proc/self/statm") as handle:
+            current = int(handle.read().split()[0]) * resource.getpagesize()
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        yield
+        return
+    cap = current + extra
+    if soft != resource.RLIM_INFINITY and soft <= cap:
+        yield
+        return
+    resource.setrlimit(resource.RLIMIT_AS, (cap if hard == resource.RLIM_INFINITY else min(cap, hard), hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def _group(model: nn.Module, module: nn.Module, example: torch.Tensor, idxs: list[int]):
+    """Torch-Pruning's DependencyGraph and the pruning group of ``module``'s output channels ``idxs``."""
+    with _memory_guard():
+        graph = _trace(model, example_inputs=example, verbose=False)
+        if module not in graph.module2node:
+            return graph, None
+        return graph, graph.get_pruning_group(module, _out_pruner(module), idxs=idxs)
 
 
 def _trace(model: nn.Module, example_inputs: torch.Tensor, verbose: bool = False):
@@ -201,16 +241,19 @@ def channel_group(model: nn.Module, layer: str, example: torch.Tensor) -> Channe
     was_training = model.training
     model.eval()
     try:
-        graph = _trace(model, example_inputs=example, verbose=False)
-        if module not in graph.module2node:
+        graph, group = _group(model, module, example, list(range(n)))
+        if group is None:
             parent = next((p for p, m in model.named_modules() if any(c is module for c in m.children())), "")
             owner = type(model.get_submodule(parent)).__name__ if parent else "the model"
             raise ChannelError(f"{layer!r} is not called as a layer in the model's forward pass (its owner {parent!r}, "
                                f"a {owner}, uses its weights directly): its channels cannot be players; layers whose "
                                f"channels can be: {_shown([p for p in player_layers(model) if p != layer])}")
-        group = graph.get_pruning_group(module, _out_pruner(module), idxs=list(range(n)))
     except ChannelError:
         raise
+    except MemoryError as err:
+        raise ChannelError(f"Torch-Pruning ran out of memory tracing the channels of {layer!r} (more than "
+                           f"{TRACE_MEMORY >> 30} GiB: its index mapping grows without bound on this architecture); "
+                           "choose another layer") from err
     except Exception as err:  # noqa: BLE001 - Torch-Pruning raises many kinds on models it cannot trace
         raise ChannelError(f"Torch-Pruning cannot trace the channels of {layer!r} ({type(err).__name__}: {err}); "
                            "choose another layer, or check that the model runs on the example input") from err
@@ -293,8 +336,11 @@ def prune_channels(model: nn.Module, layer: str, positions: Sequence[int], examp
     was_training = pruned.training
     pruned.eval()
     try:
-        graph = _trace(pruned, example_inputs=example.to(next(pruned.parameters()).device), verbose=False)
-        group = graph.get_pruning_group(target, _out_pruner(target), idxs=positions)
+        _, group = _group(pruned, target, example.to(next(pruned.parameters()).device), positions)
+        if group is None:
+            raise ChannelError(f"{layer!r} is not called as a layer in the model's forward pass")
+    except ChannelError:
+        raise
     except Exception as err:  # noqa: BLE001
         raise ChannelError(f"Torch-Pruning cannot trace the channels of {layer!r} ({type(err).__name__}: {err})") from err
     for item in group.items:

@@ -43,6 +43,8 @@ CHECK_COALITIONS = 3
 """Random coalitions on which every game compares its logits with the physically pruned model's."""
 CHECK_SAMPLES = 32
 """Samples of that comparison."""
+PRUNED_CACHE_BYTES = 1 << 30
+"""Weights of physically pruned models kept for reuse (removal="prune" and the self-check)."""
 
 
 def _size(value) -> int:
@@ -291,13 +293,15 @@ class ModuleGame(_NetworkGame):
         return logits.reshape(b, span, -1)
 
     def _pruned_model(self, keep: np.ndarray) -> nn.Module:
-        """The model without the channels ``keep`` leaves out (a few kept, most recent first)."""
+        """The model without the channels ``keep`` leaves out; the most recent few are kept (within
+        PRUNED_CACHE_BYTES), since a coalition's samples may come in several slices."""
         key = np.packbits(keep).tobytes()
         if key not in self._pruned:
+            size = sum(_size(t) for t in self.model.state_dict().values())
+            while self._pruned and len(self._pruned) >= max(1, min(16, PRUNED_CACHE_BYTES // max(size, 1))):
+                self._pruned.popitem(last=False)
             self._pruned[key] = prune_channels(self.model, self.layer, np.flatnonzero(~keep),
                                                example_inputs=self._probe_x[:1]).eval()
-            while len(self._pruned) > 16:
-                self._pruned.popitem(last=False)
         self._pruned.move_to_end(key)
         return self._pruned[key]
 
