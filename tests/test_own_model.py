@@ -283,3 +283,48 @@ def test_a_refused_layer_stops_the_run_before_any_training(user_module, image_ar
     log = (cwd / "results" / "own" / "logs" / "check_model.log").read_text()
     assert "'7' are the model's output" in log
     assert not (cwd / "results" / "own" / "roots").exists()
+
+
+def test_a_walk_to_the_last_channel_of_a_residual_tied_group_ends_without_nan():
+    """MobileNetV2's residual-tied projection channels: at the last step nothing reaches the layers after the group,
+    and batch statistics of constant inputs would blow the gradient up through the chain of batch norms."""
+    from svprune.models import ImageModel
+    from svprune.walk import ShapleyConfig, WalkConfig, prune_walk
+
+    rng = np.random.default_rng(0)
+    x = rng.random((240, 3 * 16 * 16)).astype(np.float32)
+    y = rng.integers(0, 4, 240)
+    splits = Splits("random", x[:160], y[:160], x[160:200], y[160:200], x[200:], y[200:], 4, (3 * 16 * 16,))
+    model = ImageModel("mobilenet_v2", (3, 16, 16), 4, seed=0)
+    config = WalkConfig(retrain_epochs=1, layer="net.features.3.conv.2",
+                        shapley=ShapleyConfig(method="antithetic", budget=100))
+    records = prune_walk(model, splits, "random(8)", seed=0, config=config)
+    assert list(records["players_after"]) == [24, 16, 8, 0]
+    assert records["accuracy"].notna().all() and np.isfinite(records["parameters"]).all()
+
+
+def test_a_failed_walk_keeps_the_records_of_its_steps(tmp_path, digits, monkeypatch, caplog):
+    import svprune.walk as walk_module
+
+    data, root = tmp_path / "splits.npz", tmp_path / "root.pt"
+    digits.save(data)
+    assert cli("train-root", "--data", data, "--model", '{"hidden": 6}', "--training", '{"root_epochs": 1}',
+               "--seed", "0", "--out", root) == 0
+    calls = {"n": 0}
+    real_train = walk_module.train_fused  # MLP walks retrain fused (svprune.fused)
+
+    def failing_train(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("the machine caught fire")
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(walk_module, "train_fused", failing_train)
+    out = tmp_path / "walk.csv"
+    pruning = json.dumps({"retrain_epochs": 1, "shapley": {"method": "exact"}})
+    assert cli("walk", "--data", data, "--root", root, "--strategy", "random(1)", "--seed", 0, "--pruning", pruning,
+               "--out", out) == 1
+    assert not out.exists()
+    kept = pd.read_csv(f"{out}.partial.csv")
+    assert list(kept["step"]) == [0, 1, 2]
+    assert f"the records of the steps before the failure are in {out}.partial.csv" in caplog.text

@@ -18,7 +18,7 @@ from svprune.settings import ESTIMATOR_NAMES, MEASURE_NAMES
 REMOVALS = ("mask", "prune")  # svprune.channels.REMOVALS, without importing torch for --help
 
 log = logging.getLogger("svprune")
-ANALYSIS_COMMANDS = {"walk-tables", "grid-tables", "plot-walks", "plot-grid", "estimator-tables"}
+ANALYSIS_COMMANDS = {"walk-tables", "grid-tables", "plot-walks", "plot-parameters", "plot-grid", "estimator-tables"}
 
 
 def _json(text: str) -> dict:
@@ -62,6 +62,7 @@ def cmd_prepare(args) -> None:
         validation_fraction=float(d.get("validation_fraction", 0.2)), seed=int(d.get("split_seed", 0)),
         vocabulary_size=int(d.get("vocabulary_size", 2000)), remove=tuple(d.get("remove", ("headers", "footers", "quotes"))),
         path=d.get("path"), image_size=d.get("image_size"), grayscale=bool(d.get("grayscale", False)),
+        train_size=d.get("train_size"),
     )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     splits.save(args.out)
@@ -314,6 +315,14 @@ def cmd_plot_walks(args) -> None:
         plot_walks(walks, args.strategies, tmp, theta=args.theta, players=args.players, panels=panels)
 
 
+def cmd_plot_parameters(args) -> None:
+    from svprune.plots import plot_parameters
+    from svprune.records import WALK_COLUMNS, read_csv
+
+    with atomic_path(args.out) as tmp:
+        plot_parameters(read_csv(args.steps, WALK_COLUMNS), tmp, theta=args.theta)
+
+
 def cmd_plot_grid(args) -> None:
     from svprune.plots import plot_grid
     from svprune.records import GRID_COLUMNS, read_csv
@@ -471,6 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--before-retrain", action="store_true", help="a second panel: accuracy before retraining")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_plot_walks)
+
+    p = sub.add_parser("plot-parameters", help="accuracy before and after retraining against parameters removed")
+    p.add_argument("--steps", required=True, help="all walk steps (CSV from walk-tables)")
+    p.add_argument("--theta", type=float)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_plot_parameters)
 
     p = sub.add_parser("plot-grid", help="grid-search plot (figure 5)")
     p.add_argument("--runs", required=True)

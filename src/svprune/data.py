@@ -445,10 +445,33 @@ def load_splits(
     path: str | os.PathLike | None = None,
     image_size: int | None = None,
     grayscale: bool = False,
+    train_size: int | None = None,
 ) -> Splits:
     """Load data set ``name`` (one of :data:`DATASETS`) into splits: ``path`` is the .npz file of ``arrays``;
     ``root`` the directory of the files of the others; ``image_size`` and ``grayscale`` apply to
-    ``imagefolder``."""
+    ``imagefolder``. ``train_size``: keep a stratified subset of that many training samples (drawn with ``seed``;
+    the validation and test splits stay whole), for a quicker study."""
+    splits = _load(name, root, download, validation_fraction, seed, vocabulary_size, remove, path, image_size,
+                   grayscale)
+    return subsample_training(splits, train_size, seed) if train_size else splits
+
+
+def subsample_training(splits: Splits, train_size: int, seed: int = 0) -> Splits:
+    """The splits with a stratified subset of ``train_size`` training samples."""
+    from sklearn.model_selection import train_test_split
+
+    n = len(splits.y_train)
+    if not 0 < int(train_size) <= n:
+        raise DataError(f"dataset.train_size {train_size} must lie in 1..{n} (the training samples of {splits.name!r})")
+    if int(train_size) == n:
+        return splits
+    idx, _ = train_test_split(np.arange(n), train_size=int(train_size), random_state=seed, stratify=splits.y_train)
+    idx = np.sort(idx)
+    return Splits(splits.name, splits.x_train[idx], splits.y_train[idx], splits.x_val, splits.y_val, splits.x_test,
+                  splits.y_test, splits.n_classes, splits.sample_shape)
+
+
+def _load(name, root, download, validation_fraction, seed, vocabulary_size, remove, path, image_size, grayscale):
     if name == "arrays":
         return load_array_splits(path, validation_fraction, seed)
     if name == "imagefolder":

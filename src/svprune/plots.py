@@ -100,6 +100,39 @@ def plot_walks(walks: pd.DataFrame, strategies: Sequence[str], path: str | os.Pa
     plt.close(fig)
 
 
+def plot_parameters(walks: pd.DataFrame, path: str | os.PathLike, theta: float | None = None) -> None:
+    """Accuracy against the share of the root model's parameters removed, before retraining (left) and after
+    (right), per strategy: every walk as a thin line, and the strategy's mean at each step where every walk of
+    the strategy has that step (no mean across walks that end at different steps)."""
+    walks = walks.copy()
+    root = walks[walks["step"] == 0].set_index("walk_id")["parameters"]
+    walks["removed"] = 1 - walks["parameters"] / walks["walk_id"].map(root)
+    strategies = list(dict.fromkeys(walks["strategy"]))
+    colors = dict(zip(strategies, sns.color_palette("colorblind", len(strategies))))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
+    for ax, column, label in ((axes[0], "accuracy_before_retrain", "before retraining"),
+                              (axes[1], "accuracy", "after retraining")):
+        for strategy in strategies:
+            sub = walks[walks["strategy"] == strategy]
+            for _, one in sub.groupby("walk_id"):
+                ax.plot(one["removed"], one[column], color=colors[strategy], alpha=0.25, linewidth=0.8)
+            n_walks = sub["walk_id"].nunique()
+            per_step = sub.groupby("step").agg(x=("removed", "mean"), y=(column, "mean"), n=("walk_id", "nunique"))
+            per_step = per_step[per_step["n"] == n_walks]
+            ax.plot(per_step["x"], per_step["y"], color=colors[strategy], linewidth=2, marker="o", markersize=3,
+                    label=f"{strategy} (mean of {n_walks})")
+        if theta is not None:
+            ax.axhline(theta, color="grey", linewidth=0.8, linestyle="--", label=f"theta = {theta}")
+        ax.set_xlabel("share of the root model's parameters removed")
+        ax.set_title(f"accuracy {label}")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy (payoff split)")
+    axes[1].legend(fontsize="medium", loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png")
+    plt.close(fig)
+
+
 def plot_grid(grid: pd.DataFrame, path: str | os.PathLike, theta: float | None = None, split: str = "accuracy") -> None:
     """Accuracy per hidden size and training epochs over repetitions (box plots), as in figure 5."""
     fig, ax = plt.subplots(figsize=(9, 4.5))

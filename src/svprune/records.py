@@ -17,7 +17,7 @@ WALK_COLUMNS = [
     "walk_id", "strategy", "seed", "step", "players_before", "players_after", "pruned",
     "removed_shapley", "shapley_normalized", "accuracy_before_retrain", "accuracy", "test_accuracy",
     "epochs", "wall_time", "shapley_method", "shapley_samples", "shapley_evaluations",
-    "shapley_stderr_mean", "shapley_stderr_max", "dead_units",
+    "shapley_stderr_mean", "shapley_stderr_max", "dead_units", "parameters",
 ]
 GRID_COLUMNS = ["hidden", "epochs", "repetition", "seed", "order_seed", "accuracy", "test_accuracy"]
 

@@ -29,6 +29,11 @@ from svprune.train import accuracy, as_tensors, train
 log = logging.getLogger("svprune.walk")
 
 
+def n_parameters(model: torch.nn.Module) -> int:
+    """The model's parameter count (a walk's last channel step still counts the one zeroed channel's weights)."""
+    return int(sum(p.numel() for p in model.parameters()))
+
+
 def walk_seed(seed: int, strategy: str) -> np.random.SeedSequence:
     """The walk's random stream: a function of the repetition seed and the strategy name only."""
     return np.random.SeedSequence([int(seed), zlib.crc32(strategy.encode())])
@@ -50,7 +55,7 @@ class _Walk:
         self.acc = accuracy(self.model, *data["eval"])
         self.records = [_record(walk_id, strategy, seed, 0, len(self.units), len(self.units), [], np.nan, None,
                                 self.acc, self.acc, accuracy(self.model, *data["test"]), self.epochs, 0.0, None,
-                                self.dead_units())]
+                                self.dead_units(), n_parameters(self.model))]
         self.step = 0
         if config.shapley.method == "subset" and len(self.units) > 20 and strategy.needs_shapley:
             log.warning("the subset estimator (the paper's eq. 3) is biased for more than 20 players: uniform subsets "
@@ -91,7 +96,7 @@ class _Walk:
         self.records.append(_record(
             self.walk_id, self.strategy, self.seed, self.step, n, n - len(chosen), self.units[chosen].tolist(),
             removed, normalized, before_retrain, self.acc, accuracy(self.model, *self.data["test"]), self.epochs,
-            time.perf_counter() - self.start, estimate, self.dead_units(),
+            time.perf_counter() - self.start, estimate, self.dead_units(), n_parameters(self.model),
         ))
         log.info("%s seed %d step %d: %d -> %d players (pruned %s), removed value %.3f, accuracy %.4f",
                  self.strategy.name, self.seed, self.step, n, n - len(chosen), self.units[chosen].tolist(), removed,
@@ -185,7 +190,7 @@ def prune_walks(
 
 
 def _record(walk_id, strategy, seed, step, before, after, pruned, removed, normalized, acc_before, acc,
-            test_acc, epochs, wall, estimate, dead) -> dict:
+            test_acc, epochs, wall, estimate, dead, parameters) -> dict:
     return {
         "walk_id": walk_id,
         "strategy": strategy.name,
@@ -207,4 +212,5 @@ def _record(walk_id, strategy, seed, step, before, after, pruned, removed, norma
         "shapley_stderr_mean": float(np.mean(estimate.stderr)) if estimate and len(estimate.stderr) else np.nan,
         "shapley_stderr_max": float(np.max(estimate.stderr)) if estimate and len(estimate.stderr) else np.nan,
         "dead_units": dead,
+        "parameters": parameters,
     }

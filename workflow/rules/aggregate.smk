@@ -83,6 +83,27 @@ rule plot_walks:
         "--players {params.players} {params.panels} --out {output} 2> {log}"
 
 
+rule plot_parameters:
+    input:
+        f"{OUT}/tables/walk_steps.csv",
+    output:
+        report(
+            f"{OUT}/plots/parameters.png",
+            caption="../report/parameters.rst",
+            category="1. Pruning strategies",
+            subcategory="Figures",
+            labels={"figure": "accuracy against parameters removed"},
+        ),
+    params:
+        theta=config["pruning"]["theta"],
+    log:
+        f"{LOGS}/plot_parameters.log",
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m svprune.cli plot-parameters --steps {input} --theta {params.theta} --out {output} 2> {log}"
+
+
 rule plot_grid:
     input:
         f"{OUT}/tables/gridsearch_runs.csv",
