@@ -17,7 +17,9 @@ def walk(accuracies, players, strategy="SVbucket(0.2)", seed=0, test=None):
         rows.append({c: np.nan for c in WALK_COLUMNS} | {
             "walk_id": f"{strategy}/seed{seed}", "strategy": strategy, "seed": seed, "step": k,
             "players_before": players[k - 1] if k else players[0], "players_after": players[k],
-            "pruned": "", "accuracy": accuracies[k], "test_accuracy": (test or accuracies)[k], "epochs": 20 + 2 * k,
+            "pruned": " ".join(str(u) for u in range(players[k], players[k - 1])) if k else "",
+            "accuracy": accuracies[k], "accuracy_before_retrain": accuracies[k], "test_accuracy": (test or accuracies)[k],
+            "epochs": 20 + 2 * k,
         })
     return pd.DataFrame(rows, columns=WALK_COLUMNS)
 

@@ -46,7 +46,11 @@ def tables(cwd: Path) -> dict[str, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     cwd = workdir(tmp_path_factory.mktemp("wf"), "first")
-    run(cwd, "--cores", "2", "--configfile", "config/tiny.yaml")
+    mask = os.umask(0o022)  # the usual umask: outputs must then be readable by others
+    try:
+        run(cwd, "--cores", "2", "--configfile", "config/tiny.yaml")
+    finally:
+        os.umask(mask)
     return cwd
 
 
@@ -152,6 +156,15 @@ def test_same_config_same_tables_and_interrupted_run_resumes(tiny_run, tmp_path)
         ("model: {kind: cnn, image_shape: [1, 8, 8]}", "gridsearch.enabled"),
         ("pruning: {shapley: {method: kernelshap}}", "method"),
         ("pruning: {strategies: ['TPmagic(2)']}", "strategies"),
+        ("pruning: {repetitions: 100000000}", "repetitions"),
+        ("gridsearch: {repetitions: 100000000}", "repetitions"),
+        ("estimators: {peers: ../../../../etc/passwd}", "estimators.peers"),
+        ("estimators: {peers: missing.csv}", "estimators.peers"),
+        ("model: {kind: python, factory: 'x:y'}\ngridsearch: {enabled: false}", "model.layer"),
+        ("model: {kind: python, factory: 'not a factory', layer: fc}\ngridsearch: {enabled: false}", "factory"),
+        ("model: {kind: alien}", "unknown model kind 'alien'; choose one of mlp, residual, cnn, torchvision, python"),
+        ("model: {kind: python, factory: 'x:y', layer: a, checkpoint: nothere.pt}\ngridsearch: {enabled: false}",
+         "model.checkpoint"),
     ],
 )
 def test_bad_config_stops_before_any_job_naming_the_field(tmp_path, bad, field):
@@ -351,3 +364,100 @@ def test_a_failed_job_shows_its_cause_in_the_terminal(tmp_path):
     output = proc.stdout + proc.stderr
     assert "train-images-idx3-ubyte" in output and "/nonexistent/mnist" in output, output[-3000:]
     assert "Traceback" not in output
+
+
+# ---- fault injection: damaged records stop the next run with the file named, and the advice works as written --
+def damaged_copy(tiny_run: Path, tmp_path: Path) -> Path:
+    cwd = tmp_path / "damaged"
+    shutil.copytree(tiny_run, cwd, ignore=shutil.ignore_patterns(".snakemake"))
+    return cwd
+
+
+def advice(log: str) -> list[str]:
+    """The command an error's advice gives, as words (the first `...` quoted command that starts snakemake)."""
+    command = next(m for m in re.findall(r"`([^`]+)`", log) if m.startswith("snakemake"))
+    return command.split()[1:]
+
+
+def cut_one_seed(path: Path):
+    """A walk file cut at a line boundary, so that one seed's walk is gone: every line of seed 1 removed."""
+    frame = pd.read_csv(path)
+    frame[frame["seed"] == 0].to_csv(path, index=False)
+
+
+def accuracy_of(value):
+    def damage(path: Path):
+        frame = pd.read_csv(path)
+        frame.loc[frame.index[2], "accuracy" if value > 1 else "test_accuracy"] = value
+        frame.to_csv(path, index=False)
+    return damage
+
+
+@pytest.mark.parametrize("damage,message", [
+    (cut_one_seed, "the walk of random(3) seed 1 is missing"),
+    (accuracy_of(1.7), "accuracy at step 2 is 1.7, not an accuracy in [0, 1]"),
+    (accuracy_of(float("nan")), "test_accuracy at step 2 is nan"),
+    (lambda p: p.write_text(p.read_text()[: len(p.read_text()) // 2]), "random-3/seeds0-1.csv"),
+], ids=["cut-at-a-line", "accuracy-1.7", "nan-test-accuracy", "cut-mid-line"])
+def test_a_damaged_walk_file_stops_the_tables_and_the_advice_repairs_it(tiny_run, tmp_path, damage, message):
+    cwd = damaged_copy(tiny_run, tmp_path)
+    walk = cwd / "results" / "walks" / "random-3" / "seeds0-1.csv"
+    damage(walk)  # newer than the tables now: the next run reads it again
+    proc = run(cwd, "--cores", "2", "--configfile", "config/tiny.yaml", check=False)
+    assert proc.returncode != 0
+    log = (cwd / "results" / "logs" / "walk_tables.log").read_text()
+    assert message in log and "random-3/seeds0-1.csv" in log, log
+    assert "--configfile config/tiny.yaml" in log  # the advice names the run's config file
+    run(cwd, *advice(log))  # followed literally
+    pd.testing.assert_frame_equal(pd.read_csv(cwd / "results" / "tables" / "strategies.csv"),
+                                  tables(tiny_run)["strategies.csv"], check_exact=True)
+
+
+def test_a_grid_file_that_lost_a_repetition_stops_the_tables(tiny_run, tmp_path):
+    cwd = damaged_copy(tiny_run, tmp_path)
+    grid = cwd / "results" / "gridsearch" / "h3" / "reps0-1.csv"
+    frame = pd.read_csv(grid)
+    frame[frame["repetition"] == 0].to_csv(grid, index=False)
+    assert run(cwd, "--cores", "2", "--configfile", "config/tiny.yaml", check=False).returncode != 0
+    log = (cwd / "results" / "logs" / "grid_tables.log").read_text()
+    assert "hidden 3 repetition 1 is missing" in log and "h3/reps0-1.csv" in log
+
+
+def test_a_foreign_root_model_is_refused_naming_both_and_deleting_it_rebuilds_it(tiny_run, tmp_path):
+    from svprune.models import MLP, save_checkpoint
+
+    cwd = damaged_copy(tiny_run, tmp_path)
+    root = cwd / "results" / "roots" / "seed0.pt"
+    save_checkpoint(MLP(64, [20], 10, seed=0), root)  # a 20-unit MLP where the config's has 12
+    proc = run(cwd, "--cores", "2", "--configfile", "config/tiny.yaml", check=False)
+    assert proc.returncode != 0
+    logs = "".join(p.read_text() for p in (cwd / "results" / "logs" / "walks").glob("*/*.log"))
+    assert "results/roots/seed0.pt holds a mlp model" in logs and "'hidden': [20]" in logs and "'hidden': [12]" in logs
+    assert "Delete it and run `snakemake --cores all --configfile config/tiny.yaml` again" in logs
+    root.unlink()
+    run(cwd, "--cores", "2", "--configfile", "config/tiny.yaml")  # as the advice says
+    pd.testing.assert_frame_equal(pd.read_csv(cwd / "results" / "tables" / "strategies.csv"),
+                                  tables(tiny_run)["strategies.csv"], check_exact=True)
+
+
+def test_corrupt_prepared_data_is_rebuilt_by_following_the_advice(tiny_run, tmp_path):
+    cwd = damaged_copy(tiny_run, tmp_path)
+    splits = cwd / "results" / "data" / "splits.npz"
+    splits.write_bytes(b"not a zip file")
+    (cwd / "results" / "roots" / "seed0.pt").unlink()  # a job that reads the data must run
+    proc = run(cwd, "--cores", "2", "--configfile", "config/tiny.yaml", check=False)
+    assert proc.returncode != 0
+    log = (cwd / "results" / "logs" / "check_model.log").read_text()
+    assert "results/data/splits.npz is unreadable" in log and "delete it and run snakemake again" in log
+    assert "allow_pickle" not in log and "unsafe" not in log
+    splits.unlink()
+    run(cwd, "--cores", "2", "--configfile", "config/tiny.yaml")
+    assert (cwd / "results" / "roots" / "seed0.pt").exists()
+    pd.testing.assert_frame_equal(pd.read_csv(cwd / "results" / "tables" / "strategies.csv"),
+                                  tables(tiny_run)["strategies.csv"], check_exact=True)
+
+
+def test_outputs_are_readable_by_others_under_umask_022(tiny_run):
+    for path in [*(tiny_run / "results" / "tables").glob("*"), *(tiny_run / "results" / "walks").glob("*/*.csv"),
+                 *(tiny_run / "results" / "roots").glob("*.pt"), *(tiny_run / "results" / "plots").glob("*.png")]:
+        assert path.stat().st_mode & 0o044 == 0o044, (path, oct(path.stat().st_mode))

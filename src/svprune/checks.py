@@ -85,3 +85,15 @@ def check_tolerance(value, name: str = "tolerance") -> float | None:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0 (or None for a fixed budget); got {value!r}")
     return float(value)
+
+
+UNSAFE_ADVICE = ("weights_only", "allow_pickle", "unsafe", "pickle.load")
+
+
+def error_summary(err: Exception) -> str:
+    """One line of an error for a message of ours: its type and first line, without a library's advice to load
+    untrusted files unsafely (torch's weights_only=False, numpy's allow_pickle)."""
+    text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    sentences = [p for p in text.replace("; ", ". ").split(". ") if p and not any(w in p for w in UNSAFE_ADVICE)]
+    kept = ". ".join(sentences).strip()
+    return f"{type(err).__name__}: {kept[:200]}" if kept else type(err).__name__

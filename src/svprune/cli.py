@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -110,6 +111,30 @@ def cmd_train_root(args) -> None:
     save_checkpoint(model.cpu(), args.out, seed=args.seed, epochs=int(t.get("root_epochs", 20)))
 
 
+def _check_roots(paths, models, section: dict, splits) -> None:
+    """Each root checkpoint must hold the model the config's model section describes for these data."""
+    import torch
+
+    from svprune.kinds import kind_of_section
+    from svprune.models import model_from_config, model_spec
+    from svprune.records import RERUN_COMMAND
+
+    kind = kind_of_section(section)
+    try:
+        with torch.device("meta"):  # the description only: no memory, no initialisation
+            reference = model_from_config(section, splits.n_features, splits.n_classes, 0, splits.sample_shape)
+    except Exception:  # noqa: BLE001 - a builder that needs real tensors
+        reference = model_from_config(section, splits.n_features, splits.n_classes, 0, splits.sample_shape)
+    expected = kind.describe(reference)
+    rerun = os.environ.get(RERUN_COMMAND, "snakemake --cores all")
+    for path, model in zip(paths, models):
+        got = model_spec(model)
+        if got != expected:
+            raise ValueError(f"{path} holds a {got.get('kind')} model {got}, but this run's config describes "
+                             f"{expected}: it is not a root model of this configuration (a file copied from another "
+                             f"run?). Delete it and run `{rerun}` again, which rebuilds it")
+
+
 def cmd_walk(args) -> None:
     import pandas as pd
 
@@ -126,6 +151,8 @@ def cmd_walk(args) -> None:
     cfg = walk_config(args.training, args.pruning)
     splits = Splits.load(args.data)
     models = [load_checkpoint(path)[0] for path in args.root]
+    if args.model:
+        _check_roots(args.root, models, args.model, splits)
     splits = _inputs_for(models[0], splits)
     partial = f"{args.out}.partial.csv"
 
@@ -269,7 +296,8 @@ def cmd_walk_tables(args) -> None:
     from svprune.records import read_walks
     from svprune.tables import root_table, strategy_table, to_html, walk_summaries
 
-    walks = read_walks(args.walks, theta=args.theta if args.stopped_below_theta else None)
+    walks = read_walks(args.walks, theta=args.theta if args.stopped_below_theta else None,
+                       strategies=args.strategies, seeds=args.seeds)
     roots = root_table(walks)
     summaries = walk_summaries(walks, args.theta, args.root_epochs, args.retrain_epochs)
     table = strategy_table(summaries, order=list(dict.fromkeys(walks["strategy"])))
@@ -293,7 +321,7 @@ def cmd_grid_tables(args) -> None:
     from svprune.records import read_grid
     from svprune.tables import grid_search_cost, grid_table, to_html
 
-    grid = read_grid(args.grid, budgets=args.budgets)
+    grid = read_grid(args.grid, budgets=args.budgets, sizes=args.sizes, repetitions=args.repetitions)
     _write_csv(grid, args.out_runs)
     cells = grid_table(grid)
     _write_csv(cells, args.out_table)
@@ -349,7 +377,11 @@ def cmd_estimator_tables(args) -> None:
 
     results = pd.concat([pd.read_csv(p) for p in args.results], ignore_index=True)
     if args.peers:
-        peers = pd.read_csv(args.peers)
+        try:
+            peers = pd.read_csv(args.peers)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+            raise ValueError(f"peer results {args.peers} are not a readable CSV ({type(err).__name__}); write them "
+                             "with benchmarks/peer_estimators.py, or set estimators.peers: null") from None
         results = pd.concat([results, peers[peers["game"].isin(results["game"].unique())]], ignore_index=True)
     _write_csv(results, args.out_runs)
     summary = summarize_study(results)
@@ -393,6 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, nargs="+", required=True, help="the walks' seeds, one per root")
     p.add_argument("--training", type=_json, default={})
     p.add_argument("--pruning", type=_json, default={})
+    p.add_argument("--model", type=_json, default=None, help="the config's model section as JSON: every root must "
+                   "hold the model it describes")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_walk)
 
@@ -460,6 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root-epochs", type=int, required=True)
     p.add_argument("--retrain-epochs", type=int, required=True)
     p.add_argument("--players", default="neurons", help="what the players are, for the table's title")
+    p.add_argument("--strategies", nargs="+", help="the strategies expected: every one's walks must be there")
+    p.add_argument("--seeds", nargs="+", type=int, help="the seeds expected: one walk per strategy and seed")
     for name in ("steps", "summaries", "table", "roots", "html"):
         p.add_argument(f"--out-{name}", required=True)
     p.set_defaults(func=cmd_walk_tables)
@@ -468,6 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", nargs="+", required=True)
     p.add_argument("--theta", type=float, required=True)
     p.add_argument("--budgets", nargs="+", type=int, help="the grid's epoch budgets: every run must have each")
+    p.add_argument("--sizes", nargs="+", type=int, help="the grid's hidden sizes expected")
+    p.add_argument("--repetitions", type=int, help="the repetitions expected per size")
     for name in ("runs", "table", "cost", "html"):
         p.add_argument(f"--out-{name}", required=True)
     p.set_defaults(func=cmd_grid_tables)

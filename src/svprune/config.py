@@ -65,6 +65,22 @@ def check_outdir(outdir: str, project: str | os.PathLike, field: str = "outdir")
     return norm
 
 
+def check_input_file(path, project: str | os.PathLike, field: str, what: str = "file") -> str:
+    """A file the run reads: relative paths must stay inside the project, absolute ones are taken as written
+    (explicitly elsewhere), and either must exist. Returns the path."""
+    if not isinstance(path, str) or not path.strip():
+        raise ConfigError(f"config {field} is empty; name the {what}, or set it to null")
+    if not os.path.isabs(path):
+        norm = os.path.normpath(path)
+        if norm == ".." or norm.startswith(".." + os.sep):
+            raise ConfigError(f"config {field} {path!r} points outside the project ({project}); give a path inside it, "
+                              "or an absolute path to read a file elsewhere on purpose")
+    full = Path(path) if os.path.isabs(path) else Path(project, path)
+    if not full.is_file():
+        raise ConfigError(f"config {field}: {what} {path!r} not found (looked for {full})")
+    return path
+
+
 def load_companion(path, config: dict, project: str | os.PathLike, field: str = "companion") -> dict:
     """Read a companion overlay file: it must exist, hold a mapping, and set an outdir of its own."""
     if not isinstance(path, str) or not path.strip():
@@ -134,10 +150,10 @@ def check_model(model: dict, gridsearch: dict, project: str | os.PathLike = ".")
                           f"false for model.kind {kind.name}")
     checkpoint = model.get("checkpoint")
     if checkpoint is not None:
-        full = Path(project, checkpoint) if not os.path.isabs(checkpoint) else Path(checkpoint)
-        if not isinstance(checkpoint, str) or not full.is_file():
-            raise ConfigError(f"config model.checkpoint: weights file {checkpoint!r} not found (looked for {full}); give "
-                              "a file written by torch.save(model.state_dict(), path), or leave it unset to train the "
-                              "root models")
+        try:
+            check_input_file(checkpoint, project, "model.checkpoint", "weights file")
+        except ConfigError as err:
+            raise ConfigError(f"{err}; give a file written by torch.save(model.state_dict(), path), or leave it unset "
+                              "to train the root models") from None
     if model.get("removal", "mask") not in ("mask", "prune"):
         raise ConfigError(f"config model.removal: {model.get('removal')!r} is neither 'mask' nor 'prune'")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from svprune.checks import check_finite, check_labels, check_same_length
+from svprune.checks import check_finite, check_labels, check_same_length, error_summary
 from svprune.files import atomic_path
 
 SPLIT_ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
@@ -125,7 +125,7 @@ class Splits:
             raise
         except Exception as err:
             raise DataError(
-                f"prepared data {path} is unreadable ({type(err).__name__}: {err}); delete it and run snakemake "
+                f"prepared data {path} is unreadable ({error_summary(err)}); delete it and run snakemake "
                 "again (or `svprune prepare`), which rewrites it"
             ) from err
         try:

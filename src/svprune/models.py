@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from svprune.checks import error_summary
 from svprune.files import atomic_path
 
 
@@ -292,7 +293,7 @@ def load_weights(model: nn.Module, path) -> nn.Module:
     except FileNotFoundError:
         raise
     except Exception as err:  # noqa: BLE001
-        raise ValueError(f"weights {path} are unreadable ({_first_line(err)}): save them with "
+        raise ValueError(f"weights {path} are unreadable ({error_summary(err)}): save them with "
                          "torch.save(model.state_dict(), path)") from err
     state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
@@ -301,7 +302,7 @@ def load_weights(model: nn.Module, path) -> nn.Module:
     try:
         model.load_state_dict(state)
     except Exception as err:  # noqa: BLE001
-        raise ValueError(f"weights {path} do not fit the model the config builds ({_first_line(err)}); check "
+        raise ValueError(f"weights {path} do not fit the model the config builds ({error_summary(err)}); check "
                          "model.factory and model.kwargs against the model that saved them") from err
     bad = non_finite_parameters(model)
     if bad:
@@ -314,12 +315,6 @@ def _check_device(map_location) -> None:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {map_location!r} was asked for, but CUDA is not available on this machine; "
                          "use device 'cpu' (the checkpoint itself is fine)")
-
-
-def _first_line(err: Exception) -> str:
-    """One line of an error, without torch's advice to unpickle untrusted files (weights_only=False)."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip() and "weights_only" not in line]
-    return f"{type(err).__name__}: {lines[0][:200]}" if lines else type(err).__name__
 
 
 def load_checkpoint(path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
@@ -338,7 +333,7 @@ def load_checkpoint(path, map_location: str | torch.device = "cpu") -> tuple[nn.
         raise
     except Exception as err:  # torch raises many kinds for truncated/corrupt files
         raise ValueError(
-            f"checkpoint {path} is damaged or not an svprune checkpoint ({_first_line(err)}). "
+            f"checkpoint {path} is damaged or not an svprune checkpoint ({error_summary(err)}). "
             "Delete it and run snakemake again: it retrains the model and reruns everything that depends on it "
             "(or write it again with `svprune train-root`)."
         ) from err
@@ -352,7 +347,7 @@ def load_checkpoint(path, map_location: str | torch.device = "cpu") -> tuple[nn.
         model.load_state_dict(state)
     except Exception as err:  # noqa: BLE001 - size mismatches and missing keys
         raise ValueError(f"checkpoint {path}: its weights do not fit the model its description rebuilds "
-                         f"({spec.get('kind')}: {_first_line(err)}); a pruned model of your own cannot be rebuilt "
+                         f"({spec.get('kind')}: {error_summary(err)}); a pruned model of your own cannot be rebuilt "
                          "from its factory: save the unpruned model, or load the weights yourself") from err
     model.to(map_location)
     bad = non_finite_parameters(model)

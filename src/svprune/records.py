@@ -26,9 +26,15 @@ class RecordError(ValueError):
     """A record file that is not a complete record of its job; the message names the file and what to do."""
 
 
+RERUN_COMMAND = "SVPRUNE_RERUN"
+"""The environment variable in which the workflow leaves the command that reran it (``snakemake --cores all
+--configfile ...``), so that advice names the same config file; jobs inherit it."""
+
+
 def _redo(path) -> str:
-    return (f"Rerun the job that writes it: `snakemake --cores all --forcerun {path}` (this reruns everything "
-            "downstream too), or delete the file and run snakemake again.")
+    command = os.environ.get(RERUN_COMMAND, "snakemake --cores all")
+    return (f"Rerun the job that writes it: `{command} --forcerun {path}` (this reruns everything downstream too), "
+            f"or delete the file and run `{command}` again.")
 
 
 def read_csv(path: str | os.PathLike, columns: Sequence[str]) -> pd.DataFrame:
@@ -65,6 +71,17 @@ def check_walk(frame: pd.DataFrame, path, theta: float | None = None) -> pd.Data
     before, after = frame["players_before"].to_numpy(), frame["players_after"].to_numpy()
     if len(frame) > 1 and (not np.array_equal(before[1:], after[:-1]) or (after[1:] >= before[1:]).any()):
         raise RecordError(f"{path}: player counts do not follow from step to step. {_redo(path)}")
+    pruned = frame["pruned"].map(lambda text: len(str(text).split()) if isinstance(text, str) or pd.notna(text) else 0)
+    if (pruned.to_numpy()[1:] != (before - after)[1:]).any() or before[0] != after[0]:
+        raise RecordError(f"{path}: the pruned players of a step do not account for its change in players. "
+                          f"{_redo(path)}")
+    for column in ("accuracy", "accuracy_before_retrain", "test_accuracy"):
+        values = frame[column].to_numpy(dtype=float)
+        bad = ~(np.isfinite(values) & (values >= 0) & (values <= 1))
+        if bad.any():
+            step = int(steps[np.flatnonzero(bad)[0]])
+            raise RecordError(f"{path}: {column} at step {step} is {values[bad][0]}, not an accuracy in [0, 1]; the "
+                              f"file is damaged or edited. {_redo(path)}")
     last_players, last_acc = int(after[-1]), float(frame["accuracy"].iloc[-1])
     if last_players > 0 and not (theta is not None and last_acc < theta):
         raise RecordError(
@@ -75,16 +92,36 @@ def check_walk(frame: pd.DataFrame, path, theta: float | None = None) -> pd.Data
     return frame
 
 
-def read_walks(paths: Iterable[str | os.PathLike], theta: float | None = None) -> pd.DataFrame:
-    """Read and check walk files (each with one or more walks), concatenated in the order given."""
-    frames = []
+def read_walks(paths: Iterable[str | os.PathLike], theta: float | None = None,
+               strategies: Sequence[str] | None = None, seeds: Sequence[int] | None = None) -> pd.DataFrame:
+    """Read and check walk files (each with one or more walks), concatenated in the order given. With
+    ``strategies`` and ``seeds``, every (strategy, seed) walk must be there exactly once, and no other."""
+    frames, where = [], {}
     for path in paths:
         frame = read_csv(path, WALK_COLUMNS)
         # a file holds the walks of one job: one or several (strategy, seed), each checked on its own
-        for _, one in frame.groupby(["strategy", "seed"], sort=False):
+        for (strategy, seed), one in frame.groupby(["strategy", "seed"], sort=False):
             frames.append(check_walk(one.reset_index(drop=True), path, theta))
+            if (strategy, seed) in where:
+                raise RecordError(f"{path}: holds the walk of {strategy} seed {seed}, which {where[strategy, seed]} "
+                                  f"holds too. {_redo(path)}")
+            where[strategy, seed] = path
     if not frames:
         raise ValueError("no walk files given")
+    if strategies is not None and seeds is not None:
+        expected = {(s, int(seed)) for s in strategies for seed in seeds}
+        missing = sorted(expected - set(where))
+        if missing:
+            strategy, seed = missing[0]
+            files = sorted({str(p) for (s, _), p in where.items() if s == strategy}) or sorted(map(str, paths))
+            raise RecordError(f"the walk of {strategy} seed {seed} is missing ({len(missing)} walks in all); the files "
+                              f"of {strategy} hold seeds {sorted(int(x) for s, x in where if s == strategy)}: "
+                              f"{', '.join(files)}. A file cut short lost a walk. {_redo(files[0])}")
+        extra = sorted(set(where) - expected)
+        if extra:
+            strategy, seed = extra[0]
+            raise RecordError(f"{where[extra[0]]}: holds a walk of {strategy} seed {seed}, which this configuration "
+                              f"does not run; the file is from another run. {_redo(where[extra[0]])}")
     return pd.concat(frames, ignore_index=True)
 
 
@@ -106,11 +143,33 @@ def check_grid(frame: pd.DataFrame, path, budgets: Sequence[int] | None = None) 
     return frame
 
 
-def read_grid(paths: Iterable[str | os.PathLike], budgets: Sequence[int] | None = None) -> pd.DataFrame:
-    """Read and check grid-search files, concatenated in the order given."""
+def read_grid(paths: Iterable[str | os.PathLike], budgets: Sequence[int] | None = None,
+              sizes: Sequence[int] | None = None, repetitions: int | None = None) -> pd.DataFrame:
+    """Read and check grid-search files, concatenated in the order given. With ``sizes`` and ``repetitions``,
+    every (size, repetition) run must be there exactly once."""
+    paths = list(paths)
     frames = [check_grid(read_csv(p, GRID_COLUMNS), p, budgets) for p in paths]
     if not frames:
         raise ValueError("no grid-search files given")
+    if sizes is not None and repetitions is not None:
+        runs: dict = {}
+        for path, frame in zip(paths, frames):
+            for key in {(int(h), int(r)) for h, r in zip(frame["hidden"], frame["repetition"])}:
+                if key in runs:
+                    raise RecordError(f"{path}: holds hidden {key[0]} repetition {key[1]}, which {runs[key]} holds too. "
+                                      f"{_redo(path)}")
+                runs[key] = path
+        expected = {(int(h), r) for h in sizes for r in range(int(repetitions))}
+        missing = sorted(expected - set(runs))
+        if missing:
+            hidden, rep = missing[0]
+            files = sorted({str(p) for (h, _), p in runs.items() if h == hidden}) or [str(p) for p in paths]
+            raise RecordError(f"grid-search run hidden {hidden} repetition {rep} is missing ({len(missing)} runs in all); "
+                              f"a file cut short lost it: {', '.join(files)}. {_redo(files[0])}")
+        extra = sorted(set(runs) - expected)
+        if extra:
+            raise RecordError(f"{runs[extra[0]]}: holds hidden {extra[0][0]} repetition {extra[0][1]}, which this "
+                              f"configuration does not run. {_redo(runs[extra[0]])}")
     return pd.concat(frames, ignore_index=True)
 
 

@@ -67,6 +67,16 @@ class WalkConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     shapley_for_all: bool = True
 
+    def __post_init__(self) -> None:
+        if self.theta is not None and not (isinstance(self.theta, (int, float)) and 0 <= self.theta <= 1):
+            raise ValueError(f"theta is an accuracy threshold in [0, 1]; got {self.theta!r}")
+        for name in ("root_epochs", "retrain_epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a whole number >= 0; got {value!r}")
+        if self.removal not in ("mask", "prune"):
+            raise ValueError(f"removal must be 'mask' or 'prune'; got {self.removal!r}")
+
 
 def train_config(training: dict) -> TrainConfig:
     """TrainConfig from the ``training`` section."""

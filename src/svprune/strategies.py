@@ -43,6 +43,16 @@ class Strategy:
     family: str
     param: float
 
+    def __post_init__(self):
+        if self.family not in FORMS:
+            raise ValueError(f"unknown strategy family {self.family!r}; valid forms: {VALID_FORMS}")
+        kind = FORMS[self.family][0]
+        ok = isinstance(self.param, (int, float, np.integer, np.floating)) and np.isfinite(self.param) and (
+            (kind == "k" and self.param == int(self.param) and self.param >= 1) or (kind == "p" and 0 < self.param <= 1))
+        if not ok:
+            raise ValueError(f"strategy {self.family}: parameter {self.param!r} must be "
+                             f"{'an integer k >= 1' if kind == 'k' else 'a number p in (0, 1]'}")
+
     @property
     def name(self) -> str:
         if FORMS[self.family][0] == "k":
@@ -116,6 +126,8 @@ def parse(name: str) -> Strategy:
         value = float(raw)
     except ValueError:
         raise ValueError(f"strategy {name!r}: parameter {raw!r} is not a number; valid forms: {VALID_FORMS}") from None
+    if not np.isfinite(value):
+        raise ValueError(f"strategy {name!r}: parameter {raw!r} is not a finite number; valid forms: {VALID_FORMS}")
     if kind == "k" and (value != int(value) or value < 1):
         raise ValueError(f"strategy {name!r}: k must be an integer >= 1; valid forms: {VALID_FORMS}")
     if kind == "p" and not 0 < value <= 1:

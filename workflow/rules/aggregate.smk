@@ -19,6 +19,7 @@ rule walk_tables:
         root_epochs=config["training"]["root_epochs"],
         retrain_epochs=config["pruning"]["retrain_epochs"],
         players=KIND.players,
+        expected=" ".join(["--strategies", *(f"'{s}'" for s in STRATEGIES), "--seeds", *map(str, SEEDS)]),
     log:
         f"{LOGS}/walk_tables.log",
     conda:
@@ -26,6 +27,7 @@ rule walk_tables:
     shell:
         "python -m svprune.cli walk-tables --walks {input} --theta {params.theta} {params.stops} "
         "--root-epochs {params.root_epochs} --retrain-epochs {params.retrain_epochs} --players {params.players} "
+        "{params.expected} "
         "--out-steps {output.steps} --out-summaries {output.summaries} --out-table {output.table} "
         "--out-roots {output.roots} "
         "--out-html {output.html} 2> {log}"
@@ -48,12 +50,15 @@ rule grid_tables:
     params:
         theta=config["pruning"]["theta"],
         budgets=" ".join(str(e) for e in config["gridsearch"]["epochs"]),
+        sizes=" ".join(str(h) for h in config["gridsearch"]["sizes"]),
+        repetitions=config["gridsearch"]["repetitions"],
     log:
         f"{LOGS}/grid_tables.log",
     conda:
         "../../envs/analysis.yaml"
     shell:
         "python -m svprune.cli grid-tables --grid {input} --theta {params.theta} --budgets {params.budgets} "
+        "--sizes {params.sizes} --repetitions {params.repetitions} "
         "--out-runs {output.runs} --out-table {output.table} --out-cost {output.cost} --out-html {output.html} "
         "2> {log}"
 

@@ -70,6 +70,10 @@ def layer_outputs():
     return walk_outputs(f"{OUT}/layers", LAYER_SLUG, LAYERS["repetitions"])
 
 
+def layer_roots():
+    return [f"{OUT}/layers/roots/seed{config['seed'] + r}.pt" for r in range(LAYERS["repetitions"])]
+
+
 def walk_pruning(section, **overrides):
     """What a walk reads of a pruning section: not the strategy list, figures or repetitions (those shape the
     job graph), and theta only where the walk stops below it."""

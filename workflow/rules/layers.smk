@@ -31,6 +31,7 @@ use rule prune_walk as layer_walk with:
         seeds=lambda w: " ".join(str(s) for s in group_seeds(w)),
         training=LAYER_TRAINING,
         pruning=walk_pruning(LAYERS, retrain_epochs=LAYERS["retrain_epochs"], shapley=LAYERS["shapley"]),
+        model=json.dumps({"kind": "residual", "width": LAYERS["width"], "blocks": LAYERS["blocks"]}, sort_keys=True),
     log:
         f"{LOGS}/layers/walks/{{strategy}}/seeds{{first}}-{{last}}.log",
     benchmark:
@@ -58,6 +59,8 @@ use rule walk_tables as layer_tables with:
         root_epochs=LAYERS["root_epochs"],
         retrain_epochs=LAYERS["retrain_epochs"],
         players="blocks",
+        expected=" ".join(["--strategies", *(f"'{s}'" for s in LAYER_STRATEGIES), "--seeds",
+                           *(str(config["seed"] + r) for r in range(LAYERS["repetitions"]))]),
     log:
         f"{LOGS}/layers/walk_tables.log",
 

@@ -14,6 +14,7 @@ rule prune_walk:
         seeds=lambda w: " ".join(str(s) for s in group_seeds(w)),
         training=pick("training", "root_epochs", *TRAINING_KEYS),
         pruning=walk_pruning(config["pruning"], **player_layer()),
+        model=pick("model", *MODEL_KEYS),
     log:
         f"{LOGS}/walks/{{strategy}}/seeds{{first}}-{{last}}.log",
     benchmark:
@@ -28,4 +29,4 @@ rule prune_walk:
     shell:
         "python -m svprune.cli --threads {threads} walk --data {input.data} --root {input.roots} "
         "--strategy {params.strategy:q} --seed {params.seeds} --training {params.training:q} "
-        "--pruning {params.pruning:q} --out {output} 2> {log}"
+        "--pruning {params.pruning:q} --model {params.model:q} --out {output} 2> {log}"

@@ -31,6 +31,38 @@ def bool_to_masks(coalitions: np.ndarray) -> np.ndarray:
     return coalitions.astype(np.int64) @ weights
 
 
+def as_coalitions(coalitions) -> np.ndarray:
+    """A coalition matrix as booleans: boolean arrays as they are, integer arrays of 0s and 1s converted; anything
+    else (0.5, 2, -1: not a membership) is refused rather than cast."""
+    array = np.asarray(coalitions)
+    if array.dtype == bool:
+        return array
+    if array.size and not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"coalitions must be booleans or 0/1 integers; got an array of {array.dtype}")
+    if array.size and not np.isin(array, (0, 1)).all():
+        bad = array[~np.isin(array, (0, 1))].ravel()[:3].tolist()
+        raise ValueError(f"coalitions must be booleans or 0/1 integers (membership of each player); got values such "
+                         f"as {bad}")
+    if array.size and np.issubdtype(array.dtype, np.floating):
+        raise ValueError("coalitions must be booleans or 0/1 integers; got floats (cast them with .astype(bool) "
+                         "if they are 0.0/1.0 memberships)")
+    return array.astype(bool)
+
+
+def check_permutation_rows(perms, n: int) -> np.ndarray:
+    """Permutations of 0..n-1, one per row, as int64; anything else is refused (a repeated player would give wrong
+    values, not an error)."""
+    perms = np.asarray(perms)
+    if perms.size and not np.issubdtype(perms.dtype, np.integer):
+        raise ValueError(f"permutations must be integer player indices; got {perms.dtype}")
+    perms = perms.astype(np.int64, copy=False)
+    if perms.ndim != 2 or perms.shape[1] != n:
+        raise ValueError(f"permutations must have shape (count, {n}); got {perms.shape}")
+    if perms.size and not (np.sort(perms, axis=1) == np.arange(n)).all():
+        raise ValueError(f"every row must be a permutation of the players 0..{n - 1}")
+    return perms
+
+
 def check_exact_size(n_players: int) -> None:
     """Refuse enumeration of games too large for 2^n coalitions, with advice."""
     if n_players > MAX_EXACT_PLAYERS:
@@ -54,7 +86,7 @@ class Game:
         raise NotImplementedError
 
     def _check(self, coalitions: np.ndarray) -> np.ndarray:
-        coalitions = np.asarray(coalitions, dtype=bool)
+        coalitions = as_coalitions(coalitions)
         if coalitions.ndim == 1 and coalitions.shape[0] == self.n_players:
             coalitions = coalitions[None, :]  # one coalition
         if coalitions.ndim != 2 or coalitions.shape[1] != self.n_players:
@@ -69,7 +101,7 @@ class Game:
 
         out[:, 0] is v(empty) and out[:, n] is v(U); both are evaluated once, not once per permutation.
         """
-        perms = np.asarray(perms, dtype=np.int64)
+        perms = check_permutation_rows(perms, self.n_players)
         n_perm, n = perms.shape
         out = np.empty((n_perm, n + 1))
         out[:, 0] = self.value(np.zeros((1, n), dtype=bool))[0]
@@ -103,6 +135,8 @@ class _GameAdapter(Game):
     coalition matrix, with the base's generic prefix and enumeration paths."""
 
     def __init__(self, source, n_players: int):
+        if isinstance(n_players, bool) or not isinstance(n_players, (int, np.integer)) or n_players < 0:
+            raise ValueError(f"n_players must be a whole number >= 0 (the number of players); got {n_players!r}")
         self.source, self.n_players = source, int(n_players)
         self._value = source if callable(source) and not hasattr(source, "value") else source.value
 

@@ -81,6 +81,19 @@ class BudgetExceeded(RuntimeError):
     """An estimator asked for more evaluations than its budget (a bug in the estimator, never the user's)."""
 
 
+def _finite(values: np.ndarray, coalitions: np.ndarray | None = None) -> np.ndarray:
+    """Payoffs as returned, refused where any is NaN or infinite (no estimate can be built on them)."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        where = ""
+        if coalitions is not None:
+            first = np.flatnonzero(bad.reshape(len(coalitions), -1).any(1))[0]
+            where = f"; the first is the coalition of players {np.flatnonzero(coalitions[first]).tolist()[:20]}"
+        raise ValueError(f"the game returned {int(bad.sum())} NaN or infinite payoffs{where}: its value() must "
+                         "give a finite number for every coalition")
+    return values
+
+
 class Oracle:
     """A game with its evaluations counted against a budget. v(empty) and v(U) are evaluated once, here;
     ``value`` evaluates each distinct coalition of a batch once and never re-evaluates the empty or grand
@@ -91,7 +104,7 @@ class Oracle:
         self.spent = int(spent)
         if ends is None:
             both = np.stack([np.zeros(self.n, dtype=bool), np.ones(self.n, dtype=bool)])
-            ends = tuple(float(v) for v in game.value(both[: 1 if self.n == 0 else 2]))
+            ends = tuple(float(v) for v in _finite(np.asarray(game.value(both[: 1 if self.n == 0 else 2]), float)))
             self._spend(len(ends))
             ends = ends if self.n else (ends[0], ends[0])
         self.empty, self.grand = ends
@@ -119,7 +132,7 @@ class Oracle:
             unique, inverse = np.unique(packed, axis=0, return_inverse=True)
             self._spend(len(unique))
             distinct = np.unpackbits(unique, axis=1, count=self.n).astype(bool)
-            out[inner] = self.game.value(distinct)[inverse.reshape(-1)]
+            out[inner] = _finite(np.asarray(self.game.value(distinct), float), distinct)[inverse.reshape(-1)]
         return out
 
     def prefixes(self, perms: np.ndarray) -> np.ndarray:
@@ -128,14 +141,15 @@ class Oracle:
         n_perm, n = perms.shape
         self._spend(n_perm * max(n - 1, 0))
         if getattr(self.game, "fast_prefixes", False):
-            out = np.asarray(self.game.prefix_values(perms), dtype=float)
+            out = _finite(np.asarray(self.game.prefix_values(perms), dtype=float))
         else:
             out = np.empty((n_perm, n + 1))
             if n > 1:
                 pos = np.empty_like(perms)
                 np.put_along_axis(pos, perms, np.arange(n)[None, :].repeat(n_perm, 0), axis=1)
                 coalitions = pos[:, None, :] < np.arange(1, n)[None, :, None]
-                out[:, 1:n] = self.game.value(coalitions.reshape(-1, n)).reshape(n_perm, n - 1)
+                flat = coalitions.reshape(-1, n)
+                out[:, 1:n] = _finite(np.asarray(self.game.value(flat), float), flat).reshape(n_perm, n - 1)
         out[:, 0], out[:, n] = self.empty, self.grand
         return out
 
