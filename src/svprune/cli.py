@@ -108,7 +108,8 @@ def cmd_train_root(args) -> None:
     train(model, x, y, int(t.get("root_epochs", 20)), seed=args.seed, config=train_config(t),
           on_epoch=lambda e, mod: log.info("root seed %d epoch %d: validation accuracy %.4f", args.seed, e,
                                            accuracy(mod, xv, yv)))
-    save_checkpoint(model.cpu(), args.out, seed=args.seed, epochs=int(t.get("root_epochs", 20)))
+    save_checkpoint(model.cpu(), args.out, seed=args.seed, epochs=int(t.get("root_epochs", 20)),
+                    made_by={"model": args.model, "training": t})
 
 
 def _check_roots(paths, models, section: dict, splits) -> None:
@@ -135,6 +136,23 @@ def _check_roots(paths, models, section: dict, splits) -> None:
                              f"run?). Delete it and run `{rerun}` again, which rebuilds it")
 
 
+def _check_made_for(paths, metas, seeds, training: dict) -> None:
+    """Each root must have been made for its seed, with this walk's training settings (where it records them)."""
+    from svprune.records import RERUN_COMMAND
+
+    rerun = os.environ.get(RERUN_COMMAND, "snakemake --cores all")
+    for path, meta, seed in zip(paths, metas, seeds):
+        made_by = meta.get("made_by") or {}
+        problems = []
+        if "seed" in meta and int(meta["seed"]) != int(seed):
+            problems.append(f"seed {meta['seed']} where this walk's is {seed}")
+        if "training" in made_by and training and made_by["training"] != training:
+            problems.append(f"training {made_by['training']} where this run's is {training}")
+        if problems:
+            raise ValueError(f"{path} was made with {'; '.join(problems)}: it is not this run's root model (a file "
+                             f"copied from another run?). Delete it and run `{rerun}` again, which rebuilds it")
+
+
 def cmd_walk(args) -> None:
     import pandas as pd
 
@@ -150,9 +168,11 @@ def cmd_walk(args) -> None:
     strategy = parse(args.strategy)
     cfg = walk_config(args.training, args.pruning)
     splits = Splits.load(args.data)
-    models = [load_checkpoint(path)[0] for path in args.root]
+    loaded = [load_checkpoint(path) for path in args.root]
+    models = [model for model, _ in loaded]
     if args.model:
         _check_roots(args.root, models, args.model, splits)
+    _check_made_for(args.root, [meta for _, meta in loaded], args.seed, args.training)
     splits = _inputs_for(models[0], splits)
     partial = f"{args.out}.partial.csv"
 
@@ -243,6 +263,17 @@ def _probe_model(model, splits, section: dict, pruning: dict) -> dict:
     perspective = perspective_for(model, layer, example=x[:1], removal=pruning.get("removal", "mask"))
     report = {"kind": section.get("kind", "mlp"), "classes": int(out.shape[1]),
               "players": int(perspective.n_players(model))}
+    shapley = pruning.get("shapley")
+    if shapley:  # the estimator's minimum budget for this many players, before any training
+        from svprune.settings import _budget
+        from svprune.shapley import get_estimator
+
+        estimator, budget = get_estimator(shapley.get("method", "permutation")), _budget(shapley)
+        if budget is not None:
+            try:
+                estimator.check_budget(report["players"], budget)
+            except ValueError as err:
+                raise ValueError(f"config pruning.shapley.budget: {err}") from None
     if isinstance(perspective, Channels):
         game = ModuleGame(model, perspective.layer, x, y, removal=perspective.removal)
         report.update(layer=perspective.layer, mode=game.mode, coupled_layers=game.coupled_layers,
@@ -273,7 +304,7 @@ def cmd_import_root(args) -> None:
     load_weights(model, args.weights)
     log.info("root seed %d from %s: validation accuracy %.4f", args.seed, args.weights,
              accuracy(model, *as_tensors(*splits.split("validation"))))
-    save_checkpoint(model, args.out, seed=args.seed, epochs=0, weights=str(args.weights))
+    save_checkpoint(model, args.out, seed=args.seed, epochs=0, made_by={"model": args.model, "weights": str(args.weights)})
 
 
 def cmd_grid(args) -> None:

@@ -7,7 +7,7 @@ rule check_model:
         f"{OUT}/model_check.json",
     params:
         model=pick("model", *MODEL_KEYS, "layer", "checkpoint"),
-        pruning=json.dumps(player_layer(), sort_keys=True),
+        pruning=json.dumps({**player_layer(), "shapley": config["pruning"]["shapley"]}, sort_keys=True),
     log:
         f"{LOGS}/check_model.log",
     benchmark:
