@@ -4,7 +4,6 @@ training, and the workflow from config to report."""
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -19,6 +18,7 @@ from svprune.data import DataError, Splits, load_splits
 from svprune.kinds import REGISTRY, KindError
 from svprune.kinds.python import build_from_factory
 from svprune.models import load_checkpoint, load_weights, save_checkpoint
+from tests.test_workflow import run, workdir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -217,16 +217,6 @@ def test_check_model_refuses_before_any_training(user_module, image_arrays, tmp_
     assert json.loads((tmp_path / "c.json").read_text())["mode"] == "pruned"
 
 
-def workflow_copy(tmp_path: Path) -> Path:
-    import shutil
-
-    dest = tmp_path / "project"
-    for item in ("workflow", "config", "envs", "benchmarks/results"):
-        (dest / item).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(REPO / item, dest / item)
-    return dest
-
-
 OWN_CONFIG = textwrap.dedent('''
     outdir: results/own
     dataset: {{name: arrays, path: {arrays}}}
@@ -245,12 +235,12 @@ OWN_CONFIG = textwrap.dedent('''
 ''')
 
 
+def workflow_copy(tmp_path: Path) -> Path:
+    return workdir(tmp_path, "project")
+
+
 def snakemake(cwd, *args, check=True):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True, env=env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
+    return run(cwd, *args, check=check)
 
 
 @pytest.mark.slow

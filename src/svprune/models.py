@@ -10,7 +10,6 @@ import zipfile
 from collections import OrderedDict
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
