@@ -50,7 +50,10 @@ def kind_of_model(model) -> ModelKind:
                     "rebuild it")
 
 
-from svprune.kinds.builtin import CNNKind, MLPKind, ResidualKind, TorchvisionKind  # noqa: E402
+from svprune.kinds.cnn import CNNKind  # noqa: E402
+from svprune.kinds.mlp import MLPKind  # noqa: E402
+from svprune.kinds.residual import ResidualKind  # noqa: E402
+from svprune.kinds.torchvision import TorchvisionKind  # noqa: E402
 from svprune.kinds.python import PythonKind  # noqa: E402
 
 register(MLPKind())

@@ -55,3 +55,12 @@ class ModelKind:
     def player_layer(self, section_or_spec: dict):
         """The player layer a config section or checkpoint names (None: the kind's default)."""
         return section_or_spec.get("layer")
+
+
+def image_shape(section: dict, n_features: int) -> list:
+    """[channels, height, width] of a section's images, checked against the data's features."""
+    shape = section.get("image_shape")
+    if shape is None or len(shape) != 3 or int(shape[0]) * int(shape[1]) * int(shape[2]) != n_features:
+        raise KindError(f"config model.image_shape must be [channels, height, width] with {n_features} values in all "
+                        f"(the data's features); got {shape}")
+    return [int(v) for v in shape]
