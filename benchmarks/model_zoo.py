@@ -131,7 +131,11 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/model_zoo.csv")
     parser.add_argument("--models", nargs="*", help="only these (default: every classification model)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--summary", action="store_true", help="only print the tables of an existing --out file")
     args = parser.parse_args()
+    if args.summary:
+        print_tables(pd.read_csv(args.out))
+        return
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     done = pd.read_csv(out) if out.exists() else pd.DataFrame()
@@ -154,6 +158,23 @@ def main() -> None:
         done.to_csv(out, index=False)
         summary = ", ".join(f"{r.get('role')}={r['status']}" for r in rows)
         print(f"{name}: {summary} ({time.perf_counter() - start:.0f} s)", flush=True)
+    print_tables(done)
+
+
+def family(name: str) -> str:
+    """resnet18 -> resnet, efficientnet_v2_s -> efficientnet_v2, vit_b_16 -> vit, regnet_y_400mf -> regnet_y."""
+    import re
+
+    for prefix in ("efficientnet_v2", "efficientnet", "regnet_x", "regnet_y", "mobilenet_v2", "mobilenet_v3",
+                   "swin_v2", "swin", "wide_resnet", "resnext", "shufflenet_v2", "squeezenet", "mnasnet", "convnext",
+                   "densenet", "vgg", "vit", "maxvit", "resnet"):
+        if name.startswith(prefix):
+            return prefix
+    return re.sub(r"[\d_].*$", "", name) or name
+
+
+def print_tables(done: pd.DataFrame) -> None:
+    """Counts per status, the refusals by reason, and a markdown table per model family."""
     counts = done["status"].value_counts()
     print(f"\n{done['model'].nunique()} models, {len(done)} layers: " + ", ".join(
         f"{counts.get(s, 0)} {s}" for s in ("built", "exact mode", "refused", "mismatched", "failed")))
@@ -162,6 +183,13 @@ def main() -> None:
         print("refusals by reason:")
         print(refused["message"].str.extract(r"pass through ([^,]*?)(?:,| \()")[0].fillna(refused["message"].str[:80])
               .value_counts().to_string())
+    statuses = ["built", "exact mode", "refused", "mismatched", "failed"]
+    table = done.assign(family=done["model"].map(family)).groupby("family", sort=False)
+    print("\n| family | models | layers | " + " | ".join(statuses) + " |")
+    print("| --- | --- | --- | " + " | ".join("---" for _ in statuses) + " |")
+    for name, rows in table:
+        cells = [str(int((rows["status"] == s).sum())) for s in statuses]
+        print(f"| {name} | {rows['model'].nunique()} | {len(rows)} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -398,7 +398,8 @@ def accuracy_of(value):
     (accuracy_of(1.7), "accuracy at step 2 is 1.7, not an accuracy in [0, 1]"),
     (accuracy_of(float("nan")), "test_accuracy at step 2 is nan"),
     (lambda p: p.write_text(p.read_text()[: len(p.read_text()) // 2]), "random-3/seeds0-1.csv"),
-], ids=["cut-at-a-line", "accuracy-1.7", "nan-test-accuracy", "cut-mid-line"])
+    (lambda p: pd.read_csv(p).drop(index=2).to_csv(p, index=False), "not 0, 1, 2, ...; the file is truncated or edited"),
+], ids=["cut-at-a-line", "accuracy-1.7", "nan-test-accuracy", "cut-mid-line", "a-row-removed"])
 def test_a_damaged_walk_file_stops_the_tables_and_the_advice_repairs_it(tiny_run, tmp_path, damage, message):
     cwd = damaged_copy(tiny_run, tmp_path)
     walk = cwd / "results" / "walks" / "random-3" / "seeds0-1.csv"

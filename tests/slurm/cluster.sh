@@ -119,6 +119,16 @@ stop() {
     fi
     rm -f "$STATE/$daemon.pid"
   done
+  # Put back the configuration that was there before (or none): with a slurm.conf naming a controller that is not
+  # running, every Slurm client command, snakemake's Slurm plugin probing `scontrol` at import among them, waits
+  # about 9 s for it
+  if [ -f "$CONF" ] && cmp -s "$STATE/slurm.conf" "$CONF"; then
+    if [ -f "$STATE/slurm.conf.before" ]; then
+      mv "$STATE/slurm.conf.before" "$CONF" && log "restored the earlier $CONF"
+    else
+      rm -f "$CONF" && log "removed $CONF"
+    fi
+  fi
 }
 
 case "${1:-}" in
