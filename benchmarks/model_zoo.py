@@ -177,13 +177,13 @@ def print_tables(done: pd.DataFrame) -> None:
     """Counts per status, the refusals by reason, and a markdown table per model family."""
     counts = done["status"].value_counts()
     print(f"\n{done['model'].nunique()} models, {len(done)} layers: " + ", ".join(
-        f"{counts.get(s, 0)} {s}" for s in ("built", "exact mode", "refused", "mismatched", "failed")))
+        f"{counts.get(s, 0)} {s}" for s in ("built", "exact mode", "refused", "mismatched", "failed", "not finished")))
     refused = done[done["status"] == "refused"]
     if len(refused):
         print("refusals by reason:")
         print(refused["message"].str.extract(r"pass through ([^,]*?)(?:,| \()")[0].fillna(refused["message"].str[:80])
               .value_counts().to_string())
-    statuses = ["built", "exact mode", "refused", "mismatched", "failed"]
+    statuses = ["built", "exact mode", "refused", "mismatched", "failed", "not finished"]
     table = done.assign(family=done["model"].map(family)).groupby("family", sort=False)
     print("\n| family | models | layers | " + " | ".join(statuses) + " |")
     print("| --- | --- | --- | " + " | ".join("---" for _ in statuses) + " |")
