@@ -130,3 +130,18 @@ def test_a_budget_below_the_estimators_minimum_stops_the_model_check(tmp_path, d
     assert main(["check-model", "--data", str(data), "--model", '{"hidden": 40}', "--pruning", pruning,
                  "--out", str(tmp_path / "c.json")]) == 1
     assert "config pruning.shapley.budget: the stratified estimator needs at least" in caplog.text
+
+
+@pytest.mark.parametrize("foreign", ["residual", "two-layer"])
+def test_roots_of_another_architecture_are_refused_naming_the_file(tmp_path, digits, caplog, foreign):
+    from svprune.cli import main
+    from svprune.models import MLP, ResidualMLP, save_checkpoint
+
+    data, root = tmp_path / "splits.npz", tmp_path / "roots" / "seed0.pt"
+    digits.save(data)
+    model = ResidualMLP(64, 16, 4, 10, seed=0) if foreign == "residual" else MLP(64, [12, 12], 10, seed=0)
+    save_checkpoint(model, root, seed=0)
+    assert main(["walk", "--data", str(data), "--root", str(root), "--seed", "0", "--strategy", "random(3)",
+                 "--model", '{"hidden": 12}', "--out", str(tmp_path / "w.csv")]) == 1
+    assert f"{root} holds a {'residual' if foreign == 'residual' else 'mlp'} model" in caplog.text
+    assert "this run's config describes {'kind': 'mlp', 'n_in': 64, 'hidden': [12], 'n_out': 10}" in caplog.text
