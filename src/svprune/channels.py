@@ -39,9 +39,6 @@ import torch
 from torch import nn
 
 PLAYER_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
-REMOVALS = ("mask", "prune")
-"""How a game removes a coalition's absent channels: zeroed at the consumers' inputs (fast; refused where that
-is not exact), or pruned physically for every coalition (slow; exact wherever Torch-Pruning can prune)."""
 
 _EXAMPLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 """One example input per model, recorded by the channel games, so that pruning needs no second copy."""

@@ -14,9 +14,7 @@ import sys
 from pathlib import Path
 
 from svprune.files import atomic_path
-from svprune.settings import ESTIMATOR_NAMES, MEASURE_NAMES
-
-REMOVALS = ("mask", "prune")  # svprune.channels.REMOVALS, without importing torch for --help
+from svprune.settings import ESTIMATOR_NAMES, MEASURE_NAMES, REMOVALS
 
 log = logging.getLogger("svprune")
 ANALYSIS_COMMANDS = {"walk-tables", "grid-tables", "plot-walks", "plot-parameters", "plot-grid", "estimator-tables"}

@@ -155,5 +155,7 @@ def check_model(model: dict, gridsearch: dict, project: str | os.PathLike = ".")
         except ConfigError as err:
             raise ConfigError(f"{err}; give a file written by torch.save(model.state_dict(), path), or leave it unset "
                               "to train the root models") from None
-    if model.get("removal", "mask") not in ("mask", "prune"):
-        raise ConfigError(f"config model.removal: {model.get('removal')!r} is neither 'mask' nor 'prune'")
+    from svprune.settings import REMOVALS
+
+    if model.get("removal", "mask") not in REMOVALS:
+        raise ConfigError(f"config model.removal: {model.get('removal')!r} is not one of {', '.join(REMOVALS)}")

@@ -131,7 +131,7 @@ class NoChannels(nn.Module):
 class Channels(Perspective):
     """Output channels of ``layer`` (a module path) of any model; coupled layers are removed with it.
     ``example``: one input of the model (Torch-Pruning traces with it; the walk passes one sample of the data);
-    ``removal``: how games remove absent channels (svprune.channels.REMOVALS)."""
+    ``removal``: how games remove absent channels (svprune.settings.REMOVALS)."""
 
     def __init__(self, layer: str, example: torch.Tensor | None = None, removal: str = "mask"):
         if not isinstance(layer, str) or not layer:

@@ -8,6 +8,10 @@ import math
 from dataclasses import dataclass, field
 
 OPTIMIZER_NAMES = ("adam", "adamw", "sgd")
+REMOVALS = ("mask", "prune")
+"""How a channel game removes a coalition's absent channels: zeroed at the inputs of the layers that read them
+(fast; refused where that is not exact), or pruned physically for every coalition (slow; exact wherever
+Torch-Pruning can prune). See docs/masking.md."""
 MEASURE_NAMES = ("accuracy", "balanced_accuracy", "neg_cross_entropy")
 ESTIMATOR_NAMES = ("exact", "permutation", "antithetic", "subset", "stratified", "kernel", "leverage", "svarm",
                    "regression", "antithetic_regression")
@@ -74,8 +78,8 @@ class WalkConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a whole number >= 0; got {value!r}")
-        if self.removal not in ("mask", "prune"):
-            raise ValueError(f"removal must be 'mask' or 'prune'; got {self.removal!r}")
+        if self.removal not in REMOVALS:
+            raise ValueError(f"removal must be one of {', '.join(REMOVALS)}; got {self.removal!r}")
 
 
 def train_config(training: dict) -> TrainConfig:

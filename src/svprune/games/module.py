@@ -33,9 +33,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from svprune.channels import REMOVALS, ChannelError, channel_group, check_player_layer, prune_channels, remember_example
+from svprune.channels import ChannelError, channel_group, check_player_layer, prune_channels, remember_example
 from svprune.games.network import DEFAULT_MAX_BATCH_BYTES, _NetworkGame
 from svprune.outputs import logits_of
+from svprune.settings import REMOVALS
 
 log = logging.getLogger(__name__)
 
