@@ -216,6 +216,19 @@ def _refuse(layer: str, what: str, why: str, advice: str = "choose another layer
     return ChannelError(f"the channels of {layer!r} cannot be players: they pass through {what}, {why}; {advice}")
 
 
+def _check_prunable(layer: str, module, name: str | None = None) -> None:
+    """Refuse a module whose channels Torch-Pruning cannot remove one at a time and keep the model valid: a grouped
+    convolution, or a GroupNorm of several groups of several channels. ``name`` None: the player layer itself."""
+    if _grouped(module):
+        what = "its own grouped convolution" if name is None else f"{name!r}, a grouped convolution"
+        raise _refuse(layer, f"{what} (groups={module.groups})",
+                      "whose channels Torch-Pruning cannot remove one at a time and keep the groups even")
+    if isinstance(module, nn.GroupNorm) and 1 < module.num_groups < module.num_channels:
+        raise _refuse(layer, f"{name!r}, a GroupNorm({module.num_groups}, {module.num_channels})",
+                      "which mixes channels within its groups, and whose groups removing single channels would "
+                      "leave uneven")
+
+
 def _kind_of(item, names: dict) -> tuple[str, nn.Module, str]:
     target = item.dep.target
     module = target.module
@@ -231,9 +244,7 @@ def channel_group(model: nn.Module, layer: str, example: torch.Tensor) -> Channe
 
     module = check_player_layer(model, layer)
     n = n_channels(module)
-    if _grouped(module):
-        raise _refuse(layer, f"its own grouped convolution (groups={module.groups})",
-                      "whose channels Torch-Pruning cannot remove one at a time and keep the groups even")
+    _check_prunable(layer, module)
     names = {m: k for k, m in model.named_modules()}
     was_training = model.training
     model.eval()
@@ -261,10 +272,8 @@ def channel_group(model: nn.Module, layer: str, example: torch.Tensor) -> Channe
     for item in group.items:
         name, target, handler = _kind_of(item, names)
         kind = item.dep.target.type
+        _check_prunable(layer, target, name)
         if isinstance(target, PLAYER_LAYERS) or kind in (OP.CONV, OP.LINEAR, OP.DEPTHWISE_CONV):
-            if _grouped(target):
-                raise _refuse(layer, f"{name!r}, a grouped convolution (groups={target.groups})",
-                              "whose channels Torch-Pruning cannot remove one at a time and keep the groups even")
             if not isinstance(target, PLAYER_LAYERS):
                 raise _refuse(layer, f"{name!r} ({type(target).__name__})", "a layer svprune does not mask")
             if "out" in handler:
@@ -277,12 +286,8 @@ def channel_group(model: nn.Module, layer: str, example: torch.Tensor) -> Channe
         elif kind == OP.GN:
             if target.num_groups == target.num_channels:
                 ops.append(name)  # one channel per group: per-channel (prune_channels keeps num_groups in step)
-            elif target.num_groups == 1:
+            else:  # one group (uneven groups were refused above)
                 mixing.append(f"{name!r} (GroupNorm(1, {target.num_channels}): its statistics mix the channels)")
-            else:
-                raise _refuse(layer, f"{name!r}, a GroupNorm({target.num_groups}, {target.num_channels})",
-                              "which mixes channels within its groups, and whose groups removing single channels "
-                              "would leave uneven")
         elif kind == OP.LN:
             mixing.append(f"{name!r} (LayerNorm over the channels: its statistics mix them)")
         elif kind in (OP.MHA, OP.LSTM, OP.CUSTOMIZED):
@@ -320,9 +325,7 @@ def prune_channels(model: nn.Module, layer: str, positions: Sequence[int], examp
         raise ValueError(f"channel positions must lie in 0..{total - 1} for {layer!r}; got {positions}")
     if len(positions) >= total:
         raise ValueError(f"removing all {total} channels of {layer!r} would disconnect the network; keep at least one")
-    if _grouped(module):
-        raise _refuse(layer, f"its own grouped convolution (groups={module.groups})",
-                      "whose channels Torch-Pruning cannot remove one at a time and keep the groups even")
+    _check_prunable(layer, module)
     example = example_input(model, example_inputs)
     pruned = copy.deepcopy(model)
     if hasattr(model, "example_input_shape"):
@@ -340,14 +343,10 @@ def prune_channels(model: nn.Module, layer: str, positions: Sequence[int], examp
         raise
     except Exception as err:  # noqa: BLE001
         raise ChannelError(f"Torch-Pruning cannot trace the channels of {layer!r} ({type(err).__name__}: {err})") from err
+    names = {m: k for k, m in pruned.named_modules()}
     for item in group.items:
-        dep = item.dep.target.module
-        if _grouped(dep):
-            raise _refuse(layer, f"a grouped convolution (groups={dep.groups})",
-                          "whose channels Torch-Pruning cannot remove one at a time and keep the groups even")
-        if isinstance(dep, nn.GroupNorm) and 1 < dep.num_groups < dep.num_channels:
-            raise _refuse(layer, f"a GroupNorm({dep.num_groups}, {dep.num_channels})",
-                          "whose groups removing single channels would leave uneven")
+        name, target, _ = _kind_of(item, names)
+        _check_prunable(layer, target, name)
     per_channel = [item.dep.target.module for item in group.items if isinstance(item.dep.target.module, nn.GroupNorm)
                    and item.dep.target.module.num_groups == item.dep.target.module.num_channels]
     group.prune()

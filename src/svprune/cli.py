@@ -237,23 +237,14 @@ def cmd_values(args) -> None:
 def _probe_model(model, splits, section: dict, pruning: dict) -> dict:
     """Run the model on a few samples and, where its players are channels, build their game (which refuses a
     layer whose channels cannot be players, and checks masking against removal); returns what it found."""
-    import torch
-
     from svprune.games.module import ModuleGame
-    from svprune.outputs import logits_of
+    from svprune.outputs import logits_on
     from svprune.perspectives import Channels, perspective_for
     from svprune.train import as_tensors
 
     x, y = as_tensors(*splits.split("validation"))
     x, y = x[:64], y[:64]
-    try:
-        with torch.no_grad():
-            out = logits_of(model.eval()(x[:2]))
-    except ValueError:
-        raise
-    except Exception as err:  # noqa: BLE001
-        raise ValueError(f"the model cannot run on the data's samples of shape {list(x.shape[1:])} "
-                         f"({type(err).__name__}: {err}); set model.input_shape to the shape it expects") from err
+    out = logits_on(model.eval(), x[:2])
     if out.shape[1] != splits.n_classes:
         raise ValueError(f"the model returns {out.shape[1]} logits per sample, but the data have {splits.n_classes} "
                          "classes; set the number of outputs of the model (e.g. model.kwargs.num_classes)")

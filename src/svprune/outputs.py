@@ -32,3 +32,16 @@ def logits_of(out, where: str = "the model") -> torch.Tensor:
         raise ValueError(f"{where} returned {_describe(out)}; svprune needs logits of shape (samples, classes): a "
                          "tensor, a mapping or object with a 'logits' entry, or a tuple whose first element is them")
     return logits
+
+
+def logits_on(model, x: torch.Tensor) -> torch.Tensor:
+    """The model's logits for inputs x (no gradients); a model that cannot run on inputs of that shape gets an
+    error naming the shape and the setting that changes it, instead of torch's own."""
+    try:
+        with torch.no_grad():
+            out = model(x)
+    except Exception as err:  # noqa: BLE001 - a shape mismatch surfaces as many kinds of error
+        raise ValueError(f"the model cannot run on the data's samples, of shape {tuple(x.shape[1:])} "
+                         f"({type(err).__name__}: {err}); give inputs of the shape the model expects (in the "
+                         "workflow, model.input_shape)") from err
+    return logits_of(out)

@@ -35,7 +35,7 @@ from torch import nn
 
 from svprune.channels import ChannelError, channel_group, check_player_layer, prune_channels, remember_example
 from svprune.games.network import DEFAULT_MAX_BATCH_BYTES, _NetworkGame
-from svprune.outputs import logits_of
+from svprune.outputs import logits_of, logits_on
 from svprune.settings import REMOVALS
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ class ModuleGame(_NetworkGame):
             log.info("the model is in train mode: the game evaluates it in eval mode (batch norm with its running "
                      "statistics, no dropout) and leaves it in train mode")
         with evaluating(model):
-            n_classes = self._check_runs(model, first)
+            n_classes = int(logits_on(model, first).shape[1])
             remember_example(model, first)
             group = channel_group(model, layer, first)
             self.layer, self.group = layer, group
@@ -195,18 +195,6 @@ class ModuleGame(_NetworkGame):
         if fast and not self.fast:
             raise ValueError(f"fast=True needs the network after {layer!r} to be additive in its channels "
                              "(per-channel pooling, reshapes and linear layers only)")
-
-    @staticmethod
-    @torch.no_grad()
-    def _check_runs(model: nn.Module, first: torch.Tensor) -> int:
-        """The model must run on one sample and return logits; returns the number of classes."""
-        try:
-            out = model(first)
-        except Exception as err:  # noqa: BLE001 - a shape mismatch surfaces as many kinds of error
-            raise ValueError(f"the model cannot run on the data's samples, of shape {tuple(first.shape[1:])} "
-                             f"({type(err).__name__}: {err}); give inputs of the shape the model expects (in the "
-                             "workflow, model.input_shape)") from err
-        return int(logits_of(out).shape[1])
 
     # ---- caching and running ---------------------------------------------------------------------------------
     def _build(self, x) -> None:

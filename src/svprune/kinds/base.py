@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class KindError(ValueError):
     """A model section or checkpoint that no kind can build: the message names the field."""
@@ -41,10 +43,7 @@ class ModelKind:
 
     def input_shape(self, spec: dict, sample_shape: tuple) -> tuple:
         """The shape of one model input, for data whose samples have ``sample_shape``: flat by default."""
-        size = 1
-        for s in sample_shape:
-            size *= int(s)
-        return (size,)
+        return (math.prod(int(s) for s in sample_shape),)
 
     def perspective(self, model, layer=None, example=None, removal: str = "mask"):
         """What the players of ``model`` are and how they are removed (svprune.perspectives)."""

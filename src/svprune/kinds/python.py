@@ -12,6 +12,7 @@ jobs rebuild the model by calling the factory again.
 from __future__ import annotations
 
 import importlib
+import math
 import re
 
 from svprune.kinds.base import KindError, ModelKind
@@ -99,12 +100,7 @@ class PythonKind(ModelKind):
     def input_shape(self, spec, sample_shape):
         shape = spec.get("input_shape")
         if shape is not None:
-            size = 1
-            for s in shape:
-                size *= int(s)
-            flat = 1
-            for s in sample_shape:
-                flat *= int(s)
+            size, flat = math.prod(int(s) for s in shape), math.prod(int(s) for s in sample_shape)
             if size != flat:
                 raise KindError(f"config model.input_shape {list(shape)} holds {size} values, but the data's samples "
                                 f"hold {flat} (shape {list(sample_shape)})")
