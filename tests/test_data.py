@@ -35,10 +35,10 @@ def make_mnist(directory, n_train=120, n_test=40, compress=True, seed=0):
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
 def test_mnist_format_offline(tmp_path, name, compress):
     root = make_mnist(tmp_path / "files", compress=compress)
-    splits = load_splits(name, root=root, validation_fraction=0.25, seed=0)
+    splits = load_splits(name, root=root, validation_fraction=0.25, split_seed=0)
     assert splits.x_train.shape == (90, 784) and splits.x_val.shape == (30, 784) and splits.x_test.shape == (40, 784)
     assert splits.n_classes == 10 and splits.x_train.dtype == np.float32 and splits.x_train.max() <= 1.0
-    again = load_splits(name, root=root, validation_fraction=0.25, seed=0)
+    again = load_splits(name, root=root, validation_fraction=0.25, split_seed=0)
     np.testing.assert_array_equal(splits.x_val, again.x_val)  # fixed validation split
     splits.save(tmp_path / "s.npz")
     loaded = Splits.load(tmp_path / "s.npz")

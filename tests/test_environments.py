@@ -30,7 +30,7 @@ PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 PROJECT_PINS = pins(PYPROJECT["dependencies"])
 for extra in ("workflow", "test"):
     PROJECT_PINS |= pins(PYPROJECT["optional-dependencies"][extra])
-ENVS = sorted((REPO / "envs").glob("*.yaml"))
+ENVS = sorted((REPO / "workflow" / "envs").glob("*.yaml"))
 
 
 def env_pins(path: Path) -> dict[str, str]:

@@ -88,7 +88,7 @@ def test_the_registry_is_the_one_list_of_model_kinds():
 
 
 def test_arrays_keep_their_sample_shape_and_a_validation_split_is_carved(image_arrays):
-    splits = load_splits("arrays", path=image_arrays, validation_fraction=0.25, seed=0)
+    splits = load_splits("arrays", path=image_arrays, validation_fraction=0.25, split_seed=0)
     assert splits.sample_shape == (1, 8, 8) and splits.n_features == 64 and splits.n_classes == 10
     assert len(splits.y_val) == pytest.approx(0.25 * (len(splits.y_train) + len(splits.y_val)), abs=1)
     assert splits.shaped(splits.sample_shape).x_train.shape[1:] == (1, 8, 8)

@@ -5,7 +5,7 @@ import pytest
 
 from svprune import shapley as sh
 from svprune.games import PerturbedUniformGame, SecurityCouncilGame
-from svprune.study import run_study, score, study_game, summarize_study
+from svprune.study import errors, run_study, study_game, summarize_study
 
 
 @pytest.mark.parametrize(
@@ -47,9 +47,9 @@ def test_reference_values_of_each_kind():
 
 def test_score_of_exact_estimate_is_perfect():
     exact = np.array([0.5, 0.3, 0.2])
-    s = score(exact, np.zeros(3), exact)
+    s = errors(exact, np.zeros(3), exact)
     assert s["mean_abs_error"] == 0 and s["relative_error"] == 0 and s["spearman"] == pytest.approx(1)
     assert s["coverage_2se"] == 1
-    off = score(exact + [0.1, 0, 0], np.full(3, 0.01), exact)
+    off = errors(exact + [0.1, 0, 0], np.full(3, 0.01), exact)
     assert off["relative_error"] == pytest.approx(0.1 / np.linalg.norm(exact))
     assert off["coverage_2se"] == pytest.approx(2 / 3)

@@ -72,10 +72,10 @@ def test_root_model_is_not_modified(trained_mlp, digits):
         assert np.array_equal(a.numpy(), b.detach().numpy())
 
 
-def test_the_walk_warns_when_the_biased_subset_estimator_values_many_players(trained_mlp, digits, caplog):
+def test_the_subset_estimator_warns_when_it_values_many_players_in_a_walk(trained_mlp, digits, caplog):
     cfg = WalkConfig(retrain_epochs=0, theta=0.9, stop_below_theta=True, shapley=ShapleyConfig(method="subset",
                                                                                               budget=200))
-    with caplog.at_level("WARNING", logger="svprune.walk"):
+    with caplog.at_level("WARNING", logger="svprune.shapley"):
         prune_walk(trained_mlp, digits, "SVbottom(40)", seed=0, config=cfg)
     assert any("subset estimator" in r.message and "40 players" in r.message for r in caplog.records)
 

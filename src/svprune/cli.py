@@ -13,11 +13,14 @@ import os
 import sys
 from pathlib import Path
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from svprune.files import atomic_path
-from svprune.settings import ESTIMATOR_NAMES, MEASURE_NAMES, REMOVALS
+from svprune.registry import DEFAULT_BUDGET, ESTIMATORS, GAMES, MEASURES, PLUGINS_ENV, RegistryError, load_plugins
+from svprune.settings import REMOVALS
 
 log = logging.getLogger("svprune")
-ANALYSIS_COMMANDS = {"walk-tables", "grid-tables", "plot-walks", "plot-parameters", "plot-grid", "estimator-tables"}
 
 
 def _json(text: str) -> dict:
@@ -55,14 +58,7 @@ def _write_text(text: str, path: str) -> None:
 def cmd_prepare(args) -> None:
     from svprune.data import load_splits
 
-    d = args.dataset
-    splits = load_splits(
-        d.get("name", "digits"), root=d.get("root"), download=bool(d.get("download", False)),
-        validation_fraction=float(d.get("validation_fraction", 0.2)), seed=int(d.get("split_seed", 0)),
-        vocabulary_size=int(d.get("vocabulary_size", 2000)), remove=tuple(d.get("remove", ("headers", "footers", "quotes"))),
-        path=d.get("path"), image_size=d.get("image_size"), grayscale=bool(d.get("grayscale", False)),
-        train_size=d.get("train_size"),
-    )
+    splits = load_splits(**args.dataset)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     splits.save(args.out)
     log.info("%s: %d train, %d validation, %d test samples of shape %s, %d classes", splits.name,
@@ -220,16 +216,15 @@ def cmd_values(args) -> None:
     splits = _inputs_for(model, splits)
     x, y = as_tensors(*splits.split(args.split), device=args.device)
     game = perspective_for(model, args.layer, example=x[:1], removal=args.removal).game(model, x, y, args.measure)
-    budget = args.budget if args.budget is not None or args.method == "exact" else 20_000
-    est = shapley_values(game, args.method, budget, seed=args.seed, tolerance=args.tolerance)
+    est = shapley_values(game, args.estimator, args.budget, seed=args.seed, tolerance=args.tolerance)
     normalized, ok = est.normalized()
     frame = pd.DataFrame({
         "player": range(game.n_players), "shapley": est.values, "stderr": est.stderr,
         "normalized": normalized if ok else float("nan"),
     })
-    log.info("%d players; %s of the whole model %.4f, with no player %.4f (v(U) = %.4f); %s with %d samples: %d "
+    log.info("%d players; %s of the whole model %.4f, with no player %.4f (v(U) = %.4f); %s with %d sampling units: %d "
              "coalition evaluations; values from %.4f to %.4f", game.n_players, game.measure,
-             est.grand_value + game.empty_measure, game.empty_measure, est.grand_value, est.method, est.n_samples,
+             est.grand_value + game.empty_measure, game.empty_measure, est.grand_value, est.estimator, est.n_units,
              est.n_evaluations, est.values.min(initial=np.inf), est.values.max(initial=-np.inf))
     _write_csv(frame, args.out)
 
@@ -254,10 +249,9 @@ def _probe_model(model, splits, section: dict, pruning: dict) -> dict:
               "players": int(perspective.n_players(model))}
     shapley = pruning.get("shapley")
     if shapley:  # the estimator's minimum budget for this many players, before any training
-        from svprune.settings import _budget
         from svprune.shapley import get_estimator
 
-        estimator, budget = get_estimator(shapley.get("method", "permutation")), _budget(shapley)
+        estimator, budget = get_estimator(shapley.get("estimator", ESTIMATORS.default)), shapley.get("budget")
         if budget is not None:
             try:
                 estimator.check_budget(report["players"], budget)
@@ -313,8 +307,9 @@ def cmd_grid(args) -> None:
 
 
 def cmd_walk_tables(args) -> None:
+    from svprune import report
     from svprune.records import read_walks
-    from svprune.tables import root_table, strategy_table, to_html, walk_summaries
+    from svprune.tables import root_table, strategy_table, walk_summaries
 
     walks = read_walks(args.walks, theta=args.theta if args.stopped_below_theta else None,
                        strategies=args.strategies, seeds=args.seeds)
@@ -325,21 +320,14 @@ def cmd_walk_tables(args) -> None:
     _write_csv(summaries, args.out_summaries)
     _write_csv(table.reset_index(), args.out_table)
     _write_csv(roots.reset_index(), args.out_roots)
-    note = (f"theta = {args.theta}; epochs = T0 + T1 x steps with T0 = {args.root_epochs}, T1 = {args.retrain_epochs}; "
-            f"found = the fewest {args.players} among a walk's models with accuracy >= theta on the payoff split, "
-            "found_test the same on the test split.")
-    title = ("Steps, epochs and neurons found per strategy (as the paper's tables 2-3)" if args.players == "neurons"
-             else f"Steps, epochs and {args.players} found per strategy")
-    dead = (f" Dead units: {args.players} never active on the payoff split, per root model (below)."
-            if roots["dead_units"].notna().any() else "")
-    html = to_html(table, title, note + dead)
-    html += to_html(roots, "Root models: accuracy and dead units", "shared by every strategy's walks of that seed")
+    html = report.walk_tables(table, roots, args.theta, args.root_epochs, args.retrain_epochs, args.players)
     _write_text(html, args.out_html)
 
 
 def cmd_grid_tables(args) -> None:
+    from svprune import report
     from svprune.records import read_grid
-    from svprune.tables import grid_search_cost, grid_table, to_html
+    from svprune.tables import grid_search_cost, grid_table
 
     grid = read_grid(args.grid, budgets=args.budgets, sizes=args.sizes, repetitions=args.repetitions)
     _write_csv(grid, args.out_runs)
@@ -347,9 +335,7 @@ def cmd_grid_tables(args) -> None:
     _write_csv(cells, args.out_table)
     cost = grid_search_cost(grid, args.theta)
     _write_csv(cost.reset_index(), args.out_cost)
-    html = to_html(cells.set_index(["hidden", "epochs"]), "Grid search: accuracy per cell (paper figure 5, table 4)")
-    html += to_html(cost, "Epochs a grid search spends to find the smallest size with accuracy >= theta",
-                    f"theta = {args.theta}")
+    html = report.grid_tables(cells, cost, args.theta)
     _write_text(html, args.out_html)
 
 
@@ -382,18 +368,18 @@ def cmd_plot_grid(args) -> None:
 def cmd_estimator_study(args) -> None:
     from svprune.study import run_study
 
-    results = run_study(args.game, args.methods, args.evaluations, range(args.seeds))
-    for (method, target), g in results.groupby(["estimator", "target_evaluations"], sort=False):
-        log.info("%s %s %d evaluations: relative error %.4f", args.game, method, target, g["relative_error"].mean())
+    results = run_study(args.game, args.estimators, args.budgets, range(args.seeds))
+    for (estimator, target), g in results.groupby(["estimator", "target_evaluations"], sort=False):
+        log.info("%s %s %d evaluations: relative error %.4f", args.game, estimator, target, g["relative_error"].mean())
     _write_csv(results, args.out)
 
 
 def cmd_estimator_tables(args) -> None:
     import pandas as pd
 
+    from svprune import report
     from svprune.plots import plot_estimator_errors
-    from svprune.study import GAME_TITLES, summarize_study
-    from svprune.tables import to_html
+    from svprune.study import summarize_study
 
     results = pd.concat([pd.read_csv(p) for p in args.results], ignore_index=True)
     if args.peers:
@@ -406,176 +392,159 @@ def cmd_estimator_tables(args) -> None:
     _write_csv(results, args.out_runs)
     summary = summarize_study(results)
     _write_csv(summary, args.out_table)
-    note = ("error = relative L2 error ||estimate - reference|| / ||reference||, mean over seeds, at each budget "
-            "of coalition evaluations; coverage = share of players whose reference value lies within 2 reported "
-            "standard errors (honest errors give about 0.95; empty where an estimator reports none); ms = "
-            "milliseconds per estimate on the machine that ran it. Peers (shapiq:, captum:) come from "
-            "benchmarks/peer_estimators.py. An empty error: the estimator needs more evaluations than that budget.")
-    shown = summary.assign(game=summary["game"].map(lambda g: GAME_TITLES.get(g, g)))
-    _write_text(to_html(shown.set_index(["game", "estimator"]), "Estimator study: error, coverage and time per "
-                        "budget", note), args.out_html)
+    _write_text(report.estimator_tables(summary), args.out_html)
     with atomic_path(args.out_plot) as tmp:
         plot_estimator_errors(results, tmp, metric="relative_error")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its function, help, options (``(flags, argparse keyword arguments)``) and whether it needs
+    the training stack (torch, numba); tables and plots do not."""
+
+    func: Callable
+    help: str
+    options: tuple
+    needs_torch: bool = True
+
+
+def opt(*flags, **kwargs) -> tuple:
+    return flags, kwargs
+
+
+def _choices(registry) -> dict:
+    """argparse keywords for a registered name: the registry's names as choices, its default where it has one."""
+    default = registry.default if registry._default is not None else None
+    return {"choices": registry.names(), "default": default,
+            "help": f"one of {', '.join(registry.names())}" + (f" (default {default})" if default else "")}
+
+
+DATA = opt("--data", required=True, help="prepared splits (.npz, from `svprune prepare`)")
+OUT = opt("--out", required=True)
+MODEL = opt("--model", type=_json, required=True, help="the config's model section as JSON")
+TRAINING = opt("--training", type=_json, default={}, help="the config's training section as JSON")
+THETA = opt("--theta", type=float, help="the accuracy threshold theta")
+STEPS = opt("--steps", required=True, help="all walk steps (CSV from walk-tables)")
+PLAYERS = opt("--players", default="neurons", help="what the players are, for titles and axis labels")
+
+
+def commands() -> dict[str, Command]:
+    """The command table (built after plugins registered their names, so that choices include them)."""
+    return {
+        "prepare": Command(cmd_prepare, "load a data set and write its train/validation/test splits (.npz)", (
+            opt("--dataset", type=_json, required=True, help="the config's dataset section as JSON"), OUT)),
+        "train-root": Command(cmd_train_root, "train a root model and save its checkpoint", (
+            DATA, opt("--model", type=_json, default={}), TRAINING, opt("--seed", type=int, required=True), OUT)),
+        "walk": Command(cmd_walk, "pruning walks of a strategy from root models (one per seed), advanced together; "
+                        "writes one CSV row per walk and step", (
+            DATA, opt("--root", nargs="+", required=True, help="root model checkpoints, one per seed"),
+            opt("--strategy", required=True, help="e.g. 'SVbucket(0.2)'"),
+            opt("--seed", type=int, nargs="+", required=True, help="the walks' seeds, one per root"),
+            TRAINING, opt("--pruning", type=_json, default={}, help="the walk's section (pruning or blocks) as JSON"),
+            opt("--model", type=_json, default=None, help="the config's model section as JSON: every root must "
+                "hold the model it describes"), OUT)),
+        "values": Command(cmd_values, "Shapley values of a model's players (hidden units, residual blocks or the "
+                          "channels of a layer), as CSV", (
+            DATA,
+            opt("--model", required=True, help="a checkpoint (from `svprune train-root` or save_checkpoint), or your "
+                "own model's factory, package.module:function (importable from PYTHONPATH), with --weights"),
+            opt("--weights", default=None, help="trained weights for a factory: a torch.save(model.state_dict()) file"),
+            opt("--kwargs", type=_json, default={}, help="keyword arguments of the factory, as JSON"),
+            opt("--input-shape", type=int, nargs="+", default=None,
+                help="shape of one model input (default: the data's sample shape)"),
+            opt("--removal", default="mask", choices=REMOVALS,
+                help="channels: mask them where they are read (exact, refused where it is not) or prune each "
+                "coalition physically (slow; for GroupNorm(1, C) or LayerNorm after the layer)"),
+            opt("--split", default="validation", choices=["train", "validation", "test"]),
+            opt("--layer", default=None, help="the player layer: a hidden-layer index of an MLP (default: the last), "
+                "or a module path such as conv2 or net.layer4.1.conv1 for other models"),
+            opt("--measure", **_choices(MEASURES)), opt("--estimator", **_choices(ESTIMATORS)),
+            opt("--budget", type=int, default=None, help="coalition evaluations, v(empty) and v(U) included "
+                f"(default: 2^n for exact, else {DEFAULT_BUDGET:,})"),
+            opt("--tolerance", type=float, default=None), opt("--seed", type=int, default=0),
+            opt("--device", default="cpu"), OUT)),
+        "check-model": Command(cmd_check_model, "build the configured model, run it on the data and, where its "
+                               "players are channels, build their game (refusing a layer whose channels cannot be "
+                               "players): before any training", (
+            DATA, MODEL, opt("--pruning", type=_json, default={}, help="the walk's layer and removal, as JSON"),
+            opt("--out", required=True, help="a JSON report of what was found"))),
+        "import-root": Command(cmd_import_root, "a root model from weights of your own (model.checkpoint) instead "
+                               "of training one", (
+            DATA, MODEL, opt("--weights", required=True), opt("--seed", type=int, required=True), OUT)),
+        "grid": Command(cmd_grid, "grid-search runs of one hidden size, a group of repetitions trained together, "
+                        "every epoch budget", (
+            DATA, opt("--hidden", type=int, required=True),
+            opt("--repetitions", type=int, nargs=2, required=True, metavar=("FIRST", "LAST"),
+                help="the group's repetitions, inclusive"),
+            opt("--seed", type=int, default=0), TRAINING, opt("--gridsearch", type=_json, required=True), OUT)),
+        "walk-tables": Command(cmd_walk_tables, "aggregate walk CSVs into the steps/epochs/found table", (
+            opt("--walks", nargs="+", required=True), opt("--theta", type=float, required=True),
+            opt("--stopped-below-theta", action="store_true",
+                help="the walks stop once accuracy falls below theta (stop_below_theta)"),
+            opt("--root-epochs", type=int, required=True), opt("--retrain-epochs", type=int, required=True), PLAYERS,
+            opt("--strategies", nargs="+", help="the strategies expected: every one's walks must be there"),
+            opt("--seeds", nargs="+", type=int, help="the seeds expected: one walk per strategy and seed"),
+            *(opt(f"--out-{name}", required=True) for name in ("steps", "summaries", "table", "roots", "html"))),
+            needs_torch=False),
+        "grid-tables": Command(cmd_grid_tables, "aggregate grid-search CSVs into per-cell accuracy and search cost", (
+            opt("--grid", nargs="+", required=True), opt("--theta", type=float, required=True),
+            opt("--budgets", nargs="+", type=int, help="the grid's epoch budgets: every run must have each"),
+            opt("--sizes", nargs="+", type=int, help="the grid's hidden sizes expected"),
+            opt("--repetitions", type=int, help="the repetitions expected per size"),
+            *(opt(f"--out-{name}", required=True) for name in ("runs", "table", "cost", "html"))), needs_torch=False),
+        "plot-walks": Command(cmd_plot_walks, "pruning-walk plot of some strategies (figures 2-4)", (
+            STEPS, opt("--strategies", nargs="+", required=True), THETA, PLAYERS,
+            opt("--before-retrain", action="store_true", help="a second panel: accuracy before retraining"), OUT),
+            needs_torch=False),
+        "plot-parameters": Command(cmd_plot_parameters, "accuracy before and after retraining against parameters "
+                                   "removed", (STEPS, THETA, OUT), needs_torch=False),
+        "plot-grid": Command(cmd_plot_grid, "grid-search plot (figure 5)", (
+            opt("--runs", required=True), THETA, OUT), needs_torch=False),
+        "estimator-study": Command(cmd_estimator_study, "error against budget of Shapley estimators on a game with "
+                                   "reference values", (
+            opt("--game", required=True, choices=GAMES.names(), help=f"one of {', '.join(GAMES.names())}"),
+            opt("--estimators", nargs="+", required=True, choices=ESTIMATORS.names(),
+                help=f"of {', '.join(ESTIMATORS.names())}"),
+            opt("--budgets", nargs="+", type=int, required=True, help="coalition-evaluation budgets"),
+            opt("--seeds", type=int, default=20), OUT)),
+        "estimator-tables": Command(cmd_estimator_tables, "summary table and error plot of the estimator study", (
+            opt("--results", nargs="+", required=True),
+            opt("--peers", default=None, help="peer estimators' rows (benchmarks/peer_estimators.py), optional"),
+            *(opt(f"--out-{name}", required=True) for name in ("runs", "table", "html", "plot"))), needs_torch=False),
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="svprune", description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch and numba (default 1: deterministic)")
+    parser.add_argument("--plugins", nargs="+", default=[], metavar="MODULE",
+                        help=f"modules that register extensions (svprune.registry), imported first; also read from "
+                        f"the {PLUGINS_ENV} environment variable")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("prepare", help="load a data set and write its train/validation/test splits (.npz)")
-    p.add_argument("--dataset", type=_json, required=True, help="the config's dataset section as JSON")
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_prepare)
-
-    p = sub.add_parser("train-root", help="train a root model and save its checkpoint")
-    p.add_argument("--data", required=True)
-    p.add_argument("--model", type=_json, default={})
-    p.add_argument("--training", type=_json, default={})
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_train_root)
-
-    p = sub.add_parser("walk", help="pruning walks of a strategy from root models (one per seed), advanced "
-                                    "together; writes one CSV row per walk and step")
-    p.add_argument("--data", required=True)
-    p.add_argument("--root", nargs="+", required=True, help="root model checkpoints, one per seed")
-    p.add_argument("--strategy", required=True, help="e.g. 'SVbucket(0.2)'")
-    p.add_argument("--seed", type=int, nargs="+", required=True, help="the walks' seeds, one per root")
-    p.add_argument("--training", type=_json, default={})
-    p.add_argument("--pruning", type=_json, default={})
-    p.add_argument("--model", type=_json, default=None, help="the config's model section as JSON: every root must "
-                   "hold the model it describes")
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_walk)
-
-    p = sub.add_parser("values", help="Shapley values of a model's players (hidden units, residual blocks or the "
-                       "channels of a layer), as CSV")
-    p.add_argument("--data", required=True, help="prepared splits (.npz, from `svprune prepare`)")
-    p.add_argument("--model", required=True, help="a checkpoint (from `svprune train-root` or save_checkpoint), or "
-                   "your own model's factory, package.module:function (importable from PYTHONPATH), with --weights")
-    p.add_argument("--weights", default=None, help="trained weights for a factory: a torch.save(model.state_dict()) "
-                   "file")
-    p.add_argument("--kwargs", type=_json, default={}, help="keyword arguments of the factory, as JSON")
-    p.add_argument("--input-shape", type=int, nargs="+", default=None,
-                   help="shape of one model input (default: the data's sample shape)")
-    p.add_argument("--removal", default="mask", choices=REMOVALS,
-                   help="channels: mask them where they are read (exact, refused where it is not) or prune each "
-                   "coalition physically (slow; for GroupNorm(1, C) or LayerNorm after the layer)")
-    p.add_argument("--split", default="validation", choices=["train", "validation", "test"])
-    p.add_argument("--layer", default=None, help="the player layer: a hidden-layer index of an MLP (default: the "
-                   "last), or a module path such as conv2 or net.layer4.1.conv1 for other models")
-    p.add_argument("--measure", default="accuracy", choices=MEASURE_NAMES)
-    p.add_argument("--method", default="permutation", choices=ESTIMATOR_NAMES)
-    p.add_argument("--budget", type=int, default=None,
-                   help="coalition evaluations, v(empty) and v(U) included (default: 2^n for exact, else 20,000)")
-    p.add_argument("--tolerance", type=float, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_values)
-
-    p = sub.add_parser("check-model", help="build the configured model, run it on the data and, where its players "
-                       "are channels, build their game (refusing a layer whose channels cannot be players): before any "
-                       "training")
-    p.add_argument("--data", required=True)
-    p.add_argument("--model", type=_json, required=True, help="the config's model section as JSON")
-    p.add_argument("--pruning", type=_json, default={}, help="the walk's layer and removal, as JSON")
-    p.add_argument("--out", required=True, help="a JSON report of what was found")
-    p.set_defaults(func=cmd_check_model)
-
-    p = sub.add_parser("import-root", help="a root model from weights of your own (model.checkpoint) instead of "
-                       "training one")
-    p.add_argument("--data", required=True)
-    p.add_argument("--model", type=_json, required=True)
-    p.add_argument("--weights", required=True)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_import_root)
-
-    p = sub.add_parser("grid", help="grid-search runs of one hidden size, a group of repetitions trained together, "
-                                    "every epoch budget")
-    p.add_argument("--data", required=True)
-    p.add_argument("--hidden", type=int, required=True)
-    p.add_argument("--repetitions", type=int, nargs=2, required=True, metavar=("FIRST", "LAST"),
-                   help="the group's repetitions, inclusive")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--training", type=_json, default={})
-    p.add_argument("--gridsearch", type=_json, required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_grid)
-
-    p = sub.add_parser("walk-tables", help="aggregate walk CSVs into the steps/epochs/found table")
-    p.add_argument("--walks", nargs="+", required=True)
-    p.add_argument("--theta", type=float, required=True)
-    p.add_argument("--stopped-below-theta", action="store_true",
-                   help="the walks stop once accuracy falls below theta (pruning.stop_below_theta)")
-    p.add_argument("--root-epochs", type=int, required=True)
-    p.add_argument("--retrain-epochs", type=int, required=True)
-    p.add_argument("--players", default="neurons", help="what the players are, for the table's title")
-    p.add_argument("--strategies", nargs="+", help="the strategies expected: every one's walks must be there")
-    p.add_argument("--seeds", nargs="+", type=int, help="the seeds expected: one walk per strategy and seed")
-    for name in ("steps", "summaries", "table", "roots", "html"):
-        p.add_argument(f"--out-{name}", required=True)
-    p.set_defaults(func=cmd_walk_tables)
-
-    p = sub.add_parser("grid-tables", help="aggregate grid-search CSVs into per-cell accuracy and search cost")
-    p.add_argument("--grid", nargs="+", required=True)
-    p.add_argument("--theta", type=float, required=True)
-    p.add_argument("--budgets", nargs="+", type=int, help="the grid's epoch budgets: every run must have each")
-    p.add_argument("--sizes", nargs="+", type=int, help="the grid's hidden sizes expected")
-    p.add_argument("--repetitions", type=int, help="the repetitions expected per size")
-    for name in ("runs", "table", "cost", "html"):
-        p.add_argument(f"--out-{name}", required=True)
-    p.set_defaults(func=cmd_grid_tables)
-
-    p = sub.add_parser("plot-walks", help="pruning-walk plot of some strategies (figures 2-4)")
-    p.add_argument("--steps", required=True, help="all walk steps (CSV from walk-tables)")
-    p.add_argument("--strategies", nargs="+", required=True)
-    p.add_argument("--theta", type=float)
-    p.add_argument("--players", default="neurons", help="what the players are, for the axis label")
-    p.add_argument("--before-retrain", action="store_true", help="a second panel: accuracy before retraining")
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_plot_walks)
-
-    p = sub.add_parser("plot-parameters", help="accuracy before and after retraining against parameters removed")
-    p.add_argument("--steps", required=True, help="all walk steps (CSV from walk-tables)")
-    p.add_argument("--theta", type=float)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_plot_parameters)
-
-    p = sub.add_parser("plot-grid", help="grid-search plot (figure 5)")
-    p.add_argument("--runs", required=True)
-    p.add_argument("--theta", type=float)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_plot_grid)
-
-    p = sub.add_parser("estimator-study", help="error against budget of Shapley estimators on a game with exact values")
-    p.add_argument("--game", required=True, help="security_council, perturbed_uniform or neuron16")
-    p.add_argument("--methods", nargs="+", required=True, choices=ESTIMATOR_NAMES)
-    p.add_argument("--evaluations", nargs="+", type=int, required=True, help="coalition-evaluation budgets")
-    p.add_argument("--seeds", type=int, default=20)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_estimator_study)
-
-    p = sub.add_parser("estimator-tables", help="summary table and error plot of the estimator study")
-    p.add_argument("--results", nargs="+", required=True)
-    p.add_argument("--peers", default=None, help="peer estimators' rows (benchmarks/peer_estimators.py), optional")
-    for name in ("runs", "table", "html", "plot"):
-        p.add_argument(f"--out-{name}", required=True)
-    p.set_defaults(func=cmd_estimator_tables)
+    for name, command in commands().items():
+        p = sub.add_parser(name, help=command.help)
+        for flags, kwargs in command.options:
+            p.add_argument(*flags, **kwargs)
+        p.set_defaults(command_entry=command)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--plugins", nargs="+", default=[])
+    try:
+        load_plugins(early.parse_known_args(argv)[0].plugins)  # before the parser: their names become choices
+    except RegistryError as err:
+        print(f"svprune: error: {err}", file=sys.stderr)
+        return 2
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        _setup(args.threads, args.command not in ANALYSIS_COMMANDS)
-        args.func(args)
+        _setup(args.threads, args.command_entry.needs_torch)
+        args.command_entry.func(args)
     except KeyboardInterrupt:
         log.error("interrupted; outputs not written completely were removed")
         return 130

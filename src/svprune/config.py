@@ -1,14 +1,18 @@
-"""Checks of the workflow's configuration that its JSON schema cannot express, run by the Snakefile before any
-job (each error names the config field), and the file-name form of strategy names. No torch here: building
-the job graph needs neither torch nor numba."""
+"""The workflow's plan of a configuration: validation against the schema, the checks the schema cannot express
+(each error names the config field), and what the rules read of it (:class:`Plan`), all before any job. No torch
+here: building the job graph needs neither torch nor numba."""
 
 from __future__ import annotations
 
 import os
+import shlex
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from svprune.files import RERUN_COMMAND
+from svprune.registry import PLUGINS_ENV, RegistryError, load_plugins
 from svprune.strategies import parse
 
 
@@ -159,3 +163,94 @@ def check_model(model: dict, gridsearch: dict, project: str | os.PathLike = ".")
 
     if model.get("removal", "mask") not in REMOVALS:
         raise ConfigError(f"config model.removal: {model.get('removal')!r} is not one of {', '.join(REMOVALS)}")
+
+
+RESULT_KEYS = {
+    "seed", "dataset", "model", "training.root_epochs", "training.optimizer", "training.learning_rate",
+    "training.batch_size", "pruning.repetitions", "pruning.retrain_epochs", "pruning.theta", "pruning.strategies",
+    "pruning.eval_split", "pruning.measure", "pruning.shapley", "gridsearch.sizes", "gridsearch.epochs",
+    "gridsearch.repetitions", "blocks",
+}
+"""Config keys (or sections) whose inherited value changes results: the inherited-settings warning names only
+these (threads, figures, resources and the like change no number)."""
+
+
+@dataclass
+class Plan:
+    """What the workflow's rules read of a checked configuration."""
+
+    out: str
+    strategies: list[str]
+    figures: list[list[str]]
+    block_strategies: list[str]
+    kind: object
+    companion: dict | None
+    seeds: list[int]
+    rerun: str
+    warnings: list[str] = field(default_factory=list)
+
+    def slugs(self, strategies: list[str]) -> dict[str, str]:
+        return {slug(s): s for s in strategies}
+
+
+def _inherited_warning(project, overlays: list) -> str | None:
+    with open(os.path.join(project, "config", "config.yaml")) as handle:
+        base = yaml.safe_load(handle)
+    loaded = []
+    for path in overlays:
+        with open(path) as handle:
+            loaded.append(yaml.safe_load(handle))
+    inherited = [k for k in inherited_keys(base, loaded)
+                 if any(k == r or k.startswith(r + ".") for r in RESULT_KEYS)]
+    if not inherited:
+        return None
+    return (f"The config inherits {len(inherited)} setting(s) that change results from config/config.yaml (the "
+            f"digits study), which --configfile does not set: {', '.join(inherited)}. Set them in your file, or pass "
+            "--replace-workflow-config to start from the schema's defaults instead.")
+
+
+def plan(config: dict, project, schema_path, overlays=(), replace_workflow_config: bool = False,
+         is_module: bool = False) -> Plan:
+    """Validate ``config`` (defaults filled in place), import its plugins, check what the schema cannot, and
+    return the plan; ``overlays``: the files given with --configfile (for the inherited-settings warning and the
+    rerun command). Errors are ConfigError, naming the field."""
+    from svprune.kinds import kind_of_section
+    from svprune.schema import SchemaError, validate
+
+    try:
+        load_plugins(config.get("plugins") or [])
+        validate(config, schema_path)
+    except (SchemaError, RegistryError) as err:
+        raise ConfigError(str(err)) from None
+    out = check_outdir(config["outdir"], project)
+    strategies = check_strategies(config["pruning"]["strategies"])
+    figures = check_figures(config["pruning"]["figures"], strategies) or [strategies]
+    block_strategies = check_strategies(config["blocks"]["strategies"], field="blocks.strategies")
+    check_model(config["model"], config["gridsearch"], project)
+    study = config["estimator_study"]
+    if study.get("peers") and study["enabled"]:
+        check_input_file(study["peers"], project, "estimator_study.peers", "peer results (CSV)")
+    if config["dataset"]["name"] == "arrays":
+        check_input_file(config["dataset"].get("path"), project, "dataset.path", "data arrays (.npz)")
+    companion = config.get("companion")
+    overlay = load_companion(companion, config, project) if companion is not None else None
+    warnings = []
+    if overlays and not replace_workflow_config and not is_module:
+        warning = _inherited_warning(project, overlays)
+        warnings += [warning] if warning else []
+    files = [os.path.relpath(p) if not os.path.relpath(p).startswith("..") else str(p) for p in overlays]
+    rerun = " ".join(["snakemake", "--cores", "all", *(x for p in files for x in ("--configfile", shlex.quote(p)))])
+    seeds = [config["seed"] + r for r in range(config["pruning"]["repetitions"])]
+    return Plan(out, strategies, figures, block_strategies, kind_of_section(config["model"]), overlay, seeds, rerun,
+                warnings)
+
+
+def job_environment(project, plan_: Plan, config: dict) -> dict:
+    """The environment every job inherits: this repository's src/ on PYTHONPATH, the plugins to import, and the
+    command that reruns the workflow (for advice in job errors)."""
+    src = os.path.join(project, "src")
+    return {
+        "PYTHONPATH": os.pathsep.join(p for p in [src, os.environ.get("PYTHONPATH", "")] if p),
+        PLUGINS_ENV: ",".join(config.get("plugins") or []),
+        RERUN_COMMAND: plan_.rerun,
+    }

@@ -21,9 +21,9 @@ import numpy as np
 
 from svprune.checks import check_finite, check_labels, check_same_length, error_summary
 from svprune.files import atomic_path
+from svprune.registry import DATASETS
 
 SPLIT_ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
-DATASETS = ("digits", "mnist", "fashion-mnist", "20newsgroups", "arrays", "imagefolder")
 DEFAULT_ROOTS = {
     "fashion-mnist": ["/usr/share/datasets/fashion-mnist"],
     "mnist": ["/usr/share/datasets/mnist"],
@@ -434,26 +434,18 @@ def load_image_folder_splits(root: str | os.PathLike | None, image_size: int | N
                    sample_shape=x_train.shape[1:], val=val)
 
 
-def load_splits(
-    name: str,
-    root: str | os.PathLike | None = None,
-    download: bool = False,
-    validation_fraction: float = 0.2,
-    seed: int = 0,
-    vocabulary_size: int = 2000,
-    remove: tuple[str, ...] = ("headers", "footers", "quotes"),
-    path: str | os.PathLike | None = None,
-    image_size: int | None = None,
-    grayscale: bool = False,
-    train_size: int | None = None,
-) -> Splits:
-    """Load data set ``name`` (one of :data:`DATASETS`) into splits: ``path`` is the .npz file of ``arrays``;
-    ``root`` the directory of the files of the others; ``image_size`` and ``grayscale`` apply to
-    ``imagefolder``. ``train_size``: keep a stratified subset of that many training samples (drawn with ``seed``;
-    the validation and test splits stay whole), for a quicker study."""
-    splits = _load(name, root, download, validation_fraction, seed, vocabulary_size, remove, path, image_size,
-                   grayscale)
-    return subsample_training(splits, train_size, seed) if train_size else splits
+def load_splits(name: str = DATASETS.default, split_seed: int = 0, train_size: int | None = None,
+                **options) -> Splits:
+    """Load the data set registered as ``name`` (svprune.registry.DATASETS) into splits. ``options``: the keys of
+    the config's ``dataset`` section that its loader reads (``validation_fraction``; ``path`` of ``arrays``;
+    ``root``, ``download``; ``image_size`` and ``grayscale`` of ``imagefolder``; ``vocabulary_size`` and
+    ``remove`` of ``20newsgroups``). ``split_seed`` draws the validation split; ``train_size`` keeps a stratified
+    subset of that many training samples (the validation and test splits stay whole), for a quicker study."""
+    loader = DATASETS.get(name, "dataset.name")
+    splits = loader({**options, "name": name, "split_seed": int(split_seed)})
+    if not isinstance(splits, Splits):
+        raise DataError(f"the loader of data set {name!r} returned a {type(splits).__name__}, not svprune.data.Splits")
+    return subsample_training(splits, train_size, split_seed) if train_size else splits
 
 
 def subsample_training(splits: Splits, train_size: int, seed: int = 0) -> Splits:
@@ -471,15 +463,35 @@ def subsample_training(splits: Splits, train_size: int, seed: int = 0) -> Splits
                   splits.y_test, splits.n_classes, splits.sample_shape)
 
 
-def _load(name, root, download, validation_fraction, seed, vocabulary_size, remove, path, image_size, grayscale):
-    if name == "arrays":
-        return load_array_splits(path, validation_fraction, seed)
-    if name == "imagefolder":
-        return load_image_folder_splits(root, image_size, grayscale, validation_fraction, seed)
-    if name == "digits":
-        return load_digits_splits(validation_fraction, seed=seed)
-    if name in ("mnist", "fashion-mnist"):
-        return load_mnist_splits(name, root, download, validation_fraction, seed)
-    if name == "20newsgroups":
-        return load_newsgroups_splits(root, download, vocabulary_size, tuple(remove), validation_fraction, seed)
-    raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+def _fraction(section: dict) -> float:
+    return float(section.get("validation_fraction", 0.2))
+
+
+def load_digits(section: dict) -> Splits:
+    return load_digits_splits(_fraction(section), seed=section["split_seed"])
+
+
+def load_mnist(section: dict) -> Splits:
+    return load_mnist_splits("mnist", section.get("root"), bool(section.get("download", False)), _fraction(section),
+                             section["split_seed"])
+
+
+def load_fashion_mnist(section: dict) -> Splits:
+    return load_mnist_splits("fashion-mnist", section.get("root"), bool(section.get("download", False)),
+                             _fraction(section), section["split_seed"])
+
+
+def load_newsgroups(section: dict) -> Splits:
+    return load_newsgroups_splits(section.get("root"), bool(section.get("download", False)),
+                                  int(section.get("vocabulary_size", 2000)),
+                                  tuple(section.get("remove", ("headers", "footers", "quotes"))), _fraction(section),
+                                  section["split_seed"])
+
+
+def load_arrays(section: dict) -> Splits:
+    return load_array_splits(section.get("path"), _fraction(section), section["split_seed"])
+
+
+def load_imagefolder(section: dict) -> Splits:
+    return load_image_folder_splits(section.get("root"), section.get("image_size"), bool(section.get("grayscale", False)),
+                                    _fraction(section), section["split_seed"])

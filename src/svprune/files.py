@@ -10,6 +10,10 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+RERUN_COMMAND = "SVPRUNE_RERUN"
+"""The environment variable in which the workflow leaves the command that reran it (``snakemake --cores all
+--configfile ...``), so that advice names the same config file; jobs inherit it."""
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[str]:

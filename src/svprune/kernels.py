@@ -20,6 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from svprune.checks import all_finite
+from svprune.games.base import check_permutation_rows
 
 BLOCK = 256
 FASTMATH = {"nnan", "ninf", "nsz", "contract"}  # no reassociation: each margin is one chain of multiply-adds
@@ -62,6 +63,14 @@ class MarginData:
         self.w = np.ascontiguousarray(w.T)  # (n, C): W[:, j] as rows
         self.b = b
 
+    @classmethod
+    def on(cls, device, ht, w, b, y) -> MarginData | None:
+        """The kernels' arrays from a game's tensors where the kernels run (CPU), else None (the game then takes
+        its batched tensor path)."""
+        if device.type != "cpu":
+            return None
+        return cls(ht.float().numpy(), w.numpy(), b.numpy(), y.numpy())
+
     def prefix_correct(self, perms: np.ndarray) -> np.ndarray:
         """Correct counts per label group of every prefix of every permutation, shape (P, n+1, groups)."""
         perms = check_permutations(perms, self.ht.shape[0])
@@ -79,12 +88,7 @@ class MarginData:
 
 def check_permutations(perms: np.ndarray, n: int) -> np.ndarray:
     """Permutations of 0..n-1, one per row, as the contiguous int64 array the kernels index with."""
-    perms = np.ascontiguousarray(np.asarray(perms, dtype=np.int64))
-    if perms.ndim != 2 or perms.shape[1] != n:
-        raise ValueError(f"permutations must have shape (count, {n}); got {perms.shape}")
-    if perms.size and not (np.sort(perms, axis=1) == np.arange(n)).all():
-        raise ValueError(f"every row must be a permutation of the players 0..{n - 1}")
-    return perms
+    return np.ascontiguousarray(check_permutation_rows(perms, n))
 
 
 @njit(cache=True, inline="always", fastmath=FASTMATH)

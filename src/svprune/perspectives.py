@@ -20,7 +20,11 @@ class Perspective:
     """The players of a model: how many, their game, their removal, their weight norms (Wbottom), how many
     are dead (never active on the evaluation data), and the layer Torch-Pruning's criteria score."""
 
-    fused_retraining = False  # whether several walks' models retrain as one fused program (svprune.fused)
+    retrains_together = False
+    """Whether several walks' models retrain as one program (``retrain_together``); else one after another."""
+
+    def retrain_together(self, models, x, y, epochs: int, seed: int, config, device) -> list:
+        raise NotImplementedError
 
     def n_players(self, model) -> int:
         raise NotImplementedError
@@ -45,7 +49,7 @@ class Perspective:
 
 
 class Units(Perspective):
-    fused_retraining = True
+    retrains_together = True
 
     def __init__(self, layer: int | str | None = None):
         if isinstance(layer, str) and layer.lstrip("-").isdigit():  # as the command line gives it
@@ -82,6 +86,22 @@ class Units(Perspective):
 
     def scored_layer(self, model):
         return model.linears[self.layer_of(model)], "linear"
+
+    def retrain_together(self, models, x, y, epochs, seed, config, device):
+        """The pruned MLPs retrained as one fused program (:mod:`svprune.fused`), narrower ones padded with masked
+        units (a masked unit trains exactly like a removed one); every model shares the minibatch order of
+        ``seed``."""
+        from svprune.fused import StackedMLP, train_fused
+        from svprune.models import pad_units
+
+        layer = self.layer_of(models[0])
+        width = max(m.hidden_sizes[layer] for m in models)
+        padded = [pad_units(m, layer, width) for m in models]
+        stacked = StackedMLP([p for p, _ in padded]).to(device)
+        stacked.masks[layer] = torch.stack([mask for _, mask in padded]).to(device)
+        train_fused(stacked, x, y, epochs, seed=seed, config=config)
+        return [remove_units(trained, layer, range(m.hidden_sizes[layer], width))
+                for m, trained in zip(models, stacked.unstack())]
 
 
 class Blocks(Perspective):

@@ -13,7 +13,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from svprune.study import GAME_TITLES  # noqa: E402
+from svprune.registry import GAMES  # noqa: E402
+from svprune.study import ERROR_TARGET  # noqa: E402
 
 
 PANELS = {
@@ -180,11 +181,11 @@ def plot_estimator_errors(errors: pd.DataFrame, path: str | os.PathLike, metric:
                 ax.plot(g["x"], g["y"], marker="s" if peer else "o", markersize=3, color=colors[method],
                         linestyle="--" if peer else "-", label=method)
                 ax.fill_between(g["x"], g["lo"], g["hi"], color=colors[method], alpha=0.1, linewidth=0)
-            ax.axhline(0.05, color="grey", linewidth=0.8, linestyle=":", label="5% error")
+            ax.axhline(ERROR_TARGET, color="grey", linewidth=0.8, linestyle=":", label=f"{ERROR_TARGET:.0%} error")
             ax.set_ylim(bottom=ERROR_FLOOR / 2)
             ax.set_xscale("log")
             ax.set_yscale("log")
-            ax.set_title(GAME_TITLES.get(game, game.replace("_", " ")), fontsize="medium")
+            ax.set_title(GAMES.entry(game).description if game in GAMES else game.replace("_", " "), fontsize="medium")
             ax.set_xlabel(label)
             ax.set_ylabel(metric.replace("_", " "))
     handles, labels = axes[0, 0].get_legend_handles_labels()

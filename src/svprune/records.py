@@ -9,16 +9,50 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
 
-WALK_COLUMNS = [
-    "walk_id", "strategy", "seed", "step", "players_before", "players_after", "pruned",
-    "removed_shapley", "shapley_normalized", "accuracy_before_retrain", "accuracy", "test_accuracy",
-    "epochs", "wall_time", "shapley_method", "shapley_samples", "shapley_evaluations",
-    "shapley_stderr_mean", "shapley_stderr_max", "dead_units", "parameters",
-]
+from svprune.files import RERUN_COMMAND  # noqa: F401 (re-exported: where the advice reads it)
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One step of a pruning walk (step 0: the root model): the columns of a walk file, in order.
+
+    ``pruned``: the original ids of the players pruned, space-separated; ``removed_shapley``: the sum of their
+    normalised Shapley values; ``shapley_normalized``: whether the values were normalised (v(U) > v(empty));
+    ``accuracy_before_retrain``, ``accuracy``: on the evaluation split, before and after retraining;
+    ``test_accuracy``: on the test split; ``epochs``: T0 + step x T1; ``wall_time``: seconds since the walk began;
+    ``shapley_method``, ``shapley_samples``, ``shapley_evaluations``: the estimator, its sampling units and the
+    coalitions it evaluated; ``shapley_stderr_mean``/``_max``: its standard errors; ``dead_units``: players never
+    active on the evaluation split (NaN where the perspective has no such notion); ``parameters``: the model's
+    parameter count."""
+
+    walk_id: str
+    strategy: str
+    seed: int
+    step: int
+    players_before: int
+    players_after: int
+    pruned: str
+    removed_shapley: float
+    shapley_normalized: bool | None
+    accuracy_before_retrain: float
+    accuracy: float
+    test_accuracy: float
+    epochs: int
+    wall_time: float
+    shapley_method: str | None
+    shapley_samples: int
+    shapley_evaluations: int
+    shapley_stderr_mean: float
+    shapley_stderr_max: float
+    dead_units: float
+    parameters: int
+
+
+WALK_COLUMNS = [f.name for f in fields(StepRecord)]
 GRID_COLUMNS = ["hidden", "epochs", "repetition", "seed", "order_seed", "accuracy", "test_accuracy"]
 
 
@@ -26,9 +60,6 @@ class RecordError(ValueError):
     """A record file that is not a complete record of its job; the message names the file and what to do."""
 
 
-RERUN_COMMAND = "SVPRUNE_RERUN"
-"""The environment variable in which the workflow leaves the command that reran it (``snakemake --cores all
---configfile ...``), so that advice names the same config file; jobs inherit it."""
 
 
 def _redo(path) -> str:

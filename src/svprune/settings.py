@@ -7,15 +7,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from svprune.registry import DEFAULT_BUDGET, ESTIMATORS, MEASURES
+
 OPTIMIZER_NAMES = ("adam", "adamw", "sgd")
 REMOVALS = ("mask", "prune")
 """How a channel game removes a coalition's absent channels: zeroed at the inputs of the layers that read them
 (fast; refused where that is not exact), or pruned physically for every coalition (slow; exact wherever
 Torch-Pruning can prune). See docs/masking.md."""
-MEASURE_NAMES = ("accuracy", "balanced_accuracy", "neg_cross_entropy")
-ESTIMATOR_NAMES = ("exact", "permutation", "antithetic", "subset", "stratified", "kernel", "leverage", "svarm",
-                   "regression", "antithetic_regression")
-"""The registry of svprune.shapley, by name (kept here, without numpy, for planning and the command line)."""
 
 
 @dataclass(frozen=True)
@@ -37,21 +35,18 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class ShapleyConfig:
-    """How Shapley values are estimated at each step: estimator name, budget in coalition evaluations (None:
-    only for exact, which needs 2^n), seed-free options."""
+    """How Shapley values are estimated at each step: estimator name (svprune.registry.ESTIMATORS), budget in
+    coalition evaluations (None: the estimator's default, 2^n for exact), an optional tolerance on the standard
+    errors, and the measure the games pay."""
 
-    method: str = "permutation"
-    budget: int | None = 20_000
+    estimator: str = ESTIMATORS.default
+    budget: int | None = DEFAULT_BUDGET
     tolerance: float | None = None
-    measure: str = "accuracy"
+    measure: str = MEASURES.default
 
     def __post_init__(self) -> None:
-        if self.method not in ESTIMATOR_NAMES:
-            raise ValueError(f"unknown Shapley estimator {self.method!r}; choose one of {', '.join(ESTIMATOR_NAMES)}")
-        if self.budget is None and self.method != "exact":
-            raise ValueError(f"the {self.method} estimator needs a budget (coalition evaluations)")
-        if self.measure not in MEASURE_NAMES:
-            raise ValueError(f"unknown measure {self.measure!r}; choose one of {', '.join(MEASURE_NAMES)}")
+        ESTIMATORS.check(self.estimator)
+        MEASURES.check(self.measure)
 
 
 @dataclass(frozen=True)
@@ -91,12 +86,6 @@ def train_config(training: dict) -> TrainConfig:
     )
 
 
-def _budget(shapley: dict) -> int | None:
-    """Coalition evaluations per valuation: as configured, else 2^n for exact (None) and 20,000 otherwise."""
-    budget = shapley.get("budget", None if shapley.get("method", "permutation") == "exact" else 20_000)
-    return None if budget is None else int(budget)
-
-
 def walk_config(training: dict, pruning: dict) -> WalkConfig:
     """WalkConfig from the ``training`` and ``pruning`` sections."""
     shapley = pruning.get("shapley", {})
@@ -109,10 +98,10 @@ def walk_config(training: dict, pruning: dict) -> WalkConfig:
         layer=pruning.get("layer"),
         removal=pruning.get("removal", "mask"),
         shapley=ShapleyConfig(
-            method=shapley.get("method", "permutation"),
-            budget=_budget(shapley),
+            estimator=shapley.get("estimator", ESTIMATORS.default),
+            budget=None if shapley.get("budget") is None else int(shapley["budget"]),
             tolerance=shapley.get("tolerance"),
-            measure=pruning.get("measure", "accuracy"),
+            measure=pruning.get("measure", MEASURES.default),
         ),
         train=train_config(training),
         shapley_for_all=bool(pruning.get("shapley_for_all", True)),

@@ -20,18 +20,12 @@ from scipy.stats import spearmanr
 
 from svprune import shapley as sh
 from svprune.games import Game, PerturbedUniformGame, SecurityCouncilGame, UnanimitySumGame
+from svprune.registry import GAMES
 
 log = logging.getLogger(__name__)
 
-STUDY_GAMES = ("security_council", "perturbed_uniform", "unanimity40", "neuron16", "neuron40")
-GAME_TITLES = {
-    "security_council": "Security Council voting game (15 players)",
-    "perturbed_uniform": "Perturbed uniform game (12 players)",
-    "unanimity40": "Sum of 50 unanimity games (40 players)",
-    "neuron16": "16 hidden units of an MLP on digits",
-    "neuron40": "40 hidden units of an MLP on digits",
-}
 ERROR_TARGET = 0.05
+"""The relative error the study's plot marks (5%)."""
 REFERENCE_EVALUATIONS = 2_000_000
 """Coalition evaluations of the reference run for games without exact values (neuron40)."""
 
@@ -54,24 +48,36 @@ def _neuron_game(hidden: int, seed: int):
     from svprune.settings import TrainConfig
     from svprune.train import as_tensors, train
 
-    splits = load_splits("digits", seed=seed)
+    splits = load_splits("digits", split_seed=seed)
     model = MLP(splits.n_features, [hidden], splits.n_classes, seed=seed)
     train(model, *as_tensors(splits.x_train, splits.y_train), epochs=20, seed=seed,
           config=TrainConfig(learning_rate=0.01, batch_size=32))
     return NeuronGame(model, splits.x_val, splits.y_val)
 
 
+def security_council(seed: int = 0) -> Game:
+    return SecurityCouncilGame()
+
+
+def perturbed_uniform(seed: int = 0) -> Game:
+    return PerturbedUniformGame(12, noise=0.02, seed=seed)
+
+
+def unanimity40(seed: int = 0) -> Game:
+    return UnanimitySumGame(40, n_terms=50, max_size=8, seed=seed)
+
+
+def neuron16(seed: int = 0) -> Game:
+    return _neuron_game(16, seed)
+
+
+def neuron40(seed: int = 0) -> Game:
+    return _neuron_game(40, seed)
+
+
 def make_game(name: str, seed: int = 0) -> Game:
-    """A study game by name (see the module's docstring)."""
-    if name == "security_council":
-        return SecurityCouncilGame()
-    if name == "perturbed_uniform":
-        return PerturbedUniformGame(12, noise=0.02, seed=seed)
-    if name == "unanimity40":
-        return UnanimitySumGame(40, n_terms=50, max_size=8, seed=seed)
-    if name in ("neuron16", "neuron40"):
-        return _neuron_game(int(name[len("neuron"):]), seed)
-    raise ValueError(f"unknown study game {name!r}; choose one of {', '.join(STUDY_GAMES)}")
+    """A study game by its registered name (svprune.registry.GAMES)."""
+    return GAMES.get(name, "estimator_study.games")(seed)
 
 
 def study_game(name: str, seed: int = 0) -> StudyGame:
@@ -90,7 +96,7 @@ def study_game(name: str, seed: int = 0) -> StudyGame:
     return StudyGame(name, game, est.values, est.stderr, f"antithetic, {est.n_evaluations:,} evaluations")
 
 
-def score(estimate: np.ndarray, stderr: np.ndarray, exact: np.ndarray) -> dict:
+def errors(estimate: np.ndarray, stderr: np.ndarray, exact: np.ndarray) -> dict:
     """Errors of one estimate against reference values: relative L2 error (||error|| / ||exact||, shapiq's
     measure), relative L1 error (sum |error| / sum |exact|), mean absolute error, Spearman rank correlation,
     and the share of players whose reference value lies within 2 standard errors."""
@@ -110,7 +116,7 @@ def score(estimate: np.ndarray, stderr: np.ndarray, exact: np.ndarray) -> dict:
 def run_study(
     game_name: str,
     estimators: Sequence[str],
-    evaluations: Sequence[int],
+    budgets: Sequence[int],
     seeds: Sequence[int],
     study: StudyGame | None = None,
 ) -> pd.DataFrame:
@@ -118,20 +124,20 @@ def run_study(
     estimator that needs more than a budget gets a row without errors and its reason."""
     study = study or study_game(game_name)
     rows = []
-    for method in estimators:
-        for budget in evaluations:
+    for estimator in estimators:
+        for budget in budgets:
             for seed in seeds:
-                base = {"game": game_name, "estimator": method, "source": "svprune", "target_evaluations": int(budget),
+                base = {"game": game_name, "estimator": estimator, "source": "svprune", "target_evaluations": int(budget),
                         "seed": int(seed), "n_players": study.game.n_players, "reference": study.reference_kind}
                 start = time.perf_counter()
                 try:
-                    est = sh.shapley_values(study.game, method, int(budget), seed=int(seed))
+                    est = sh.shapley_values(study.game, estimator, int(budget), seed=int(seed))
                 except ValueError as err:
                     rows.append({**base, "note": str(err)})
                     break
                 seconds = time.perf_counter() - start
                 rows.append({**base, "evaluations": est.n_evaluations, "seconds": seconds,
-                             **score(est.values, est.stderr, study.reference)})
+                             **errors(est.values, est.stderr, study.reference)})
     return pd.DataFrame(rows)
 
 
@@ -140,9 +146,9 @@ def summarize_study(results: pd.DataFrame) -> pd.DataFrame:
     and milliseconds per estimate; one row per (game, estimator), budgets as column groups."""
     rows = []
     scored = results.dropna(subset=["relative_error"]) if "relative_error" in results else results.iloc[:0]
-    for (game, method), group in results.groupby(["game", "estimator"], sort=False):
-        row = {"game": game, "estimator": method}
-        mine = scored[(scored["game"] == game) & (scored["estimator"] == method)]
+    for (game, estimator), group in results.groupby(["game", "estimator"], sort=False):
+        row = {"game": game, "estimator": estimator}
+        mine = scored[(scored["game"] == game) & (scored["estimator"] == estimator)]
         for budget in sorted(results["target_evaluations"].unique()):
             at = mine[mine["target_evaluations"] == budget]
             label = f"{int(budget):,}"

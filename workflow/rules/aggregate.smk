@@ -23,7 +23,7 @@ rule walk_tables:
     log:
         f"{LOGS}/walk_tables.log",
     conda:
-        "../../envs/analysis.yaml"
+        "../envs/analysis.yaml"
     shell:
         "python -m svprune.cli walk-tables --walks {input} --theta {params.theta} {params.stops} "
         "--root-epochs {params.root_epochs} --retrain-epochs {params.retrain_epochs} --players {params.players} "
@@ -55,7 +55,7 @@ rule grid_tables:
     log:
         f"{LOGS}/grid_tables.log",
     conda:
-        "../../envs/analysis.yaml"
+        "../envs/analysis.yaml"
     shell:
         "python -m svprune.cli grid-tables --grid {input} --theta {params.theta} --budgets {params.budgets} "
         "--sizes {params.sizes} --repetitions {params.repetitions} "
@@ -82,7 +82,7 @@ rule plot_walks:
     log:
         f"{LOGS}/plot_walks/{{figure}}.log",
     conda:
-        "../../envs/analysis.yaml"
+        "../envs/analysis.yaml"
     shell:
         "python -m svprune.cli plot-walks --steps {input} --strategies {params.strategies} --theta {params.theta} "
         "--players {params.players} {params.panels} --out {output} 2> {log}"
@@ -104,7 +104,7 @@ rule plot_parameters:
     log:
         f"{LOGS}/plot_parameters.log",
     conda:
-        "../../envs/analysis.yaml"
+        "../envs/analysis.yaml"
     shell:
         "python -m svprune.cli plot-parameters --steps {input} --theta {params.theta} --out {output} 2> {log}"
 
@@ -125,6 +125,6 @@ rule plot_grid:
     log:
         f"{LOGS}/plot_grid.log",
     conda:
-        "../../envs/analysis.yaml"
+        "../envs/analysis.yaml"
     shell:
         "python -m svprune.cli plot-grid --runs {input} --theta {params.theta} --out {output} 2> {log}"

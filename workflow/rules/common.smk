@@ -37,7 +37,7 @@ def gpus():
 def seed_groups(repetitions):
     """The walk jobs' groups of seeds, as (first, last) seeds: fixed-size groups of the repetitions."""
     return [(config["seed"] + a, config["seed"] + b)
-            for a, b in repetition_groups(repetitions, config["pruning"]["walks_per_job"])]
+            for a, b in repetition_groups(repetitions, config["pruning"]["repetitions_per_job"])]
 
 
 def group_seeds(wildcards):
@@ -51,35 +51,56 @@ def walk_outputs(prefix, slugs, repetitions):
 
 def grid_outputs():
     """One file per hidden size and fixed-size group of repetitions (trained together in one job)."""
-    groups = repetition_groups(config["gridsearch"]["repetitions"], config["gridsearch"]["models_per_job"])
+    groups = repetition_groups(config["gridsearch"]["repetitions"], config["gridsearch"]["repetitions_per_job"])
     return [f"{OUT}/gridsearch/h{hidden}/reps{first}-{last}.csv" for hidden in config["gridsearch"]["sizes"]
             for first, last in groups]
 
 
 def estimator_outputs():
-    return expand(f"{OUT}/estimators/{{game}}.csv", game=config["estimators"]["games"])
+    return expand(f"{OUT}/estimators/{{game}}.csv", game=config["estimator_study"]["games"])
 
 
 def peer_rows():
     """The peer estimators' rows on the study games (a committed benchmark output), where configured."""
-    peers = config["estimators"].get("peers")
+    peers = config["estimator_study"].get("peers")
     return [peers] if peers else []
 
 
-def layer_outputs():
-    return walk_outputs(f"{OUT}/layers", LAYER_SLUG, LAYERS["repetitions"])
+def block_outputs():
+    return walk_outputs(f"{OUT}/blocks", BLOCK_SLUG, BLOCKS["repetitions"])
 
 
-def layer_roots():
-    return [f"{OUT}/layers/roots/seed{config['seed'] + r}.pt" for r in range(LAYERS["repetitions"])]
+def block_roots():
+    return [f"{OUT}/blocks/roots/seed{config['seed'] + r}.pt" for r in range(BLOCKS["repetitions"])]
+
+
+WALK_KEYS = ("retrain_epochs", "eval_split", "measure", "shapley", "shapley_for_all", "stop_below_theta")
+"""What a walk reads of its experiment's section (pruning or blocks): not the strategy list, figures or repetitions
+(those shape the job graph), and theta only where the walk stops below it."""
 
 
 def walk_pruning(section, **overrides):
-    """What a walk reads of a pruning section: not the strategy list, figures or repetitions (those shape the
-    job graph), and theta only where the walk stops below it."""
-    keys = ["retrain_epochs", "eval_split", "measure", "shapley", "shapley_for_all", "stop_below_theta"]
-    chosen = {k: config["pruning"][k] for k in keys if k in config["pruning"]}
+    """What a walk reads of config[section], as JSON: each experiment's own settings, never another's."""
+    chosen = {k: config[section][k] for k in WALK_KEYS if k in config[section]}
     chosen.update(overrides)
     if chosen.get("stop_below_theta"):
-        chosen["theta"] = section["theta"]
+        chosen["theta"] = config[section]["theta"]
     return json.dumps(chosen, sort_keys=True)
+
+
+def final_outputs():
+    """Everything `all` builds. Every per-job output is a target too: a deleted walk, grid run or root model is
+    rebuilt, and the tables that read it follow."""
+    out = [f"{OUT}/data/splits.npz", f"{OUT}/model_check.json", *expand(f"{OUT}/roots/seed{{seed}}.pt", seed=SEEDS),
+           *walk_outputs(OUT, SLUG, config["pruning"]["repetitions"]), f"{OUT}/tables/strategies.html",
+           *expand(f"{OUT}/plots/walks_{{figure}}.png", figure=range(len(FIGURES))), f"{OUT}/plots/parameters.png"]
+    if config["gridsearch"]["enabled"]:
+        out += grid_outputs() + [f"{OUT}/tables/gridsearch.html", f"{OUT}/plots/gridsearch.png"]
+    if config["estimator_study"]["enabled"]:
+        out += estimator_outputs() + [f"{OUT}/tables/estimators.html", f"{OUT}/plots/estimators.png"]
+    if config["blocks"]["enabled"]:
+        out += block_outputs() + block_roots() + [f"{OUT}/blocks/tables/strategies.html",
+                                                  f"{OUT}/blocks/plots/walks.png"]
+    if PLAN.companion is not None:
+        out += list(rules.companion_all.input)
+    return out

@@ -9,6 +9,6 @@ rule prepare_data:
         mem_mb=res("data", "mem_mb", 8000),
         runtime=res("data", "runtime", 30),
     conda:
-        "../../envs/data.yaml"
+        "../envs/data.yaml"
     shell:
         "python -m svprune.cli prepare --dataset {params.dataset:q} --out {output} 2> {log}"

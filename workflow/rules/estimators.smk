@@ -2,9 +2,9 @@ rule estimator_study:
     output:
         f"{OUT}/estimators/{{game}}.csv",
     params:
-        methods=" ".join(config["estimators"]["methods"]),
-        evaluations=" ".join(str(e) for e in config["estimators"]["evaluations"]),
-        seeds=config["estimators"]["seeds"],
+        estimators=" ".join(config["estimator_study"]["estimators"]),
+        budgets=" ".join(str(e) for e in config["estimator_study"]["budgets"]),
+        seeds=config["estimator_study"]["seeds"],
     log:
         f"{LOGS}/estimators/{{game}}.log",
     benchmark:
@@ -13,10 +13,10 @@ rule estimator_study:
         mem_mb=res("estimators", "mem_mb", 4000),
         runtime=res("estimators", "runtime", 60),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     shell:
-        "python -m svprune.cli estimator-study --game {wildcards.game} --methods {params.methods} "
-        "--evaluations {params.evaluations} --seeds {params.seeds} --out {output} 2> {log}"
+        "python -m svprune.cli estimator-study --game {wildcards.game} --estimators {params.estimators} "
+        "--budgets {params.budgets} --seeds {params.seeds} --out {output} 2> {log}"
 
 
 rule estimator_tables:
@@ -43,7 +43,7 @@ rule estimator_tables:
     log:
         f"{LOGS}/estimator_tables.log",
     conda:
-        "../../envs/analysis.yaml"
+        "../envs/analysis.yaml"
     shell:
         "python -m svprune.cli estimator-tables --results {input.results} "
         + ("--peers {input.peers} " if peer_rows() else "")

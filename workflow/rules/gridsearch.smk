@@ -23,7 +23,7 @@ rule grid_run:
         runtime=res("grid", "runtime", 120),
         gpu=gpus(),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     shell:
         "python -m svprune.cli --threads {threads} grid --data {input} --hidden {wildcards.hidden} "
         "--repetitions {wildcards.first} {wildcards.last} --seed {params.seed} --training {params.training:q} "

@@ -13,7 +13,7 @@ rule prune_walk:
         strategy=lambda w: SLUG[w.strategy],
         seeds=lambda w: " ".join(str(s) for s in group_seeds(w)),
         training=pick("training", "root_epochs", *TRAINING_KEYS),
-        pruning=walk_pruning(config["pruning"], **player_layer()),
+        pruning=walk_pruning("pruning", **player_layer()),
         model=pick("model", *MODEL_KEYS),
     log:
         f"{LOGS}/walks/{{strategy}}/seeds{{first}}-{{last}}.log",
@@ -25,7 +25,7 @@ rule prune_walk:
         runtime=res("walk", "runtime", 120),
         gpu=gpus(),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     shell:
         "python -m svprune.cli --threads {threads} walk --data {input.data} --root {input.roots} "
         "--strategy {params.strategy:q} --seed {params.seeds} --training {params.training:q} "

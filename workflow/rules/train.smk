@@ -16,7 +16,7 @@ rule check_model:
         mem_mb=res("train", "mem_mb", 4000),
         runtime=res("train", "runtime", 60),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     shell:
         "python -m svprune.cli check-model --data {input} --model {params.model:q} --pruning {params.pruning:q} "
         "--out {output} 2> {log}"
@@ -41,7 +41,7 @@ rule train_root:
         runtime=res("train", "runtime", 60),
         gpu=gpus(),
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     shell:
         "python -m svprune.cli --threads {threads} train-root --data {input.data} --model {params.model:q} "
         "--training {params.training:q} --seed {wildcards.seed} --out {output} 2> {log}"
@@ -69,7 +69,7 @@ if config["model"].get("checkpoint"):
             mem_mb=res("train", "mem_mb", 4000),
             runtime=res("train", "runtime", 60),
         conda:
-            "../../envs/torch.yaml"
+            "../envs/torch.yaml"
         shell:
             "python -m svprune.cli import-root --data {input.data} --model {params.model:q} --weights {input.weights} "
             "--seed {wildcards.seed} --out {output} 2> {log}"

@@ -63,13 +63,27 @@ def check_permutation_rows(perms, n: int) -> np.ndarray:
     return perms
 
 
+def positions(perms: np.ndarray) -> np.ndarray:
+    """pos[p, i]: where player i stands in permutation p."""
+    perms = np.asarray(perms, dtype=np.int64)
+    pos = np.empty_like(perms)
+    np.put_along_axis(pos, perms, np.arange(perms.shape[1])[None, :].repeat(len(perms), 0), axis=1)
+    return pos
+
+
+def prefix_coalitions(perms: np.ndarray) -> np.ndarray:
+    """coalitions[p, t - 1]: the first t players of permutation p, for t = 1..n-1 (shape (P, n-1, n))."""
+    n = np.shape(perms)[1]
+    return positions(perms)[:, None, :] < np.arange(1, n)[None, :, None]
+
+
 def check_exact_size(n_players: int) -> None:
     """Refuse enumeration of games too large for 2^n coalitions, with advice."""
     if n_players > MAX_EXACT_PLAYERS:
         raise ValueError(
             f"exact Shapley values enumerate all 2^n coalitions; n={n_players} players is more than "
             f"the supported {MAX_EXACT_PLAYERS} (2^{n_players} = {2**n_players:,} coalitions). "
-            "Use a sampling estimator instead, e.g. method='permutation'."
+            "Use a sampling estimator instead, e.g. estimator='permutation'."
         )
 
 
@@ -109,13 +123,7 @@ class Game:
             return out
         out[:, n] = self.value(np.ones((1, n), dtype=bool))[0]
         if n > 1:
-            coalitions = np.zeros((n_perm, n - 1, n), dtype=bool)
-            # position of each player in its permutation; a prefix of length t holds players at positions < t
-            pos = np.empty_like(perms)
-            np.put_along_axis(pos, perms, np.arange(n)[None, :].repeat(n_perm, 0), axis=1)
-            lengths = np.arange(1, n)[None, :, None]
-            coalitions = pos[:, None, :] < lengths
-            out[:, 1:n] = self.value(coalitions.reshape(-1, n)).reshape(n_perm, n - 1)
+            out[:, 1:n] = self.value(prefix_coalitions(perms).reshape(-1, n)).reshape(n_perm, n - 1)
         return out
 
     def all_values(self) -> np.ndarray:

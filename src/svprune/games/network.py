@@ -20,38 +20,9 @@ from svprune import kernels
 from svprune.checks import check_count, check_finite, check_labels, check_same_length
 from svprune.games.base import Game, check_exact_size
 from svprune.models import MLP, ResidualMLP, non_finite_parameters
-from svprune.settings import MEASURE_NAMES as MEASURES
+from svprune.registry import MEASURES
 
 DEFAULT_MAX_BATCH_BYTES = 1 << 28  # 256 MiB of intermediate tensors per evaluated block of coalitions
-
-
-class _Measure:
-    """A measure as a sum over samples: per-block statistics, added up over sample slices, then finished."""
-
-    def __init__(self, name: str, y: torch.Tensor, n_classes: int):
-        if name not in MEASURES:
-            raise ValueError(f"unknown measure {name!r}; choose one of {', '.join(MEASURES)}")
-        self.name, self.y, self.n_classes = name, y, n_classes
-        if name == "balanced_accuracy":
-            self.onehot = torch.nn.functional.one_hot(y, n_classes).double()  # (N, C)
-            counts = self.onehot.sum(0)
-            self.present = counts > 0
-            self.counts = counts[self.present]
-
-    def partial(self, logits: torch.Tensor, sl: slice) -> torch.Tensor:
-        """Statistics of logits (B, S, C) of the samples ``sl``: shape (B,) or (B, C), float64."""
-        y = self.y[sl]
-        if self.name == "accuracy":
-            return (logits.argmax(-1) == y).sum(-1).double()
-        if self.name == "balanced_accuracy":
-            return (logits.argmax(-1) == y).double() @ self.onehot[sl]
-        logp = torch.log_softmax(logits.double(), -1)
-        return logp.gather(-1, y.expand(logits.shape[0], -1).unsqueeze(-1)).squeeze(-1).sum(-1)
-
-    def finish(self, total: torch.Tensor) -> torch.Tensor:
-        if self.name == "balanced_accuracy":
-            return (total[:, self.present] / self.counts).mean(-1)
-        return total / self.y.shape[0]
 
 
 class _NetworkGame(Game):
@@ -75,7 +46,7 @@ class _NetworkGame(Game):
         self._y = torch.as_tensor(y_np[self._order].astype(np.int64), device=self.device)
         self.n_classes = n_classes
         self.measure = measure
-        self._measure = _Measure(measure, self._y, n_classes)
+        self._measure = MEASURES.get(measure, "measure")(self._y, n_classes)
         model.eval()
         self.model = model
 
@@ -200,15 +171,13 @@ class NeuronGame(_NetworkGame):
         if fast and not eligible:
             raise ValueError("fast=True needs the player layer to feed the linear read-out (the last hidden layer)")
         self.fast = eligible if fast is None else bool(fast)
+        self._margins = None
         self.empty_measure = float(self.measure_of(np.zeros((1, self.n_players), dtype=bool))[0])
         if self.fast:
             head = model.linears[-1]
             self._W = head.weight.detach().float()
             self._b = head.bias.detach().float()
-            if self.device.type == "cpu":
-                self._margins = kernels.MarginData(self._ht.float().numpy(), self._W.numpy(), self._b.numpy(),
-                                                   self._y.numpy())
-                self._group_sizes = np.diff(self._margins.starts).astype(np.float64)
+            self._margins = kernels.MarginData.on(self.device, self._ht, self._W, self._b, self._y)
 
     @property
     def fast_prefixes(self) -> bool:
@@ -229,23 +198,13 @@ class NeuronGame(_NetworkGame):
         return z
 
     # ---- fast paths: adding a player is a rank-one update of the logits -----------------------------------
-    def _group_counts_to_measure(self, counts: np.ndarray) -> np.ndarray:
-        """Accuracy or balanced accuracy from correct counts per label group (..., groups)."""
-        counts = np.asarray(counts, dtype=np.float64)
-        if self.measure == "balanced_accuracy":
-            return (counts / self._group_sizes).mean(-1)
-        return counts.sum(-1) / self.n_samples
-
     @torch.no_grad()
     def prefix_values(self, perms: np.ndarray) -> np.ndarray:
         if not self.fast or self.n_players == 0:
             return super().prefix_values(perms)
-        if self.device.type != "cpu":
-            return self._prefix_measure_torch(kernels.check_permutations(perms, self.n_players)) - self.empty_measure
-        if self.measure == "neg_cross_entropy":  # the kernels validate the permutations themselves
-            measure = self._margins.prefix_log_likelihood(perms) / self.n_samples
-        else:
-            measure = self._group_counts_to_measure(self._margins.prefix_correct(perms))
+        measure = self._measure.prefix_kernel(self._margins, perms) if self._margins is not None else None
+        if measure is None:  # the measure has no compiled kernel on this device: batched tensor operations
+            measure = self._prefix_measure_torch(kernels.check_permutations(perms, self.n_players))
         return measure - self.empty_measure
 
     def _prefix_terms(self, p: torch.Tensor, sl: slice) -> torch.Tensor:
@@ -257,9 +216,10 @@ class NeuronGame(_NetworkGame):
     @torch.no_grad()
     def all_values(self) -> np.ndarray:
         check_exact_size(self.n_players)
-        if not self.fast or self.n_players == 0 or self.device.type != "cpu" or self.measure == "neg_cross_entropy":
-            return super().all_values()
-        return self._group_counts_to_measure(self._margins.all_correct()) - self.empty_measure
+        table = None
+        if self.fast and self.n_players and self._margins is not None:
+            table = self._measure.all_kernel(self._margins)
+        return super().all_values() if table is None else table - self.empty_measure
 
 
 class LayerGame(_NetworkGame):

@@ -11,38 +11,37 @@ check, the workflow's params and the command line follow from the registry.
 from __future__ import annotations
 
 from svprune.kinds.base import KindError, ModelKind
-
-REGISTRY: dict[str, ModelKind] = {}
+from svprune.registry import KINDS as REGISTRY
+from svprune.registry import RegistryError
 
 
 def register(kind: ModelKind) -> ModelKind:
     """Add a model kind (its ``name`` must be new)."""
     if not isinstance(kind, ModelKind):
         raise TypeError(f"register() takes a ModelKind instance; got {type(kind).__name__}")
-    if kind.name in REGISTRY:
-        raise ValueError(f"model kind {kind.name!r} is registered already")
-    REGISTRY[kind.name] = kind
+    REGISTRY.register(kind.name, kind, description=kind.players)
     return kind
 
 
 def get(name: str, field: str = "model.kind") -> ModelKind:
     """The kind called ``name``; an unknown name gets an error listing the kinds."""
-    if name not in REGISTRY:
-        raise KindError(f"config {field}: unknown model kind {name!r}; choose one of {', '.join(REGISTRY)}")
-    return REGISTRY[name]
+    try:
+        return REGISTRY.get(name, field)
+    except RegistryError as err:
+        raise KindError(str(err)) from None
 
 
 def kind_of_section(section: dict) -> ModelKind:
-    return get(section.get("kind", "mlp"))
+    return get(section.get("kind", REGISTRY.default))
 
 
 def kind_of_spec(spec: dict) -> ModelKind:
-    return get(spec.get("kind", "mlp"), field="the checkpoint's kind")
+    return get(spec.get("kind", REGISTRY.default), field="the checkpoint's kind")
 
 
 def kind_of_model(model) -> ModelKind:
     """The kind that describes ``model`` (the most specific registered kind first)."""
-    for kind in reversed(REGISTRY.values()):
+    for kind in reversed([REGISTRY.get(name) for name in REGISTRY]):
         if kind.describe(model) is not None:
             return kind
     raise KindError(f"no model kind describes a {type(model).__name__}; build it through a factory function "

@@ -1,4 +1,6 @@
-"""Shapley value estimators (SPEC section 2), one class each behind one registry.
+"""Shapley value estimators (docs/definitions.md, "Estimators"), one class each, by family: permutation
+(:mod:`.permutation`), regression (:mod:`.regression`) and stratified sampling (:mod:`.stratified`), registered by
+name in :data:`svprune.registry.ESTIMATORS`.
 
 Every estimator takes a game (a :class:`~svprune.games.Game`, any object with ``n_players`` and
 ``value(coalitions)``, or a function of a boolean coalition matrix), a budget in coalition evaluations, a seed
@@ -9,50 +11,40 @@ evaluations spent (never more than the budget). Same seed, same numbers.
 from __future__ import annotations
 
 from svprune.games.base import as_game
+from svprune.registry import DEFAULT_BUDGET, ESTIMATORS
 from svprune.shapley.base import (
     PERMUTATION_BATCH,
     BudgetExceeded,
     Estimator,
     Exact,
     Oracle,
+    Run,
     ShapleyEstimate,
     shapley_from_table,
 )
-from svprune.shapley.permutation import Antithetic, AntitheticRegression, Permutation
-from svprune.shapley.regression import KernelSHAP, LeverageSHAP, RegressionMC
-from svprune.shapley.sampling import Stratified, Subset
-from svprune.shapley.svarm import StratifiedSVARM
 
-REGISTRY: dict[str, type[Estimator]] = {
-    cls.name: cls
-    for cls in (Exact, Permutation, Antithetic, Subset, Stratified, KernelSHAP, LeverageSHAP, StratifiedSVARM,
-                RegressionMC, AntitheticRegression)
-}
-ESTIMATORS = tuple(REGISTRY)
-DEFAULT_ESTIMATOR = "antithetic_regression"
-"""The workflow's default: the estimator with the lowest error per evaluation in the study on the neuron games
-(README, "Estimators")."""
+DEFAULT_ESTIMATOR = ESTIMATORS.default
+"""The default estimator (svprune.registry.ESTIMATORS.default)."""
 
 
-def get_estimator(method: str) -> Estimator:
-    if method not in REGISTRY:
-        raise ValueError(f"unknown Shapley estimator {method!r}; choose one of {', '.join(ESTIMATORS)}")
-    return REGISTRY[method]()
+def get_estimator(estimator: str) -> Estimator:
+    """An instance of the estimator registered as ``estimator``."""
+    return ESTIMATORS.get(estimator)()
 
 
 def shapley_values(
     game,
-    method: str = DEFAULT_ESTIMATOR,
+    estimator: str = DEFAULT_ESTIMATOR,
     budget: int | None = None,
     seed: int = 0,
     tolerance: float | None = None,
     n_players: int | None = None,
 ) -> ShapleyEstimate:
-    """Estimate Shapley values by estimator name. ``budget``: coalition evaluations, v(empty) and v(U)
-    included (None only for ``exact``, which needs 2^n); ``tolerance``: spend the budget only until every
-    standard error is at most this; ``n_players``: for a game given as a function."""
-    estimator = get_estimator(method)
-    return estimator.estimate(as_game(game, n_players), budget, seed=seed, tolerance=tolerance)
+    """Estimate Shapley values by estimator name. ``budget``: coalition evaluations, v(empty) and v(U) included
+    (None: the estimator's default, svprune.registry.DEFAULT_BUDGET = 20,000, or 2^n for ``exact``; every estimator
+    returns exact values by enumeration where 2^n is within the budget); ``tolerance``: spend the budget only until
+    every standard error is at most this; ``n_players``: for a game given as a function."""
+    return get_estimator(estimator).estimate(as_game(game, n_players), budget, seed=seed, tolerance=tolerance)
 
 
 def exact(game) -> ShapleyEstimate:
@@ -61,6 +53,6 @@ def exact(game) -> ShapleyEstimate:
 
 
 __all__ = [
-    "DEFAULT_ESTIMATOR", "ESTIMATORS", "PERMUTATION_BATCH", "REGISTRY", "BudgetExceeded", "Estimator", "Oracle",
-    "ShapleyEstimate", "exact", "get_estimator", "shapley_from_table", "shapley_values",
+    "DEFAULT_BUDGET", "DEFAULT_ESTIMATOR", "ESTIMATORS", "PERMUTATION_BATCH", "BudgetExceeded", "Estimator", "Oracle",
+    "Run", "ShapleyEstimate", "exact", "get_estimator", "shapley_from_table", "shapley_values",
 ]

@@ -15,7 +15,8 @@ from math import lgamma
 import numpy as np
 
 from svprune.checks import check_count, check_tolerance
-from svprune.games.base import MAX_EXACT_PLAYERS, Game, as_game, check_exact_size
+from svprune.games.base import MAX_EXACT_PLAYERS, Game, as_game, check_exact_size, prefix_coalitions
+from svprune.registry import DEFAULT_BUDGET
 
 PERMUTATION_BATCH = 256
 """Permutations evaluated per call of the game: bounds memory whatever the total number of permutations."""
@@ -27,15 +28,15 @@ class ShapleyEstimate:
 
     ``values[i]``: phi(i); ``stderr[i]``: its standard error (0 for exact values, NaN where the estimator has
     none); ``n_evaluations``: distinct coalitions evaluated, v(empty) and v(U) included, never more than the
-    budget; ``n_samples``: the estimator's own sampling unit actually used (permutations, samples per player,
-    sampled coalitions); ``grand_value``: v(U); ``empty_value``: v(empty).
+    budget; ``estimator``: its name; ``n_units``: the estimator's own sampling units actually used (permutations,
+    samples per player, sampled coalitions); ``grand_value``: v(U); ``empty_value``: v(empty).
     """
 
     values: np.ndarray
     stderr: np.ndarray
     n_evaluations: int
-    method: str
-    n_samples: int
+    estimator: str
+    n_units: int
     grand_value: float
     extra: dict = field(default_factory=dict)
     empty_value: float = 0.0
@@ -145,10 +146,7 @@ class Oracle:
         else:
             out = np.empty((n_perm, n + 1))
             if n > 1:
-                pos = np.empty_like(perms)
-                np.put_along_axis(pos, perms, np.arange(n)[None, :].repeat(n_perm, 0), axis=1)
-                coalitions = pos[:, None, :] < np.arange(1, n)[None, :, None]
-                flat = coalitions.reshape(-1, n)
+                flat = prefix_coalitions(perms).reshape(-1, n)
                 out[:, 1:n] = _finite(np.asarray(self.game.value(flat), float), flat).reshape(n_perm, n - 1)
         out[:, 0], out[:, n] = self.empty, self.grand
         return out
@@ -162,10 +160,21 @@ class Oracle:
         return table
 
 
+@dataclass(frozen=True)
+class Run:
+    """What one run of an estimator returns: values, standard errors, the sampling units it used, and extra
+    information (recorded in the estimate's ``extra``)."""
+
+    values: np.ndarray
+    stderr: np.ndarray
+    n_units: int
+    extra: dict = field(default_factory=dict)
+
+
 class Estimator:
     """One Shapley estimator: ``estimate(game, budget, seed, tolerance)``. Subclasses set ``name`` and
-    implement ``_run(oracle, rng)`` returning (values, stderr, n_samples, extra) within ``oracle.left``
-    evaluations, and ``min_budget(n)`` where they need more than v(empty) and v(U)."""
+    implement ``_run(oracle, rng) -> Run`` within ``oracle.left`` evaluations, and ``min_budget(n)`` where they
+    need more than v(empty) and v(U). Each cites the paper it implements."""
 
     name = ""
     has_stderr = True
@@ -195,16 +204,17 @@ class Estimator:
             oracle = Oracle(game, budget)
             table = oracle.enumerate_all() if n else np.array([oracle.empty])
             values = shapley_from_table(table)
-            return self._record(oracle, values, np.zeros(n), 1 << n, {"enumerated": True})
+            return self._record(oracle, Run(values, np.zeros(n), 1 << n, {"enumerated": True}))
         self.check_budget(n, budget)
         rng = np.random.default_rng(seed)
         if tolerance is None:
             oracle = Oracle(game, budget)
-            return self._record(oracle, *self._run(oracle, rng))
+            return self._record(oracle, self._run(oracle, rng))
         return self._adaptive(game, budget, rng, tolerance)
 
     def default_budget(self, n: int) -> int:
-        raise ValueError(f"the {self.name} estimator needs a budget (coalition evaluations)")
+        """The budget when none is given: svprune.registry.DEFAULT_BUDGET (all 2^n coalitions where fewer)."""
+        return DEFAULT_BUDGET
 
     def _adaptive(self, game, budget: int, rng, tolerance: float) -> ShapleyEstimate:
         """Independent estimates with budgets b, b, 2b, 4b, ... (b = budget/32), pooled with weights proportional
@@ -220,8 +230,8 @@ class Estimator:
             step = min(step, budget - spent)
             oracle = Oracle(game, spent + step, spent, ends)
             before = oracle.spent
-            values, stderr, samples, extra = self._run(oracle, rng)
-            rounds.append((oracle.spent - before, values, stderr, samples))
+            run = self._run(oracle, rng)
+            rounds.append((oracle.spent - before, run.values, run.stderr, run.n_units))
             spent = oracle.spent
             weights = np.array([r[0] for r in rounds], dtype=float)
             weights /= weights.sum()
@@ -230,19 +240,20 @@ class Estimator:
             if np.max(pooled_se, initial=0.0) <= tolerance:
                 break
             step = step if len(rounds) == 1 else 2 * step
-        return self._record(oracle, pooled, pooled_se, sum(r[3] for r in rounds),
-                            {**extra, "tolerance": tolerance, "rounds": len(rounds)})
+        return self._record(oracle, Run(pooled, pooled_se, sum(r[3] for r in rounds),
+                                        {**run.extra, "tolerance": tolerance, "rounds": len(rounds)}))
 
-    def _record(self, oracle: Oracle, values, stderr, n_samples, extra=None) -> ShapleyEstimate:
+    def _record(self, oracle: Oracle, run: Run) -> ShapleyEstimate:
         return ShapleyEstimate(
-            values=np.asarray(values, dtype=float), stderr=np.asarray(stderr, dtype=float),
-            n_evaluations=oracle.spent, method=self.name, n_samples=int(n_samples),
-            grand_value=oracle.grand, extra=dict(extra or {}), empty_value=oracle.empty,
+            values=np.asarray(run.values, dtype=float), stderr=np.asarray(run.stderr, dtype=float),
+            n_evaluations=oracle.spent, estimator=self.name, n_units=int(run.n_units),
+            grand_value=oracle.grand, extra=dict(run.extra), empty_value=oracle.empty,
         )
 
 
 class Exact(Estimator):
-    """Exact Shapley values by enumeration of all 2^n coalitions (n <= 20); needs a budget of 2^n."""
+    """Exact Shapley values by enumeration of all 2^n coalitions (n <= 20; Shapley 1953's definition); needs a
+    budget of 2^n."""
 
     name = "exact"
 

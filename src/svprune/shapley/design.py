@@ -133,6 +133,12 @@ def build(oracle: Oracle, rng: np.random.Generator, size_weights: np.ndarray, mi
     )
 
 
+def min_budget(n: int) -> int:
+    """The least budget of a paired design: v(empty), v(U) and two complementary pairs (or every coalition of a
+    game with fewer)."""
+    return 2 + min(4, max(2**n - 2, 0))
+
+
 def kernel_size_weights(n: int) -> np.ndarray:
     """Total Shapley-kernel weight of each size (what KernelSHAP samples by): proportional to 1/(k(n-k))."""
     k = np.arange(n + 1, dtype=float)

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from svprune.shapley.base import Estimator, Oracle, log_weights
-from svprune.shapley.design import Design, build, kernel_size_weights, log_shapley_kernel, uniform_size_weights
-from svprune.shapley.surrogate import AdditiveSurrogate
+from svprune.shapley.base import Estimator, Oracle, Run, log_weights
+from svprune.shapley.design import (
+    Design,
+    build,
+    kernel_size_weights,
+    log_shapley_kernel,
+    min_budget,
+    uniform_size_weights,
+)
+from svprune.shapley.regression.surrogate import AdditiveSurrogate
 
 
 def _pair_means(design: Design, terms: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -35,7 +42,7 @@ class KernelSHAP(Estimator):
         return kernel_size_weights(n)
 
     def min_budget(self, n: int) -> int:
-        return 2 + min(4, max(2 ** n - 2, 0))
+        return min_budget(n)
 
     def _run(self, oracle: Oracle, rng):
         n = oracle.n
@@ -57,7 +64,7 @@ class KernelSHAP(Estimator):
             stderr = per_pair.std(0, ddof=1) / np.sqrt(d.n_pairs)
         else:
             stderr = np.zeros(n) if not d.sampled.any() else np.full(n, np.nan)
-        return phi, stderr, len(d.coalitions), {"complete_sizes": d.complete_sizes, "pairs": d.n_pairs}
+        return Run(phi, stderr, len(d.coalitions), {"complete_sizes": d.complete_sizes, "pairs": d.n_pairs})
 
 
 class LeverageSHAP(KernelSHAP):
@@ -96,7 +103,7 @@ class RegressionMC(Estimator):
     folds = 5
 
     def min_budget(self, n: int) -> int:
-        return 2 + min(4, max(2 ** n - 2, 0))
+        return min_budget(n)
 
     def _run(self, oracle: Oracle, rng):
         n = oracle.n
@@ -132,5 +139,5 @@ class RegressionMC(Estimator):
             variances.append(var)
         values = np.mean(estimates, axis=0)
         stderr = np.sqrt(np.sum(variances, axis=0)) / k
-        return values, stderr, len(d.coalitions), {"complete_sizes": d.complete_sizes, "pairs": d.n_pairs,
-                                                   "folds": k, "surrogate": surrogate.kind}
+        return Run(values, stderr, len(d.coalitions), {"complete_sizes": d.complete_sizes, "pairs": d.n_pairs,
+                                                   "folds": k, "surrogate": surrogate.kind})

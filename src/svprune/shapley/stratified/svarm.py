@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from svprune.shapley.base import Estimator, Oracle
+from svprune.shapley.base import Estimator, Oracle, Run
 from svprune.shapley.design import draw_pairs, enumerate_sizes, plan_sizes, uniform_size_weights
 
 
@@ -41,6 +41,10 @@ def warmup_cost(n: int, sizes) -> int:
 
 
 class StratifiedSVARM(Estimator):
+    """Stratified SVARM (Kolpaczki, Bengs, Muschalik and Hüllermeier, "Approximating the Shapley value without
+    marginal contributions", AAAI 2024): strata means by coalition size and side, every sampled coalition
+    informing every player; see the module's docstring."""
+
     name = "svarm"
 
     def min_budget(self, n: int) -> int:
@@ -86,4 +90,4 @@ class StratifiedSVARM(Estimator):
             for mean_var, count in ((var_in[size], count_in[size]), (var_out[size], count_out[size])):
                 v = np.where(count > 1, mean_var, pooled)
                 var += v / np.maximum(count, 1)
-        return values, np.sqrt(var) / n, len(rows), {"complete_sizes": complete}
+        return Run(values, np.sqrt(var) / n, len(rows), {"complete_sizes": complete})

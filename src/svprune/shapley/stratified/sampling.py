@@ -4,9 +4,11 @@ recur are evaluated once."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
-from svprune.shapley.base import Estimator, Oracle, log_weights
+from svprune.shapley.base import Estimator, Oracle, Run, log_weights
 
 
 def _pairs(oracle: Oracle, without: np.ndarray) -> np.ndarray:
@@ -17,6 +19,8 @@ def _pairs(oracle: Oracle, without: np.ndarray) -> np.ndarray:
     with_i[idx, :, idx] = True
     payoffs = oracle.value(np.concatenate([without, with_i]).reshape(-1, n)).reshape(2, n, -1)
     return payoffs[1] - payoffs[0]
+
+log = logging.getLogger("svprune.shapley")
 
 
 class Subset(Estimator):
@@ -36,6 +40,10 @@ class Subset(Estimator):
 
     def _run(self, oracle: Oracle, rng):
         n = oracle.n
+        if n > 20:
+            log.warning("the subset estimator (the paper's eq. 3) is biased for more than 20 players: uniform subsets "
+                        "almost never have the small and large sizes that carry much of the Shapley weight, and its "
+                        "values do not sum to v(U); with %d players prefer 'regression' or 'antithetic'", n)
         m = oracle.left // (2 * n)
         without = rng.random((n, m, n)) < 0.5
         idx = np.arange(n)
@@ -46,7 +54,7 @@ class Subset(Estimator):
         wsum = w.sum(1)
         values = (w * diffs).sum(1) / wsum
         stderr = np.sqrt((w**2 * (diffs - values[:, None]) ** 2).sum(1)) / wsum
-        return values, stderr, m, {}
+        return Run(values, stderr, m)
 
 
 def stratum_allocation(n: int, n_samples: int) -> np.ndarray:
@@ -87,4 +95,4 @@ class Stratified(Estimator):
         means = np.stack([diffs[:, a:b].mean(1) for a, b in strata], 1)
         variances = np.stack([diffs[:, a:b].var(1, ddof=1) if b - a > 1 else np.zeros(n) for a, b in strata], 1)
         stderr = np.sqrt((variances / alloc[None, :]).sum(1)) / n
-        return means.mean(1), stderr, total, {}
+        return Run(means.mean(1), stderr, total)

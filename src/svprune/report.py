@@ -1,0 +1,42 @@
+"""The report's words: titles and notes of the HTML tables the workflow's report shows (the figures' captions are
+in workflow/report/). No torch here."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from svprune.registry import GAMES
+from svprune.tables import to_html
+
+
+def walk_tables(table: pd.DataFrame, roots: pd.DataFrame, theta: float, root_epochs: int, retrain_epochs: int,
+                players: str) -> str:
+    """The strategies table (steps, epochs, players found) and the root models' table."""
+    note = (f"theta = {theta}; epochs = T0 + T1 x steps with T0 = {root_epochs}, T1 = {retrain_epochs}; "
+            f"found = the fewest {players} among a walk's models with accuracy >= theta on the payoff split, "
+            "found_test the same on the test split.")
+    title = ("Steps, epochs and neurons found per strategy (as the paper's tables 2-3)" if players == "neurons"
+             else f"Steps, epochs and {players} found per strategy")
+    dead = (f" Dead units: {players} never active on the payoff split, per root model (below)."
+            if roots["dead_units"].notna().any() else "")
+    html = to_html(table, title, note + dead)
+    return html + to_html(roots, "Root models: accuracy and dead units", "shared by every strategy's walks of that seed")
+
+
+def grid_tables(cells: pd.DataFrame, cost: pd.DataFrame, theta: float) -> str:
+    """The grid search's accuracy per cell and its search cost."""
+    html = to_html(cells.set_index(["hidden", "epochs"]), "Grid search: accuracy per cell (paper figure 5, table 4)")
+    return html + to_html(cost, "Epochs a grid search spends to find the smallest size with accuracy >= theta",
+                          f"theta = {theta}")
+
+
+def estimator_tables(summary: pd.DataFrame) -> str:
+    """The estimator study's summary: error, coverage and time per budget, games by their titles."""
+    note = ("error = relative L2 error ||estimate - reference|| / ||reference||, mean over seeds, at each budget "
+            "of coalition evaluations; coverage = share of players whose reference value lies within 2 reported "
+            "standard errors (honest errors give about 0.95; empty where an estimator reports none); ms = "
+            "milliseconds per estimate on the machine that ran it. Peers (shapiq:, captum:) come from "
+            "benchmarks/peer_estimators.py. An empty error: the estimator needs more evaluations than that budget.")
+    titles = {name: GAMES.entry(name).description for name in GAMES}
+    shown = summary.assign(game=summary["game"].map(lambda g: titles.get(g, g)))
+    return to_html(shown.set_index(["game", "estimator"]), "Estimator study: error, coverage and time per budget", note)

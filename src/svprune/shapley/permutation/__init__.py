@@ -1,0 +1,9 @@
+"""Permutation estimators: permutation sampling, antithetic permutations, and antithetic permutations with a
+regression adjustment, on one shared sampler."""
+
+from svprune.shapley.permutation.control_variates import AntitheticRegression
+from svprune.shapley.permutation.estimators import Antithetic, Permutation
+from svprune.shapley.permutation.sampler import PermutationSampler, marginals, random_permutations
+
+__all__ = ["Antithetic", "AntitheticRegression", "Permutation", "PermutationSampler", "marginals",
+           "random_permutations"]

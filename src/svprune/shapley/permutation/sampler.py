@@ -1,0 +1,78 @@
+"""Permutation sampling, the part its estimators share: random orders (plain or antithetic pairs), the payoffs of
+their prefixes (the games' fast walk), each player's marginal contributions, and running moments of the sampling
+units. A permutation costs n-1 coalition evaluations (its prefixes of 1..n-1 players; v(empty) and v(U) are
+known)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from svprune.shapley.base import PERMUTATION_BATCH, Oracle
+
+
+def random_permutations(rng: np.random.Generator, count: int, n: int, antithetic: bool) -> np.ndarray:
+    """``count`` random permutations of 0..n-1; antithetic: each followed by its reverse (count even)."""
+    if not antithetic:
+        return rng.permuted(np.tile(np.arange(n), (count, 1)), axis=1)
+    half = rng.permuted(np.tile(np.arange(n), ((count + 1) // 2, 1)), axis=1)
+    both = np.empty((2 * len(half), n), dtype=half.dtype)
+    both[0::2] = half
+    both[1::2] = half[:, ::-1]
+    return both[:count]
+
+
+def marginals(perms: np.ndarray, prefix_values: np.ndarray) -> np.ndarray:
+    """contrib[p, i]: player i's marginal contribution in permutation p, from the payoffs of its prefixes."""
+    contrib = np.empty(perms.shape)
+    contrib[np.arange(len(perms))[:, None], perms] = np.diff(prefix_values, axis=1)
+    return contrib
+
+
+class Moments:
+    """Running mean and standard error of i.i.d. sampling units (permutations, or antithetic pairs)."""
+
+    def __init__(self, n: int):
+        self.sum, self.sq, self.count = np.zeros(n), np.zeros(n), 0
+
+    def add(self, units: np.ndarray) -> None:
+        self.sum += units.sum(0)
+        self.sq += (units**2).sum(0)
+        self.count += len(units)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.sum / max(self.count, 1)
+
+    @property
+    def stderr(self) -> np.ndarray:
+        if self.count < 2:
+            return np.full(len(self.sum), np.nan)
+        var = np.maximum(self.sq - self.count * self.mean**2, 0.0) / (self.count - 1)
+        return np.sqrt(var / self.count)
+
+
+class PermutationSampler:
+    """Sampling units of permutation sampling: one permutation's marginal contributions, or (antithetic) the
+    mean of a permutation's and its reverse's."""
+
+    def __init__(self, antithetic: bool):
+        self.antithetic = antithetic
+        self.width = 2 if antithetic else 1  # permutations per unit
+
+    def per_unit(self, n: int) -> int:
+        """Evaluations of one sampling unit."""
+        return self.width * max(n - 1, 0)
+
+    def units(self, oracle: Oracle, rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """``count`` units (count x n) and their permutations (antithetic: pairs in consecutive rows)."""
+        perms = random_permutations(rng, count * self.width, oracle.n, self.antithetic)
+        return self.of(perms, oracle), perms
+
+    def of(self, perms: np.ndarray, oracle: Oracle) -> np.ndarray:
+        """The units of given permutations, evaluated in batches of PERMUTATION_BATCH."""
+        parts = []
+        for start in range(0, len(perms), PERMUTATION_BATCH):
+            batch = perms[start : start + PERMUTATION_BATCH]
+            contrib = marginals(batch, oracle.prefixes(batch))
+            parts.append(0.5 * (contrib[0::2] + contrib[1::2]) if self.antithetic else contrib)
+        return np.concatenate(parts) if parts else np.zeros((0, oracle.n))

@@ -1,0 +1,7 @@
+"""Stratified and per-player sampling estimators: the paper's subset sampling, stratified sampling by coalition
+size, and Stratified SVARM."""
+
+from svprune.shapley.stratified.sampling import Stratified, Subset
+from svprune.shapley.stratified.svarm import StratifiedSVARM
+
+__all__ = ["Stratified", "StratifiedSVARM", "Subset"]
