@@ -52,7 +52,7 @@ def test_values_command_on_a_checkpoint(tmp_path):
     main(["prepare", "--dataset", '{"name": "digits"}', "--out", str(data)])
     main(["train-root", "--data", str(data), "--model", '{"hidden": 6}', "--training", '{"root_epochs": 3}',
           "--seed", "0", "--out", str(root)])
-    assert main(["values", "--data", str(data), "--model", str(root), "--method", "exact", "--out", str(out)]) == 0
+    assert main(["values", "--data", str(data), "--model", str(root), "--estimator", "exact", "--out", str(out)]) == 0
     values = pd.read_csv(out)
     assert len(values) == 6 and (values["stderr"] == 0).all()
     # the same values as the library on the same split
@@ -65,7 +65,7 @@ def test_values_command_on_a_checkpoint(tmp_path):
     np.testing.assert_allclose(values["shapley"], expected.values, atol=1e-12)
     assert expected.grand_value > 0  # so normalised values exist and are phi / v(U)
     np.testing.assert_allclose(values["normalized"], expected.values / expected.grand_value, atol=1e-12)
-    assert main(["values", "--data", str(data), "--model", str(root), "--method", "permutation",
+    assert main(["values", "--data", str(data), "--model", str(root), "--estimator", "permutation",
                  "--budget", "50", "--seed", "1", "--out", str(out)]) == 0
     approx = pd.read_csv(out)
     assert np.all(np.abs(approx["shapley"] - values["shapley"]) <= 4 * approx["stderr"] + 1e-12)
@@ -83,7 +83,7 @@ def prepared(tmp_path_factory):
 
 
 def values_cmd(data, model, out, *extra):
-    return main(["values", "--data", str(data), "--model", str(model), "--method", "permutation", "--budget", "50",
+    return main(["values", "--data", str(data), "--model", str(model), "--estimator", "permutation", "--budget", "50",
                  "--out", str(out), *extra])
 
 

@@ -154,21 +154,22 @@ def test_a_walk_over_channels_with_torch_pruning_criteria(digits):
 
     model = SmallCNN((1, 8, 8), (4, 6), digits.n_classes, seed=0)
     train(model, *as_tensors(digits.x_train, digits.y_train), epochs=2, seed=0)
-    cfg = WalkConfig(retrain_epochs=1, shapley=ShapleyConfig(method="antithetic", budget=300))
+    cfg = WalkConfig(retrain_epochs=1, shapley=ShapleyConfig(estimator="antithetic", budget=300))
     for strategy in ("SVbottom(2)", "Wbottom(4)", "TPmagnitude(4)", "TPtaylor(4)", "TPbnscale(4)"):
         records = prune_walk(model, digits, strategy, seed=0, config=cfg)
         check_walk(records, strategy)
         assert records["players_before"].iloc[0] == 6 and records["players_after"].iloc[-1] == 0
-    # the criteria are Torch-Pruning's: Wbottom's filter norm and TPmagnitude rank the same channels first
-    from svprune.importance import score
+    # Wbottom's criterion is the filter norm; the TP criteria score every channel
     from svprune.perspectives import perspective_for
+    from svprune.registry import SCORERS
+    from svprune.scorers import ScoreContext
 
-    view = perspective_for(model)
-    x, y = as_tensors(digits.x_train, digits.y_train)
-    norms = score("weight_norm", view, model, x, y)
+    context = ScoreContext(model, perspective_for(model), as_tensors(digits.x_train, digits.y_train),
+                           np.random.default_rng(0), 6)
+    norms = SCORERS.get("weight_norm")().score(context)
     np.testing.assert_allclose(norms, model.conv2.weight.detach().flatten(1).norm(dim=1).numpy(), rtol=1e-6)
     for criterion in ("magnitude", "taylor", "bn_scale"):
-        assert score(criterion, view, model, x, y).shape == (6,)
+        assert SCORERS.get(criterion)().score(context).shape == (6,)
 
 
 def test_checkpoints_keep_the_architecture(tmp_path):
@@ -194,7 +195,7 @@ def test_values_command_on_a_cnn_checkpoint(tmp_path):
     model = '{"kind": "cnn", "channels": [3, 5], "image_shape": [1, 8, 8]}'
     assert main(["train-root", "--data", str(data), "--model", model, "--training", '{"root_epochs": 1}',
                  "--seed", "0", "--out", str(root)]) == 0
-    assert main(["values", "--data", str(data), "--model", str(root), "--layer", "conv2", "--method", "exact",
+    assert main(["values", "--data", str(data), "--model", str(root), "--layer", "conv2", "--estimator", "exact",
                  "--out", str(out)]) == 0
     assert len(pd.read_csv(out)) == 5
     assert main(["values", "--data", str(data), "--model", str(root), "--layer", "bn2", "--out", str(out)]) == 1

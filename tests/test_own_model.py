@@ -178,7 +178,7 @@ def test_your_model_through_every_command(user_module, image_arrays, tmp_path, c
     assert cli("train-root", "--data", data, "--model", json.dumps(model), "--training", '{"root_epochs": 2}',
                "--seed", "0", "--out", root) == 0
     training = {"root_epochs": 2}
-    pruning = {"retrain_epochs": 1, "layer": "0", "shapley": {"method": "antithetic", "budget": 300}}
+    pruning = {"retrain_epochs": 1, "layer": "0", "shapley": {"estimator": "antithetic", "budget": 300}}
     assert cli("walk", "--data", data, "--root", root, "--strategy", "SVbottom(2)", "--seed", 0, "--training",
                json.dumps(training), "--pruning", json.dumps(pruning), "--out", out.with_suffix(".csv")) == 0
     walk = pd.read_csv(out.with_suffix(".csv"))
@@ -186,7 +186,7 @@ def test_your_model_through_every_command(user_module, image_arrays, tmp_path, c
     assert not Path(f"{out.with_suffix('.csv')}.partial.csv").exists()
     torch.save(load_checkpoint(root)[0].state_dict(), tmp_path / "weights.pt")
     assert cli("values", "--data", data, "--model", "tiny_models:tiny_cnn", "--kwargs", '{"width": 6}', "--weights",
-               tmp_path / "weights.pt", "--layer", "0", "--method", "exact", "--out", tmp_path / "v.csv") == 0
+               tmp_path / "weights.pt", "--layer", "0", "--estimator", "exact", "--out", tmp_path / "v.csv") == 0
     assert len(pd.read_csv(tmp_path / "v.csv")) == 6
     assert cli("values", "--data", data, "--model", "tiny_models:tiny_cnn", "--layer", "0",
                "--out", tmp_path / "v.csv") == 1
@@ -226,12 +226,12 @@ OWN_CONFIG = textwrap.dedent('''
       repetitions: 2
       retrain_epochs: 1
       theta: 0.5
-      shapley: {{method: antithetic, budget: 200}}
+      shapley: {{estimator: antithetic, budget: 200}}
       strategies: [SVbottom(2), TPtaylor(2), random(2)]
       figures: [[SVbottom(2), TPtaylor(2), random(2)]]
     gridsearch: {{enabled: false}}
-    estimators: {{enabled: false}}
-    layers: {{enabled: false}}
+    estimator_study: {{enabled: false}}
+    blocks: {{enabled: false}}
 ''')
 
 
@@ -287,14 +287,14 @@ def test_a_walk_to_the_last_channel_of_a_residual_tied_group_ends_without_nan():
     splits = Splits("random", x[:160], y[:160], x[160:200], y[160:200], x[200:], y[200:], 4, (3 * 16 * 16,))
     model = ImageModel("mobilenet_v2", (3, 16, 16), 4, seed=0)
     config = WalkConfig(retrain_epochs=1, layer="net.features.3.conv.2",
-                        shapley=ShapleyConfig(method="antithetic", budget=100))
+                        shapley=ShapleyConfig(estimator="antithetic", budget=100))
     records = prune_walk(model, splits, "random(8)", seed=0, config=config)
     assert list(records["players_after"]) == [24, 16, 8, 0]
     assert records["accuracy"].notna().all() and np.isfinite(records["parameters"]).all()
 
 
 def test_a_failed_walk_keeps_the_records_of_its_steps(tmp_path, digits, monkeypatch, caplog):
-    import svprune.walk as walk_module
+    import svprune.fused as walk_module
 
     data, root = tmp_path / "splits.npz", tmp_path / "root.pt"
     digits.save(data)
@@ -311,7 +311,7 @@ def test_a_failed_walk_keeps_the_records_of_its_steps(tmp_path, digits, monkeypa
 
     monkeypatch.setattr(walk_module, "train_fused", failing_train)
     out = tmp_path / "walk.csv"
-    pruning = json.dumps({"retrain_epochs": 1, "shapley": {"method": "exact"}})
+    pruning = json.dumps({"retrain_epochs": 1, "shapley": {"estimator": "exact"}})
     assert cli("walk", "--data", data, "--root", root, "--strategy", "random(1)", "--seed", 0, "--pruning", pruning,
                "--out", out) == 1
     assert not out.exists()

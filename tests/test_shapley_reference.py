@@ -50,7 +50,7 @@ def test_security_council_permutation_within_three_stderr_and_binomial_errors():
     np.testing.assert_allclose(est.stderr[:5], np.sqrt(p * (1 - p) / 2000), rtol=1e-3)
     # the ten small members share the remaining value: each within 3 standard errors of 4/2145
     assert np.all(np.abs(est.values[5:] - 4 / 2145) <= 3 * est.stderr[5:])
-    assert est.n_evaluations == 2000 * 14 + 2 and est.n_samples == 2000
+    assert est.n_evaluations == 2000 * 14 + 2 and est.n_units == 2000
 
 
 @pytest.mark.parametrize("method", SAMPLING)
@@ -147,7 +147,7 @@ def test_adaptive_permutation_stops_at_tolerance():
     game = SecurityCouncilGame()
     est = sh.shapley_values(game, "permutation", perm_budget(2000, 15), seed=0, tolerance=0.01)
     assert est.stderr.max() <= 0.01
-    assert est.n_samples < 2000 and est.n_evaluations == perm_budget(est.n_samples, 15)
+    assert est.n_units < 2000 and est.n_evaluations == perm_budget(est.n_units, 15)
     full = sh.shapley_values(game, "permutation", est.n_evaluations, seed=0)
     np.testing.assert_array_equal(full.values, est.values)  # same seed: the same stream of permutations
 

@@ -1,19 +1,18 @@
-"""Strategy selection (SPEC 3) on hand-made value vectors, and property-based checks of every strategy's
-invariants over random value vectors with ties, zeros, negative and non-normalised values."""
+"""Strategy selection (docs/definitions.md, "Strategies") on hand-made value vectors, and property-based checks
+of every selection rule's invariants over random score vectors with ties, zeros, negative and non-normalised
+values; and the scorers each reading their own input."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from svprune.scorers import RandomScorer, ScoreContext, ShapleyScorer, WeightNorm
 from svprune.strategies import TOLERANCE, parse
-
-# distinct inputs: a strategy that reads the wrong one selects differently
-NORMS = np.array([9.0, 8.0, 7.0, 6.0, 5.0])
 
 
 def sv(name, values):
-    return parse(name).select(shapley=np.asarray(values, dtype=float), scores=NORMS[: len(values)]).tolist()
+    return parse(name).select(np.asarray(values, dtype=float)).tolist()
 
 
 def test_parse_names_round_trip():
@@ -57,26 +56,42 @@ def test_svbucket_one_never_prunes_all_of_normalised_values():
     assert len(sv("SVbucket(1)", values)) == 9
 
 
-def test_each_strategy_reads_its_own_input():
-    values = [0.5, 0.1, 0.2, 0.15, 0.05]  # Shapley: smallest is position 4; norms: smallest is position 4 too
-    norms = np.array([0.1, 5.0, 5.0, 5.0, 5.0])  # ... but by weight norm the smallest is position 0
-    assert parse("Wbottom(1)").select(shapley=np.array(values), scores=norms).tolist() == [0]
-    assert parse("SVbottom(1)").select(shapley=np.array(values), scores=norms).tolist() == [4]
+class _Norms:
+    def weight_norms(self, model):
+        return np.array([0.1, 5.0, 5.0, 5.0, 5.0])
+
+
+def _context(shapley=None, rng=None, count=None, n=5):
+    return ScoreContext(model=None, perspective=_Norms(), train=(None, None), rng=rng, n_players=n, shapley=shapley,
+                        count=count)
+
+
+def test_each_scorer_reads_its_own_input():
+    values = np.array([0.5, 0.1, 0.2, 0.15, 0.05])  # Shapley: smallest is position 4
+    context = _context(shapley=values)  # ... but by weight norm the smallest is position 0
+    assert parse("Wbottom(1)").select(WeightNorm().score(context)).tolist() == [0]
+    assert parse("SVbottom(1)").select(ShapleyScorer().score(context)).tolist() == [4]
+    assert parse("Wbottom(1)").scorer_name == "weight_norm" and parse("SVbucket(0.2)").scorer_name == "shapley"
 
 
 def test_random_draws_from_the_generator():
-    a = parse("random(3)").select(rng=np.random.default_rng(0), n_players=10)
-    b = parse("random(3)").select(rng=np.random.default_rng(0), n_players=10)
+    def draw(seed, n, k=3):
+        return parse(f"random({k})").select(RandomScorer().score(_context(rng=np.random.default_rng(seed), count=k,
+                                                                          n=n)))
+
+    a, b = draw(0, 10), draw(0, 10)
     assert a.tolist() == b.tolist() and len(set(a.tolist())) == 3 and a.max() < 10
-    assert len(parse("random(3)").select(rng=np.random.default_rng(1), n_players=2)) == 2
-    assert parse("random(1)").select(rng=np.random.default_rng(1), n_players=0).tolist() == []
+    # the draw is numpy's choice of k without replacement, as walks recorded before scorers existed
+    assert a.tolist() == sorted(np.random.default_rng(0).choice(10, size=3, replace=False).tolist())
+    assert len(draw(1, 2)) == 2
+    assert draw(1, 0, k=1).tolist() == []
 
 
 def test_missing_or_non_finite_inputs():
-    with pytest.raises(ValueError, match="needs shapley"):
-        parse("SVbucket(0.2)").select()
+    with pytest.raises(ValueError, match="needs the step's Shapley values"):
+        ShapleyScorer().score(_context())
     with pytest.raises(ValueError, match="NaN"):
-        parse("SVbucket(0.2)").select(shapley=np.array([0.5, np.nan]))
+        parse("SVbucket(0.2)").select(np.array([0.5, np.nan]))
 
 
 # ---- properties ---------------------------------------------------------------------------------------
@@ -97,7 +112,7 @@ def valid_selection(chosen, n):
 @given(vectors, ks)
 def test_bottom_k_prunes_the_k_smallest(values, k):
     for family in ("SVbottom", "Wbottom"):
-        chosen = parse(f"{family}({k})").select(shapley=values, scores=values)
+        chosen = parse(f"{family}({k})").select(values)
         valid_selection(chosen, len(values))
         assert len(chosen) == min(k, len(values))
         rest = np.delete(values, chosen)
@@ -109,7 +124,7 @@ def test_bottom_k_prunes_the_k_smallest(values, k):
 @given(vectors, ps)
 def test_svbottomp_prunes_exactly_the_players_below_p_over_n(values, p):
     n = len(values)
-    chosen = parse(f"SVbottomP({p})").select(shapley=values)
+    chosen = parse(f"SVbottomP({p})").select(values)
     valid_selection(chosen, n)
     tol = TOLERANCE * (1 + np.abs(values).sum())
     below = np.flatnonzero(values < p / n - tol)
@@ -121,17 +136,17 @@ def test_svbottomp_prunes_exactly_the_players_below_p_over_n(values, p):
 
 @settings(max_examples=300, deadline=None)
 @given(vectors, ps)
-def test_svbucket_takes_the_longest_fitting_prefix_of_the_smallest(values, p):
-    chosen = parse(f"SVbucket({p})").select(shapley=values)
+def test_svbucket_takes_a_fitting_bucket_of_the_smallest_that_cannot_grow(values, p):
+    chosen = parse(f"SVbucket({p})").select(values)
     valid_selection(chosen, len(values))
-    order = np.argsort(values, kind="stable")
-    count = len(chosen)
-    assert sorted(order[:count].tolist()) == chosen.tolist(), "a prefix of the ascending order"
+    rest = np.delete(values, chosen)
+    if len(rest):  # the bucket holds the smallest players (ties aside)
+        assert values[chosen].max() <= rest.min()
     tol = TOLERANCE * (1 + np.abs(values).sum())
-    sums = np.cumsum(values[order])
-    if count > 1 or sums[0] < p - tol:
-        assert sums[count - 1] < p - tol
-    assert (sums[count:] >= p - tol).all(), "no longer prefix fits"
+    if len(chosen) > 1:  # a bucket of several fits below p; a bucket of one may be the forced smallest player
+        assert values[chosen].sum() < p - tol
+    if len(rest):  # the next smallest player does not fit
+        assert values[chosen].sum() + rest.min() >= p - tol
 
 
 @settings(max_examples=500, deadline=None)
@@ -141,4 +156,4 @@ def test_svbucket_never_prunes_every_player_of_normalised_values(values, p):
     if abs(total) < 1e-3:
         return  # not normalisable
     normalised = values / total
-    assert len(parse(f"SVbucket({p})").select(shapley=normalised)) < len(values)
+    assert len(parse(f"SVbucket({p})").select(normalised)) < len(values)

@@ -113,7 +113,7 @@ def test_a_root_made_for_another_seed_or_training_is_refused(tmp_path, digits, c
         assert main(["train-root", "--data", str(data), "--model", '{"hidden": 4}', "--training",
                      f'{{"root_epochs": {epochs}}}', "--seed", str(seed), "--out", str(roots[seed])]) == 0
     walk_args = ["walk", "--data", str(data), "--strategy", "random(2)", "--model", '{"hidden": 4}', "--pruning",
-                 '{"retrain_epochs": 1, "shapley": {"method": "exact"}}', "--out", str(tmp_path / "w.csv")]
+                 '{"retrain_epochs": 1, "shapley": {"estimator": "exact"}}', "--out", str(tmp_path / "w.csv")]
     assert main([*walk_args, "--root", str(roots[1]), "--seed", "0", "--training", '{"root_epochs": 1}']) == 1
     assert "was made with seed 1 where this walk's is 0" in caplog.text
     assert main([*walk_args, "--root", str(roots[2]), "--seed", "2", "--training", '{"root_epochs": 1}']) == 1
@@ -126,7 +126,7 @@ def test_a_budget_below_the_estimators_minimum_stops_the_model_check(tmp_path, d
 
     data = tmp_path / "splits.npz"
     digits.save(data)
-    pruning = '{"shapley": {"method": "stratified", "budget": 100}}'
+    pruning = '{"shapley": {"estimator": "stratified", "budget": 100}}'
     assert main(["check-model", "--data", str(data), "--model", '{"hidden": 40}', "--pruning", pruning,
                  "--out", str(tmp_path / "c.json")]) == 1
     assert "config pruning.shapley.budget: the stratified estimator needs at least" in caplog.text

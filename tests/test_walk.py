@@ -73,7 +73,7 @@ def test_root_model_is_not_modified(trained_mlp, digits):
 
 
 def test_the_subset_estimator_warns_when_it_values_many_players_in_a_walk(trained_mlp, digits, caplog):
-    cfg = WalkConfig(retrain_epochs=0, theta=0.9, stop_below_theta=True, shapley=ShapleyConfig(method="subset",
+    cfg = WalkConfig(retrain_epochs=0, theta=0.9, stop_below_theta=True, shapley=ShapleyConfig(estimator="subset",
                                                                                               budget=200))
     with caplog.at_level("WARNING", logger="svprune.shapley"):
         prune_walk(trained_mlp, digits, "SVbottom(40)", seed=0, config=cfg)
@@ -91,7 +91,7 @@ def test_adaptive_budget_from_the_walk_config(trained_mlp, digits):
 def test_residual_walk_prunes_blocks_and_records_accuracy_before_retraining(digits):
     model = ResidualMLP(digits.n_features, 16, 4, digits.n_classes, seed=0)
     train(model, *as_tensors(digits.x_train, digits.y_train), epochs=3, seed=0)
-    cfg = WalkConfig(retrain_epochs=1, shapley=ShapleyConfig(method="exact"))
+    cfg = WalkConfig(retrain_epochs=1, shapley=ShapleyConfig(estimator="exact"))
     records = prune_walk(model, digits, "SVbottom(1)", seed=0, config=cfg)
     check_walk(records, "residual walk")
     assert records["players_before"].tolist() == [4, 4, 3, 2, 1]

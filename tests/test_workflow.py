@@ -24,7 +24,7 @@ def workdir(tmp_path: Path, name: str) -> Path:
     """A copy of the workflow's files (not results) in a fresh directory."""
     dest = tmp_path / name
     dest.mkdir()
-    for item in ("workflow", "config", "envs", "benchmarks/results"):
+    for item in ("workflow", "config", "benchmarks/results"):
         src = REPO / item
         (dest / item).parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / item)
@@ -86,13 +86,13 @@ def test_tiny_workflow_produces_tables_plots_and_report(tiny_run):
     # the peers' rows (estimators.peers, inherited from config.yaml) on the same games sit beside svprune's
     assert {"shapiq:KernelSHAP", "captum:ShapleyValueSampling"} <= set(estimators["estimator"])
     assert (tiny_run / "results" / "plots" / "estimators.png").stat().st_size > 10_000
-    layers = pd.read_csv(tiny_run / "results" / "layers" / "tables" / "strategies.csv")
+    layers = pd.read_csv(tiny_run / "results" / "blocks" / "tables" / "strategies.csv")
     assert list(layers["strategy"]) == ["SVbottom(1)", "random(1)"]
     assert (layers["avg # steps"] == 4).all()  # 4 blocks, one per step
     assert "seed 1 step 1" in (tiny_run / "results" / "logs" / "walks" / "SVbucket-0.3" / "seeds0-1.log").read_text()
     run(tiny_run, "--configfile", "config/tiny.yaml", "--report", "results/report.html")
     report = (tiny_run / "results" / "report.html").read_text()
-    for heading in ("1. Pruning strategies", "2. Grid-search baseline", "3. Estimator study", "4. Layers as players",
+    for heading in ("1. Pruning strategies", "2. Grid-search baseline", "3. Estimator study", "4. Blocks as players",
                     "steps, epochs and players found", "pruning walks of blocks", "error against evaluations"):
         assert heading in report, heading
 
@@ -134,8 +134,11 @@ def test_same_config_same_tables_and_interrupted_run_resumes(tiny_run, tmp_path)
         ("dataset: {name: cifar10}", "name"),
         ("gridsearch: {epochs: [0, 10]}", "epochs"),
         ("pruning: {figures: [['random(7)']]}", "figures"),
-        ("layers: {strategies: ['SVbucket(2)']}", "layers.strategies"),
-        ("estimators: {methods: [montecarlo]}", "methods"),
+        ("blocks: {strategies: ['SVbucket(2)']}", "blocks.strategies"),
+        ("estimator_study: {estimators: [montecarlo]}", "estimator_study.estimators"),
+        ("estimators: {methods: [permutation]}", "estimators was renamed to estimator_study"),
+        ("pruning: {shapley: {method: permutation}}", "pruning.shapley.method was renamed to pruning.shapley.estimator"),
+        ("pruning: {walks_per_job: 2}", "renamed to pruning.repetitions_per_job"),
         ("pruning: {figures: [['SVbucket(.3)', 'SVbucket(0.7)']]}", "pruning.figures[0][1]"),
         ("pruning: {figures: [['SVmagic(1)']]}", "pruning.figures[0][0]"),
         ("outdir: ''", "outdir"),
@@ -154,12 +157,12 @@ def test_same_config_same_tables_and_interrupted_run_resumes(tiny_run, tmp_path)
         ("model: {kind: torchvision, arch: resnet18, image_shape: [1, 8, 8]}\ngridsearch: {enabled: false}",
          "model.layer"),
         ("model: {kind: cnn, image_shape: [1, 8, 8]}", "gridsearch.enabled"),
-        ("pruning: {shapley: {method: kernelshap}}", "method"),
+        ("pruning: {shapley: {estimator: kernelshap}}", "estimator"),
         ("pruning: {strategies: ['TPmagic(2)']}", "strategies"),
         ("pruning: {repetitions: 100000000}", "repetitions"),
         ("gridsearch: {repetitions: 100000000}", "repetitions"),
-        ("estimators: {peers: ../../../../etc/passwd}", "estimators.peers"),
-        ("estimators: {peers: missing.csv}", "estimators.peers"),
+        ("estimator_study: {peers: ../../../../etc/passwd}", "estimator_study.peers"),
+        ("estimator_study: {peers: missing.csv}", "estimator_study.peers"),
         ("model: {kind: python, factory: 'x:y'}\ngridsearch: {enabled: false}", "model.layer"),
         ("model: {kind: python, factory: 'not a factory', layer: fc}\ngridsearch: {enabled: false}", "factory"),
         ("model: {kind: alien}", "unknown model kind 'alien'; choose one of mlp, residual, cnn, torchvision, python"),
@@ -247,7 +250,7 @@ def test_site_profile_asks_gpus_only_for_gpu_rules_when_config_says_cuda(tmp_pat
         pytest.skip("the Slurm executor plugin needs Slurm's client commands (sbatch) to load")
     cwd = workdir(tmp_path, "gpu")
     (cwd / "cuda.yaml").write_text("training: {device: cuda}\n")
-    out = run(cwd, "-n", "--profile", str(REPO / "profiles" / "slurm"), "--configfile", "config/tiny.yaml",
+    out = run(cwd, "-n", "--profile", str(REPO / "workflow" / "profiles" / "slurm"), "--configfile", "config/tiny.yaml",
               "cuda.yaml").stdout
     resources = {}
     for block in out.split("\nrule ")[1:]:
@@ -258,14 +261,14 @@ def test_site_profile_asks_gpus_only_for_gpu_rules_when_config_says_cuda(tmp_pat
         assert resources[rule] == {True}, rule
     for rule in ("prepare_data", "walk_tables", "grid_tables", "plot_walks", "plot_grid", "estimator_study"):
         assert resources[rule] == {False}, rule
-    cpu = run(cwd, "-n", "--profile", str(REPO / "profiles" / "slurm"), "--configfile", "config/tiny.yaml").stdout
+    cpu = run(cwd, "-n", "--profile", str(REPO / "workflow" / "profiles" / "slurm"), "--configfile", "config/tiny.yaml").stdout
     assert "gpu=1" not in cpu
 
 
 def test_companion_experiment_runs_from_the_same_command(tmp_path):
     cwd = workdir(tmp_path, "companion")
     (cwd / "other.yaml").write_text("outdir: results/other\nseed: 7\ngridsearch: {enabled: false}\n"
-                                    "estimators: {enabled: false}\nlayers: {enabled: false}\n")
+                                    "estimator_study: {enabled: false}\nblocks: {enabled: false}\n")
     (cwd / "both.yaml").write_text("companion: other.yaml\n")
     out = run(cwd, "-n", "--configfile", "config/tiny.yaml", "both.yaml").stdout
     counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()

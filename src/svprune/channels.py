@@ -132,11 +132,15 @@ def _group(model: nn.Module, module: nn.Module, example: torch.Tensor, idxs: lis
 
 
 def _trace(model: nn.Module, example_inputs: torch.Tensor, verbose: bool = False):
-    """Torch-Pruning's DependencyGraph of the model (it traces with autograd, so gradients are enabled here)."""
+    """Torch-Pruning's DependencyGraph of the model (it traces with autograd, so gradients are enabled here). A
+    tensor is passed as a one-element tuple: Torch-Pruning first tries ``model(*example_inputs)``, which unpacks a
+    (1, features) tensor into one 1-D sample that a Linear-first model accepts, and traces the wrong shapes."""
     import torch_pruning as tp
 
     from svprune.outputs import logits_of
 
+    if torch.is_tensor(example_inputs):
+        example_inputs = (example_inputs,)
     with torch.enable_grad():
         return tp.DependencyGraph().build_dependency(
             model, example_inputs=example_inputs, verbose=verbose,

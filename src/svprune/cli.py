@@ -517,7 +517,7 @@ def commands() -> dict[str, Command]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="svprune", description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch and numba (default 1: deterministic)")
-    parser.add_argument("--plugins", nargs="+", default=[], metavar="MODULE",
+    parser.add_argument("--plugins", default="", metavar="MODULE[,MODULE...]",
                         help=f"modules that register extensions (svprune.registry), imported first; also read from "
                         f"the {PLUGINS_ENV} environment variable")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -533,9 +533,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     early = argparse.ArgumentParser(add_help=False)
-    early.add_argument("--plugins", nargs="+", default=[])
+    early.add_argument("--plugins", default="")
     try:
-        load_plugins(early.parse_known_args(argv)[0].plugins)  # before the parser: their names become choices
+        load_plugins(early.parse_known_args(argv)[0].plugins.split(","))  # before the parser: their names become choices
     except RegistryError as err:
         print(f"svprune: error: {err}", file=sys.stderr)
         return 2

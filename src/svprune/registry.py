@@ -72,6 +72,11 @@ class Registry:
         self._entries[name] = Entry(name, target, description, dict(meta))
         return self._entries[name]
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (a plugin's tests clean up after themselves with it)."""
+        self.check(name)
+        del self._entries[name]
+
     @property
     def default(self) -> str:
         if self._default is None:

@@ -89,6 +89,11 @@ def train_config(training: dict) -> TrainConfig:
 def walk_config(training: dict, pruning: dict) -> WalkConfig:
     """WalkConfig from the ``training`` and ``pruning`` sections."""
     shapley = pruning.get("shapley", {})
+    unknown = set(shapley) - {"estimator", "budget", "tolerance"}
+    if unknown:
+        hint = " (method was renamed to estimator)" if "method" in unknown else ""
+        raise ValueError(f"unknown key(s) {sorted(unknown)} in the shapley settings{hint}; they are estimator, budget "
+                         "and tolerance")
     return WalkConfig(
         root_epochs=int(training.get("root_epochs", 20)),
         retrain_epochs=int(pruning.get("retrain_epochs", 2)),

@@ -25,7 +25,7 @@ import numpy as np
 from svprune.registry import RULES, SCORERS, strategy_families
 
 TOLERANCE = 1e-9
-_PATTERN = re.compile(r"^\s*([A-Za-z_]+)\s*\(\s*([^()]*?)\s*\)\s*$")
+_PATTERN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(\s*([^()]*?)\s*\)\s*$")
 
 
 def _ranked(scores: np.ndarray, name: str) -> np.ndarray:

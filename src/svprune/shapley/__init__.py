@@ -28,8 +28,10 @@ DEFAULT_ESTIMATOR = ESTIMATORS.default
 
 
 def get_estimator(estimator: str) -> Estimator:
-    """An instance of the estimator registered as ``estimator``."""
-    return ESTIMATORS.get(estimator)()
+    """An instance of the estimator registered as ``estimator`` (its name is the registered one)."""
+    instance = ESTIMATORS.get(estimator)()
+    instance.name = estimator
+    return instance
 
 
 def shapley_values(
