@@ -7,7 +7,7 @@ ShapleyValueSampling, scored against the same reference values with the same mea
 Each peer gets the game as a plain function of a boolean coalition matrix (what a user would write for it), at
 the same budgets of coalition evaluations; every coalition it asks for is counted. The rows have the columns of
 ``svprune estimator-study``, with ``source`` naming the library; the workflow's study table shows them beside
-svprune's estimators (config key ``estimators.peers``). Timings are of the machine that ran this.
+svprune's estimators (config key ``estimator_study.peers``). Timings are of the machine that ran this.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from svprune.study import STUDY_GAMES, score, study_game
+from svprune.registry import GAMES
+from svprune.study import errors, study_game
 
 SHAPIQ = {  # name: (class name, keyword arguments)
     "KernelSHAP": ("KernelSHAP", {"pairing_trick": True}),
@@ -72,7 +73,7 @@ def run_captum(game, budget: int, seed: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--games", nargs="+", default=list(STUDY_GAMES), choices=STUDY_GAMES)
+    parser.add_argument("--games", nargs="+", default=list(GAMES), choices=GAMES.names())
     parser.add_argument("--evaluations", nargs="+", type=int, default=[1000, 5000, 20000])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--peers", nargs="+", default=[*SHAPIQ, "ShapleyValueSampling"])
@@ -95,7 +96,7 @@ def main() -> None:
                     else:
                         values, asked = run_shapiq(peer, study.game, budget, seed)
                     seconds = time.perf_counter() - start
-                    s = score(values, np.full(len(values), np.nan), study.reference)
+                    s = errors(values, np.full(len(values), np.nan), study.reference)
                     errors.append(s["relative_error"])
                     rows.append({"game": game_name, "estimator": f"{source}:{peer}", "source": source,
                                  "target_evaluations": budget, "seed": seed, "n_players": study.game.n_players,

@@ -60,9 +60,30 @@ def test_dry_run_lists_every_stage(tmp_path):
     # walks: one job per strategy and group of seeds; grid: one job per size and group of repetitions
     for rule, count in [("prepare_data", 1), ("train_root", 2), ("prune_walk", 3), ("grid_run", 2),
                         ("walk_tables", 1), ("grid_tables", 1), ("plot_walks", 1), ("plot_grid", 1),
-                        ("estimator_study", 2), ("estimator_tables", 1), ("train_layer_root", 2), ("layer_walk", 2),
-                        ("layer_tables", 1), ("plot_layer_walks", 1)]:
+                        ("estimator_study", 2), ("estimator_tables", 1), ("train_block_root", 2), ("block_walk", 2),
+                        ("block_tables", 1), ("plot_block_walks", 1)]:
         assert any(line.split() == [rule, str(count)] for line in out.splitlines()), (rule, out)
+
+
+def test_each_experiment_reads_its_own_section(tmp_path):
+    """The blocks experiment's walks take eval_split, measure, stop_below_theta and shapley_for_all from the blocks
+    section, never from pruning's (they once inherited pruning's settings)."""
+    import json
+
+    cwd = workdir(tmp_path, "own")
+    (cwd / "mine.yaml").write_text("pruning: {eval_split: test, measure: neg_cross_entropy, stop_below_theta: true, "
+                                   "shapley_for_all: false}\nblocks: {measure: balanced_accuracy}\n")
+    out = run(cwd, "-n", "-p", "--configfile", "config/tiny.yaml", "mine.yaml").stdout
+
+    def pruning_of(walk_dir):
+        line = next(x for x in out.splitlines() if "svprune.cli" in x and f"{walk_dir}/walks/" in x and " walk " in x)
+        return json.loads(line.split("--pruning ")[1].split(" --model")[0].strip("'"))
+
+    blocks, neurons = pruning_of("results/blocks"), pruning_of("results")
+    assert neurons["eval_split"] == "test" and neurons["measure"] == "neg_cross_entropy" and "theta" in neurons
+    assert blocks["eval_split"] == "validation" and blocks["measure"] == "balanced_accuracy"
+    assert blocks["stop_below_theta"] is False and "theta" not in blocks and blocks["shapley_for_all"] is True
+    assert blocks["shapley"]["estimator"] == "exact" and blocks["retrain_epochs"] == 1
 
 
 def test_tiny_workflow_produces_tables_plots_and_report(tiny_run):
@@ -165,7 +186,7 @@ def test_same_config_same_tables_and_interrupted_run_resumes(tiny_run, tmp_path)
         ("estimator_study: {peers: missing.csv}", "estimator_study.peers"),
         ("model: {kind: python, factory: 'x:y'}\ngridsearch: {enabled: false}", "model.layer"),
         ("model: {kind: python, factory: 'not a factory', layer: fc}\ngridsearch: {enabled: false}", "factory"),
-        ("model: {kind: alien}", "unknown model kind 'alien'; choose one of mlp, residual, cnn, torchvision, python"),
+        ("model: {kind: alien}", "config model.kind: 'alien' is not one of ['mlp', 'residual', 'cnn', 'torchvision', 'python']"),
         ("model: {kind: python, factory: 'x:y', layer: a, checkpoint: nothere.pt}\ngridsearch: {enabled: false}",
          "model.checkpoint"),
     ],
@@ -257,7 +278,7 @@ def test_site_profile_asks_gpus_only_for_gpu_rules_when_config_says_cuda(tmp_pat
         name = block.split(":", 1)[0]
         line = next((l for l in block.splitlines() if l.strip().startswith("resources:")), "")
         resources.setdefault(name, set()).add("gpu=1" in line)
-    for rule in ("train_root", "prune_walk", "grid_run", "train_layer_root", "layer_walk"):
+    for rule in ("train_root", "prune_walk", "grid_run", "train_block_root", "block_walk"):
         assert resources[rule] == {True}, rule
     for rule in ("prepare_data", "walk_tables", "grid_tables", "plot_walks", "plot_grid", "estimator_study"):
         assert resources[rule] == {False}, rule
@@ -295,7 +316,7 @@ def test_config_edits_rerun_only_the_steps_that_read_them(tiny_run, tmp_path):
     reruns no training; a changed retraining budget reruns the walks, not the roots or the grid."""
     assert planned(tiny_run) == {}
     edit = tiny_run / "edit.yaml"
-    heavy = {"train_root", "prune_walk", "grid_run", "train_layer_root", "layer_walk", "estimator_study"}
+    heavy = {"train_root", "prune_walk", "grid_run", "train_block_root", "block_walk", "estimator_study"}
     edit.write_text("pruning: {figures: [[random(3), Wbottom(4)], [SVbucket(0.3)]]}\n")
     jobs = planned(tiny_run, str(edit))
     assert jobs.get("plot_walks") == 2 and not heavy & set(jobs), jobs

@@ -230,11 +230,10 @@ def cmd_values(args) -> None:
 
 
 def _probe_model(model, splits, section: dict, pruning: dict) -> dict:
-    """Run the model on a few samples and, where its players are channels, build their game (which refuses a
-    layer whose channels cannot be players, and checks masking against removal); returns what it found."""
-    from svprune.games.module import ModuleGame
+    """Run the model on a few samples and build its players' game there (a channel game refuses a layer whose
+    channels cannot be players, and checks masking against removal); returns what it found."""
     from svprune.outputs import logits_on
-    from svprune.perspectives import Channels, perspective_for
+    from svprune.perspectives import perspective_for
     from svprune.train import as_tensors
 
     x, y = as_tensors(*splits.split("validation"))
@@ -257,10 +256,7 @@ def _probe_model(model, splits, section: dict, pruning: dict) -> dict:
                 estimator.check_budget(report["players"], budget)
             except ValueError as err:
                 raise ValueError(f"config pruning.shapley.budget: {err}") from None
-    if isinstance(perspective, Channels):
-        game = ModuleGame(model, perspective.layer, x, y, removal=perspective.removal)
-        report.update(layer=perspective.layer, mode=game.mode, coupled_layers=game.coupled_layers,
-                      read_by=game.mask_points, max_diff_against_pruning=game.max_diff, additive=game.fast)
+    report.update(perspective.check(model, x, y))
     return report
 
 

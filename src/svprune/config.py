@@ -13,6 +13,7 @@ import yaml
 
 from svprune.files import RERUN_COMMAND
 from svprune.registry import PLUGINS_ENV, RegistryError, load_plugins
+from svprune.schema import has_key
 from svprune.strategies import parse
 
 
@@ -119,18 +120,10 @@ def leaf_keys(tree: dict, prefix: str = "") -> list[str]:
     return out
 
 
-def _has(tree: dict, dotted: str) -> bool:
-    for part in dotted.split("."):
-        if not isinstance(tree, dict) or part not in tree:
-            return False
-        tree = tree[part]
-    return True
-
-
 def inherited_keys(base: dict, overlays: list[dict]) -> list[str]:
     """The keys that ``base`` sets and none of ``overlays`` does: what a config given with --configfile
     silently inherits from the workflow's default config."""
-    return [key for key in leaf_keys(base) if not any(_has(o or {}, key) for o in overlays)]
+    return [key for key in leaf_keys(base) if not any(has_key(o or {}, key) for o in overlays)]
 
 
 def slug(strategy: str) -> str:
@@ -230,8 +223,10 @@ def plan(config: dict, project, schema_path, overlays=(), replace_workflow_confi
     study = config["estimator_study"]
     if study.get("peers") and study["enabled"]:
         check_input_file(study["peers"], project, "estimator_study.peers", "peer results (CSV)")
-    if config["dataset"]["name"] == "arrays":
-        check_input_file(config["dataset"].get("path"), project, "dataset.path", "data arrays (.npz)")
+    from svprune.registry import DATASETS
+
+    for key, what in DATASETS.entry(config["dataset"]["name"]).meta.get("files", {}).items():
+        check_input_file(config["dataset"].get(key), project, f"dataset.{key}", what)
     companion = config.get("companion")
     overlay = load_companion(companion, config, project) if companion is not None else None
     warnings = []

@@ -42,6 +42,11 @@ class Perspective:
     def dead_units(self, model, x) -> float:
         return np.nan
 
+    def check(self, model, x, y) -> dict:
+        """Build the players' game on a few samples (x, y) before any training, where building it can refuse them;
+        return what it found, for the model check's report."""
+        return {}
+
     def scored_layer(self, model) -> tuple[nn.Module, str]:
         """The module whose output channels Torch-Pruning's importance criteria score, and its kind."""
         raise ValueError(f"Torch-Pruning's importance criteria score channels of a layer; {type(self).__name__} "
@@ -186,6 +191,13 @@ class Channels(Perspective):
             group = channel_group(keep_one, self.layer, self._example(keep_one))
             return NoChannels(keep_one, group.consumers)
         return prune_channels(model, self.layer, positions, self._example(model))
+
+    def check(self, model, x, y) -> dict:
+        from svprune.games.module import ModuleGame
+
+        game = ModuleGame(model, self.layer, x, y, removal=self.removal)
+        return dict(layer=self.layer, mode=game.mode, coupled_layers=game.coupled_layers, read_by=game.mask_points,
+                    max_diff_against_pruning=game.max_diff, additive=game.fast)
 
     def weight_norms(self, model) -> np.ndarray:
         weight = model.get_submodule(self.layer).weight.detach()

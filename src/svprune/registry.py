@@ -167,12 +167,14 @@ MEASURES.register("neg_cross_entropy", "svprune.measures:NegCrossEntropy",
                   "mean log-likelihood of the true labels (minus the cross-entropy)")
 
 DATASETS = Registry("data set", default="digits")
-"""Data sets: functions of the config's ``dataset`` section that return svprune.data.Splits."""
+"""Data sets: functions of the config's ``dataset`` section that return svprune.data.Splits; ``files``: the section's
+keys that name files the loader reads (checked to exist before any job)."""
 DATASETS.register("digits", "svprune.data:load_digits", "scikit-learn's embedded 8x8 digits (offline)")
 DATASETS.register("mnist", "svprune.data:load_mnist", "MNIST, from local IDX files or downloaded")
 DATASETS.register("fashion-mnist", "svprune.data:load_fashion_mnist", "Fashion-MNIST, from local IDX files or downloaded")
 DATASETS.register("20newsgroups", "svprune.data:load_newsgroups", "20 Newsgroups as TF-IDF features")
-DATASETS.register("arrays", "svprune.data:load_arrays", "your own arrays: an .npz of x_train, y_train, x_test, y_test")
+DATASETS.register("arrays", "svprune.data:load_arrays", "your own arrays: an .npz of x_train, y_train, x_test, y_test",
+                  files={"path": "data arrays (.npz)"})
 DATASETS.register("imagefolder", "svprune.data:load_imagefolder", "your own images: root/train/<class>/, root/test/")
 
 KINDS = Registry("model kind", default="mlp")

@@ -65,7 +65,8 @@ def load_schema(path: str | Path) -> dict:
     return _fill(yaml.safe_load(Path(path).read_text()))
 
 
-def _has(tree: dict, dotted: str) -> bool:
+def has_key(tree: dict, dotted: str) -> bool:
+    """Whether a nested mapping sets the dotted key."""
     for part in dotted.split("."):
         if not isinstance(tree, dict) or part not in tree:
             return False
@@ -75,9 +76,10 @@ def _has(tree: dict, dotted: str) -> bool:
 
 def check_renamed(config: dict) -> None:
     """Refuse keys that were renamed, naming the new key (before the schema's "additional property" error)."""
-    for old, new in RENAMED.items():
-        if _has(config, old):
-            raise SchemaError(f"config {old} was renamed to {new}: rename it in your config file")
+    found = [f"config {old} was renamed to {new}" for old, new in RENAMED.items() if has_key(config, old)]
+    if found:
+        raise SchemaError("; ".join(found) + ": rename them in your config file" if len(found) > 1
+                          else f"{found[0]}: rename it in your config file")
 
 
 def validate(config: dict, path: str | Path) -> dict:

@@ -77,40 +77,36 @@ class WalkConfig:
             raise ValueError(f"removal must be one of {', '.join(REMOVALS)}; got {self.removal!r}")
 
 
+def _given(section: dict, casts: dict) -> dict:
+    """The keys of a config section that are set, cast; the rest take the dataclass's defaults (defined once)."""
+    return {key: cast(section[key]) for key, cast in casts.items() if section.get(key) is not None}
+
+
 def train_config(training: dict) -> TrainConfig:
     """TrainConfig from the ``training`` section."""
-    return TrainConfig(
-        optimizer=training.get("optimizer", "adam"),
-        learning_rate=float(training.get("learning_rate", 1e-3)),
-        batch_size=int(training.get("batch_size", 64)),
-    )
+    return TrainConfig(**_given(training, {"optimizer": str, "learning_rate": float, "batch_size": int}))
 
 
 def walk_config(training: dict, pruning: dict) -> WalkConfig:
-    """WalkConfig from the ``training`` and ``pruning`` sections."""
+    """WalkConfig from the ``training`` section and a walk's section (``pruning`` or ``blocks``)."""
     shapley = pruning.get("shapley", {})
     unknown = set(shapley) - {"estimator", "budget", "tolerance"}
     if unknown:
         hint = " (method was renamed to estimator)" if "method" in unknown else ""
         raise ValueError(f"unknown key(s) {sorted(unknown)} in the shapley settings{hint}; they are estimator, budget "
                          "and tolerance")
-    return WalkConfig(
-        root_epochs=int(training.get("root_epochs", 20)),
-        retrain_epochs=int(pruning.get("retrain_epochs", 2)),
-        theta=pruning.get("theta"),
-        stop_below_theta=bool(pruning.get("stop_below_theta", False)),
-        eval_split=pruning.get("eval_split", "validation"),
-        layer=pruning.get("layer"),
-        removal=pruning.get("removal", "mask"),
-        shapley=ShapleyConfig(
-            estimator=shapley.get("estimator", ESTIMATORS.default),
-            budget=None if shapley.get("budget") is None else int(shapley["budget"]),
-            tolerance=shapley.get("tolerance"),
-            measure=pruning.get("measure", MEASURES.default),
-        ),
-        train=train_config(training),
-        shapley_for_all=bool(pruning.get("shapley_for_all", True)),
-    )
+    estimate = ShapleyConfig(**_given(shapley, {"estimator": str, "tolerance": float}),
+                             **_given(pruning, {"measure": str}), budget=_budget(shapley))
+    return WalkConfig(**_given(training, {"root_epochs": int}),
+                      **_given(pruning, {"retrain_epochs": int, "theta": float, "stop_below_theta": bool,
+                                         "eval_split": str, "layer": lambda v: v, "removal": str,
+                                         "shapley_for_all": bool}),
+                      shapley=estimate, train=train_config(training))
+
+
+def _budget(shapley: dict) -> int | None:
+    """The configured budget; a key set to null (or absent) means the estimator's default (2^n for exact)."""
+    return None if shapley.get("budget") is None else int(shapley["budget"])
 
 
 def repetition_groups(repetitions: int, models_per_job: int) -> list[tuple[int, int]]:

@@ -50,37 +50,34 @@ class BottomK:
         return np.sort(np.argsort(scores, kind="stable")[: min(self.k, len(scores))])
 
 
-class BottomP:
-    """Every player whose score is below p/|S|; if none, the lowest one."""
+class _Threshold:
+    """A rule with a threshold p, compared with a tolerance of TOLERANCE x (1 + the sum of |score|)."""
 
     count = None
 
     def __init__(self, p: float):
         self.p = float(p)
 
-    def select(self, scores: np.ndarray, name: str = "bottom_p") -> np.ndarray:
-        scores = _ranked(scores, name)
+    def select(self, scores: np.ndarray, name: str = "") -> np.ndarray:
+        scores = _ranked(scores, name or type(self).__name__)
         if not len(scores):
             return np.zeros(0, dtype=np.int64)
-        tol = TOLERANCE * (1.0 + float(np.abs(scores).sum()))
+        return self._select(scores, TOLERANCE * (1.0 + float(np.abs(scores).sum())))
+
+
+class BottomP(_Threshold):
+    """Every player whose score is below p/|S|; if none, the lowest one."""
+
+    def _select(self, scores: np.ndarray, tol: float) -> np.ndarray:
         below = np.flatnonzero(scores < self.p / len(scores) - tol)
         return below if len(below) else np.argsort(scores, kind="stable")[:1]
 
 
-class Bucket:
+class Bucket(_Threshold):
     """The longest prefix of the ascending order whose scores sum below p (negatives allowed); if empty, the
     lowest player."""
 
-    count = None
-
-    def __init__(self, p: float):
-        self.p = float(p)
-
-    def select(self, scores: np.ndarray, name: str = "bucket") -> np.ndarray:
-        scores = _ranked(scores, name)
-        if not len(scores):
-            return np.zeros(0, dtype=np.int64)
-        tol = TOLERANCE * (1.0 + float(np.abs(scores).sum()))
+    def _select(self, scores: np.ndarray, tol: float) -> np.ndarray:
         order = np.argsort(scores, kind="stable")
         fits = np.flatnonzero(np.cumsum(scores[order]) < self.p - tol)
         return np.sort(order[: int(fits[-1]) + 1 if len(fits) else 1])

@@ -10,6 +10,7 @@ rule check_model:
         pruning=json.dumps({**player_layer(), "shapley": config["pruning"]["shapley"]}, sort_keys=True),
     log:
         f"{LOGS}/check_model.log",
+    priority: 100  # the first check of the configured model: before any other job that reads the data
     benchmark:
         f"{OUT}/benchmarks/check_model.tsv"
     resources:

@@ -36,6 +36,7 @@ from torch import nn
 from svprune.channels import ChannelError, channel_group, check_player_layer, prune_channels, remember_example
 from svprune.games.network import DEFAULT_MAX_BATCH_BYTES, _NetworkGame
 from svprune.outputs import logits_of, logits_on
+from svprune.registry import MEASURES
 from svprune.settings import REMOVALS
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ class ModuleGame(_NetworkGame):
         layer: str,
         x,
         y,
-        measure: str = "accuracy",
+        measure: str = MEASURES.default,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         fast: bool | None = None,
         removal: str = "mask",

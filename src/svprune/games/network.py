@@ -152,7 +152,7 @@ class NeuronGame(_NetworkGame):
         x,
         y,
         layer: int | None = None,
-        measure: str = "accuracy",
+        measure: str = MEASURES.default,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         fast: bool | None = None,
     ):
@@ -231,7 +231,7 @@ class LayerGame(_NetworkGame):
         model: ResidualMLP,
         x,
         y,
-        measure: str = "accuracy",
+        measure: str = MEASURES.default,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
     ):
         if not isinstance(model, ResidualMLP):
