@@ -166,3 +166,30 @@ def test_an_unexpected_failure_is_one_line_without_traceback(prepared, tmp_path,
     err = capsys.readouterr().err
     assert "Traceback" not in err and "Traceback" not in caplog.text
     assert "file" in caplog.text
+
+
+def test_every_options_error_names_the_valid_values(tmp_path, caplog, capsys):
+    from svprune.models import ResidualMLP, SmallCNN
+
+    data = tmp_path / "splits.npz"
+    main(["prepare", "--dataset", '{"name": "digits"}', "--out", str(data)])
+    mlp, residual, cnn = tmp_path / "mlp.pt", tmp_path / "res.pt", tmp_path / "cnn.pt"
+    save_checkpoint(MLP(64, [4], 10), mlp)
+    save_checkpoint(ResidualMLP(64, 8, 3, 10), residual)
+    save_checkpoint(SmallCNN((1, 8, 8), (3, 4), 10), cnn)
+
+    def values(model, *extra):
+        return main(["values", "--data", str(data), "--model", str(model), *extra, "--out", str(tmp_path / "v.csv")])
+
+    assert values(mlp, "--layer", "conv2") == 1
+    assert "choose one of 0 (default the last); got 'conv2'" in caplog.text  # not "invalid literal for int()"
+    assert values(residual, "--layer", "3") == 1 and "blocks" in caplog.text and "leave the layer unset" in caplog.text
+    assert values(cnn, "--layer", "fc9") == 1 and "'conv1'" in caplog.text and "'conv2'" in caplog.text
+    for option, bad, listed in [("--estimator", "montecarlo", "antithetic"), ("--measure", "auc", "balanced_accuracy"),
+                                ("--split", "train2", "validation")]:
+        with pytest.raises(SystemExit):
+            values(mlp, option, bad)
+        assert listed in capsys.readouterr().err
+    assert main(["walk", "--data", str(data), "--root", str(mlp), "--strategy", "SVtop(3)", "--seed", "0",
+                 "--out", str(tmp_path / "w.csv")]) == 1
+    assert "SVbottom(k), SVbottomP(p), SVbucket(p), random(k), Wbottom(k)" in caplog.text

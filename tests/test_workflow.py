@@ -40,7 +40,7 @@ def run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProces
 
 
 def tables(cwd: Path) -> dict[str, pd.DataFrame]:
-    return {name: pd.read_csv(cwd / "results" / "tables" / name) for name in TABLES}
+    return {name: pd.read_csv(cwd / "results" / "tiny" / "tables" / name) for name in TABLES}
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +48,19 @@ def tiny_run(tmp_path_factory):
     cwd = workdir(tmp_path_factory.mktemp("wf"), "first")
     mask = os.umask(0o022)  # the usual umask: outputs must then be readable by others
     try:
-        run(cwd, "--cores", "2", "--configfile", "config/tiny.yaml")
+        proc = run(cwd, "--cores", "2", "--configfile", "config/tiny.yaml")
     finally:
         os.umask(mask)
+    (cwd / "first_run.log").write_text(proc.stdout + proc.stderr)
     return cwd
+
+
+def test_every_job_writes_a_timing_file(tiny_run):
+    """One benchmark file (wall time, memory) per job of the run."""
+    log = (tiny_run / "first_run.log").read_text()
+    jobs = int(re.search(r"(\d+) of \1 steps \(100%\) done", log).group(1))
+    timings = list((tiny_run / "results" / "tiny" / "benchmarks").rglob("*.tsv"))
+    assert len(timings) == jobs, (len(timings), jobs)
 
 
 def test_dry_run_lists_every_stage(tmp_path):
@@ -79,7 +88,7 @@ def test_each_experiment_reads_its_own_section(tmp_path):
         line = next(x for x in out.splitlines() if "svprune.cli" in x and f"{walk_dir}/walks/" in x and " walk " in x)
         return json.loads(line.split("--pruning ")[1].split(" --model")[0].strip("'"))
 
-    blocks, neurons = pruning_of("results/blocks"), pruning_of("results")
+    blocks, neurons = pruning_of("results/tiny/blocks"), pruning_of("results/tiny")
     assert neurons["eval_split"] == "test" and neurons["measure"] == "neg_cross_entropy" and "theta" in neurons
     assert blocks["eval_split"] == "validation" and blocks["measure"] == "balanced_accuracy"
     assert blocks["stop_below_theta"] is False and "theta" not in blocks and blocks["shapley_for_all"] is True
@@ -96,23 +105,23 @@ def test_tiny_workflow_produces_tables_plots_and_report(tiny_run):
     # random(3) and Wbottom(4) from 12 players: 4 and 3 steps; epochs = T0 + T1 * steps = 5 + 1 * steps
     assert strategies.set_index("strategy").loc["random(3)", "avg # steps"] == 4
     assert strategies.set_index("strategy").loc["Wbottom(4)", "avg # epochs"] == 8
-    steps = pd.read_csv(tiny_run / "results" / "walks" / "SVbucket-0.3" / "seeds0-1.csv")
+    steps = pd.read_csv(tiny_run / "results" / "tiny" / "walks" / "SVbucket-0.3" / "seeds0-1.csv")
     assert sorted(set(steps["seed"])) == [0, 1]  # both walks of the group, retrained together
     assert {"walk_id", "strategy", "seed", "step", "players_before", "players_after", "pruned", "removed_shapley",
             "accuracy", "epochs", "wall_time", "shapley_evaluations", "shapley_stderr_max"} <= set(steps.columns)
-    assert (tiny_run / "results" / "plots" / "walks_0.png").stat().st_size > 10_000
-    assert (tiny_run / "results" / "plots" / "gridsearch.png").stat().st_size > 10_000
-    estimators = pd.read_csv(tiny_run / "results" / "tables" / "estimators.csv")
+    assert (tiny_run / "results" / "tiny" / "plots" / "walks_0.png").stat().st_size > 10_000
+    assert (tiny_run / "results" / "tiny" / "plots" / "gridsearch.png").stat().st_size > 10_000
+    estimators = pd.read_csv(tiny_run / "results" / "tiny" / "tables" / "estimators.csv")
     assert {e for e in estimators["estimator"] if ":" not in e} == {"permutation", "stratified"}
     # the peers' rows (estimators.peers, inherited from config.yaml) on the same games sit beside svprune's
     assert {"shapiq:KernelSHAP", "captum:ShapleyValueSampling"} <= set(estimators["estimator"])
-    assert (tiny_run / "results" / "plots" / "estimators.png").stat().st_size > 10_000
-    layers = pd.read_csv(tiny_run / "results" / "blocks" / "tables" / "strategies.csv")
+    assert (tiny_run / "results" / "tiny" / "plots" / "estimators.png").stat().st_size > 10_000
+    layers = pd.read_csv(tiny_run / "results" / "tiny" / "blocks" / "tables" / "strategies.csv")
     assert list(layers["strategy"]) == ["SVbottom(1)", "random(1)"]
     assert (layers["avg # steps"] == 4).all()  # 4 blocks, one per step
-    assert "seed 1 step 1" in (tiny_run / "results" / "logs" / "walks" / "SVbucket-0.3" / "seeds0-1.log").read_text()
-    run(tiny_run, "--configfile", "config/tiny.yaml", "--report", "results/report.html")
-    report = (tiny_run / "results" / "report.html").read_text()
+    assert "seed 1 step 1" in (tiny_run / "results" / "tiny" / "logs" / "walks" / "SVbucket-0.3" / "seeds0-1.log").read_text()
+    run(tiny_run, "--configfile", "config/tiny.yaml", "--report", "results/tiny/report.html")
+    report = (tiny_run / "results" / "tiny" / "report.html").read_text()
     for heading in ("1. Pruning strategies", "2. Grid-search baseline", "3. Estimator study", "4. Blocks as players",
                     "steps, epochs and players found", "pruning walks of blocks", "error against evaluations"):
         assert heading in report, heading
@@ -127,7 +136,7 @@ def test_same_config_same_tables_and_interrupted_run_resumes(tiny_run, tmp_path)
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
-    while time.time() < deadline and not list((cwd / "results" / "logs").glob("walks/*/*.log")):
+    while time.time() < deadline and not list((cwd / "results" / "tiny" / "logs").glob("walks/*/*.log")):
         time.sleep(0.2)
     # Ctrl-C in the middle of the walks, pressed again until snakemake stops, as a user would
     for _ in range(120):
@@ -138,7 +147,7 @@ def test_same_config_same_tables_and_interrupted_run_resumes(tiny_run, tmp_path)
         except subprocess.TimeoutExpired:
             continue
     proc.wait(timeout=60)
-    assert not (cwd / "results" / "tables" / "strategies.csv").exists(), "the run should have been interrupted"
+    assert not (cwd / "results" / "tiny" / "tables" / "strategies.csv").exists(), "the run should have been interrupted"
     run(cwd, "--cores", "2", "--configfile", "config/tiny.yaml", "--rerun-incomplete")
     first, resumed = tables(tiny_run), tables(cwd)
     for name in TABLES:
@@ -195,7 +204,7 @@ def test_bad_config_stops_before_any_job_naming_the_field(tmp_path, bad, field):
     cwd = workdir(tmp_path, "bad")
     (cwd / "bad.yaml").write_text(bad + "\n")
     (cwd / "config" / "listy.yaml").write_text("- outdir: results/x\n")
-    (cwd / "config" / "same.yaml").write_text("outdir: results/\n")
+    (cwd / "config" / "same.yaml").write_text("outdir: results/tiny/\n")
     (cwd / "config" / "none.yaml").write_text("seed: 3\n")
     proc = run(cwd, "-n", "--configfile", "bad.yaml", check=False)
     assert proc.returncode != 0
@@ -262,7 +271,7 @@ def test_failing_rule_under_slurm_exits_nonzero(slurm_cluster, tmp_path):
     proc = subprocess.run(["timeout", "600", *SNAKEMAKE, "--profile", "slurm", "--configfile", "config/tiny.yaml",
                            "broken.yaml"], cwd=cwd, env=slurm_env(tmp_path), capture_output=True, text=True)
     assert proc.returncode not in (0, 124), "snakemake should fail, not succeed or hang"
-    log = (cwd / "results" / "logs" / "prepare_data.log").read_text()
+    log = (cwd / "results" / "tiny" / "logs" / "prepare_data.log").read_text()
     assert "train-images-idx3-ubyte" in log  # the data error reached the rule's log
 
 
@@ -334,7 +343,7 @@ def test_config_edits_rerun_only_the_steps_that_read_them(tiny_run, tmp_path):
 
 
 def test_deleted_or_forced_outputs_are_rebuilt_with_what_follows(tiny_run):
-    walk = tiny_run / "results" / "walks" / "random-3" / "seeds0-1.csv"
+    walk = tiny_run / "results" / "tiny" / "walks" / "random-3" / "seeds0-1.csv"
     saved = walk.read_bytes()
     walk.unlink()
     try:
@@ -345,7 +354,7 @@ def test_deleted_or_forced_outputs_are_rebuilt_with_what_follows(tiny_run):
         walk.write_bytes(saved)
         os.utime(walk, (0, 0))  # older than the tables again
     # the documented way to redo one job and everything downstream: --forcerun <its output>
-    jobs = planned(tiny_run, "--forcerun", "results/roots/seed0.pt")
+    jobs = planned(tiny_run, "--forcerun", "results/tiny/roots/seed0.pt")
     assert jobs.get("train_root") == 1 and jobs.get("prune_walk") == 3 and jobs.get("walk_tables") == 1, jobs
 
 
@@ -426,25 +435,25 @@ def accuracy_of(value):
 ], ids=["cut-at-a-line", "accuracy-1.7", "nan-test-accuracy", "cut-mid-line", "a-row-removed"])
 def test_a_damaged_walk_file_stops_the_tables_and_the_advice_repairs_it(tiny_run, tmp_path, damage, message):
     cwd = damaged_copy(tiny_run, tmp_path)
-    walk = cwd / "results" / "walks" / "random-3" / "seeds0-1.csv"
+    walk = cwd / "results" / "tiny" / "walks" / "random-3" / "seeds0-1.csv"
     damage(walk)  # newer than the tables now: the next run reads it again
     proc = run(cwd, "--cores", "2", "--configfile", "config/tiny.yaml", check=False)
     assert proc.returncode != 0
-    log = (cwd / "results" / "logs" / "walk_tables.log").read_text()
+    log = (cwd / "results" / "tiny" / "logs" / "walk_tables.log").read_text()
     assert message in log and "random-3/seeds0-1.csv" in log, log
     assert "--configfile config/tiny.yaml" in log  # the advice names the run's config file
     run(cwd, *advice(log))  # followed literally
-    pd.testing.assert_frame_equal(pd.read_csv(cwd / "results" / "tables" / "strategies.csv"),
+    pd.testing.assert_frame_equal(pd.read_csv(cwd / "results" / "tiny" / "tables" / "strategies.csv"),
                                   tables(tiny_run)["strategies.csv"], check_exact=True)
 
 
 def test_a_grid_file_that_lost_a_repetition_stops_the_tables(tiny_run, tmp_path):
     cwd = damaged_copy(tiny_run, tmp_path)
-    grid = cwd / "results" / "gridsearch" / "h3" / "reps0-1.csv"
+    grid = cwd / "results" / "tiny" / "gridsearch" / "h3" / "reps0-1.csv"
     frame = pd.read_csv(grid)
     frame[frame["repetition"] == 0].to_csv(grid, index=False)
     assert run(cwd, "--cores", "2", "--configfile", "config/tiny.yaml", check=False).returncode != 0
-    log = (cwd / "results" / "logs" / "grid_tables.log").read_text()
+    log = (cwd / "results" / "tiny" / "logs" / "grid_tables.log").read_text()
     assert "hidden 3 repetition 1 is missing" in log and "h3/reps0-1.csv" in log
 
 
@@ -452,37 +461,37 @@ def test_a_foreign_root_model_is_refused_naming_both_and_deleting_it_rebuilds_it
     from svprune.models import MLP, save_checkpoint
 
     cwd = damaged_copy(tiny_run, tmp_path)
-    root = cwd / "results" / "roots" / "seed0.pt"
+    root = cwd / "results" / "tiny" / "roots" / "seed0.pt"
     save_checkpoint(MLP(64, [20], 10, seed=0), root)  # a 20-unit MLP where the config's has 12
     proc = run(cwd, "--cores", "2", "--configfile", "config/tiny.yaml", check=False)
     assert proc.returncode != 0
-    logs = "".join(p.read_text() for p in (cwd / "results" / "logs" / "walks").glob("*/*.log"))
-    assert "results/roots/seed0.pt holds a mlp model" in logs and "'hidden': [20]" in logs and "'hidden': [12]" in logs
+    logs = "".join(p.read_text() for p in (cwd / "results" / "tiny" / "logs" / "walks").glob("*/*.log"))
+    assert "results/tiny/roots/seed0.pt holds a mlp model" in logs and "'hidden': [20]" in logs and "'hidden': [12]" in logs
     assert "Delete it and run `snakemake --cores all --configfile config/tiny.yaml` again" in logs
     root.unlink()
     run(cwd, "--cores", "2", "--configfile", "config/tiny.yaml")  # as the advice says
-    pd.testing.assert_frame_equal(pd.read_csv(cwd / "results" / "tables" / "strategies.csv"),
+    pd.testing.assert_frame_equal(pd.read_csv(cwd / "results" / "tiny" / "tables" / "strategies.csv"),
                                   tables(tiny_run)["strategies.csv"], check_exact=True)
 
 
 def test_corrupt_prepared_data_is_rebuilt_by_following_the_advice(tiny_run, tmp_path):
     cwd = damaged_copy(tiny_run, tmp_path)
-    splits = cwd / "results" / "data" / "splits.npz"
+    splits = cwd / "results" / "tiny" / "data" / "splits.npz"
     splits.write_bytes(b"not a zip file")
-    (cwd / "results" / "roots" / "seed0.pt").unlink()  # a job that reads the data must run
+    (cwd / "results" / "tiny" / "roots" / "seed0.pt").unlink()  # a job that reads the data must run
     proc = run(cwd, "--cores", "2", "--configfile", "config/tiny.yaml", check=False)
     assert proc.returncode != 0
-    log = (cwd / "results" / "logs" / "check_model.log").read_text()
-    assert "results/data/splits.npz is unreadable" in log and "delete it and run snakemake again" in log
+    log = (cwd / "results" / "tiny" / "logs" / "check_model.log").read_text()
+    assert "results/tiny/data/splits.npz is unreadable" in log and "delete it and run snakemake again" in log
     assert "allow_pickle" not in log and "unsafe" not in log
     splits.unlink()
     run(cwd, "--cores", "2", "--configfile", "config/tiny.yaml")
-    assert (cwd / "results" / "roots" / "seed0.pt").exists()
-    pd.testing.assert_frame_equal(pd.read_csv(cwd / "results" / "tables" / "strategies.csv"),
+    assert (cwd / "results" / "tiny" / "roots" / "seed0.pt").exists()
+    pd.testing.assert_frame_equal(pd.read_csv(cwd / "results" / "tiny" / "tables" / "strategies.csv"),
                                   tables(tiny_run)["strategies.csv"], check_exact=True)
 
 
 def test_outputs_are_readable_by_others_under_umask_022(tiny_run):
-    for path in [*(tiny_run / "results" / "tables").glob("*"), *(tiny_run / "results" / "walks").glob("*/*.csv"),
-                 *(tiny_run / "results" / "roots").glob("*.pt"), *(tiny_run / "results" / "plots").glob("*.png")]:
+    for path in [*(tiny_run / "results" / "tiny" / "tables").glob("*"), *(tiny_run / "results" / "tiny" / "walks").glob("*/*.csv"),
+                 *(tiny_run / "results" / "tiny" / "roots").glob("*.pt"), *(tiny_run / "results" / "tiny" / "plots").glob("*.png")]:
         assert path.stat().st_mode & 0o044 == 0o044, (path, oct(path.stat().st_mode))

@@ -1,5 +1,5 @@
 """Data sets, each prepared into the same form: train / validation / test splits of float32 features and
-int64 labels (SPEC section 7). The validation split is carved from the training data with a fixed seed.
+int64 labels (docs/definitions.md, "Data"). The validation split is carved from the training data with a fixed seed.
 
 - ``digits``: scikit-learn's embedded handwritten digits (8x8, 1,797 images); needs no network or files.
 - ``mnist``, ``fashion-mnist``: the four MNIST-format files (``train-images-idx3-ubyte[.gz]`` etc.) read

@@ -1,4 +1,4 @@
-"""The grid-search baseline (SPEC section 5): train from scratch for each hidden size and record accuracy
+"""The grid-search baseline (docs/definitions.md, "The grid-search baseline"): train from scratch for each hidden size and record accuracy
 after each epoch budget of the grid.
 
 The repetitions of one hidden size are trained together, as one fused tensor program

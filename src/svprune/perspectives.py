@@ -76,7 +76,7 @@ class Units(Perspective):
     def game(self, model, x, y, measure):
         from svprune.games import NeuronGame
 
-        return NeuronGame(model, x, y, layer=self.layer, measure=measure)
+        return NeuronGame(model, x, y, layer=self.layer_of(model), measure=measure)
 
     def remove(self, model, positions):
         return remove_units(model, self.layer_of(model), positions)

@@ -1,7 +1,7 @@
 """The per-job record files of the workflow: their columns, their validation when read, and a walk's summary.
 
-A walk file holds one row per step of one pruning walk (SPEC section 4), step 0 being the root model; a grid
-file holds one row per epoch budget of one grid-search training run (SPEC section 5). Files are checked when
+A walk file holds one row per step of one pruning walk (docs/definitions.md, "The walk"), step 0 being the root model; a grid
+file holds one row per epoch budget of one grid-search training run (docs/definitions.md, "The grid-search baseline"). Files are checked when
 read, so that a truncated or foreign file stops the tables with its name instead of skewing them. No torch here.
 """
 

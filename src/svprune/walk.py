@@ -1,4 +1,4 @@
-"""The pruning walk (SPEC section 4): from a trained root model, repeatedly value the players, prune the
+"""The pruning walk (docs/definitions.md, "The walk"): from a trained root model, repeatedly value the players, prune the
 strategy's selection physically, retrain, evaluate and record, until no players remain (or, where
 configured, accuracy falls below theta). Works on any perspective (svprune.perspectives): neurons of an MLP
 layer, blocks of a residual MLP, channels of a layer of any model.
@@ -144,7 +144,7 @@ def prune_walk(
     device: str | torch.device = "cpu",
     on_step: Callable[[list[pd.DataFrame]], None] | None = None,
 ) -> pd.DataFrame:
-    """Run one pruning walk from ``model`` (left unchanged) and return one record per step (SPEC 4); step 0
+    """Run one pruning walk from ``model`` (left unchanged) and return one record per step (docs/definitions.md); step 0
     is the root model. Randomness (Shapley sampling, random selection, retraining order) comes from
     ``seed`` and the strategy name alone. The library's reference walk: the pruned model is a physically
     smaller network, retrained on its own. ``on_step([records])`` is called after every step (to keep them)."""

@@ -22,6 +22,8 @@ rule walk_tables:
         expected=" ".join(["--strategies", *(f"'{s}'" for s in STRATEGIES), "--seeds", *map(str, SEEDS)]),
     log:
         f"{LOGS}/walk_tables.log",
+    benchmark:
+        f"{OUT}/benchmarks/walk_tables.tsv"
     conda:
         "../envs/analysis.yaml"
     shell:
@@ -54,6 +56,8 @@ rule grid_tables:
         repetitions=config["gridsearch"]["repetitions"],
     log:
         f"{LOGS}/grid_tables.log",
+    benchmark:
+        f"{OUT}/benchmarks/grid_tables.tsv"
     conda:
         "../envs/analysis.yaml"
     shell:
@@ -81,6 +85,8 @@ rule plot_walks:
         panels="",
     log:
         f"{LOGS}/plot_walks/{{figure}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/plot_walks/{{figure}}.tsv"
     conda:
         "../envs/analysis.yaml"
     shell:
@@ -103,6 +109,8 @@ rule plot_parameters:
         theta=config["pruning"]["theta"],
     log:
         f"{LOGS}/plot_parameters.log",
+    benchmark:
+        f"{OUT}/benchmarks/plot_parameters.tsv"
     conda:
         "../envs/analysis.yaml"
     shell:
@@ -124,6 +132,8 @@ rule plot_grid:
         theta=config["pruning"]["theta"],
     log:
         f"{LOGS}/plot_grid.log",
+    benchmark:
+        f"{OUT}/benchmarks/plot_grid.tsv"
     conda:
         "../envs/analysis.yaml"
     shell:

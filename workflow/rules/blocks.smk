@@ -65,6 +65,8 @@ use rule walk_tables as block_tables with:
                            *(str(config["seed"] + r) for r in range(BLOCKS["repetitions"]))]),
     log:
         f"{LOGS}/blocks/walk_tables.log",
+    benchmark:
+        f"{OUT}/benchmarks/blocks/walk_tables.tsv"
 
 
 use rule plot_walks as plot_block_walks with:
@@ -85,3 +87,5 @@ use rule plot_walks as plot_block_walks with:
         panels="--before-retrain",
     log:
         f"{LOGS}/blocks/plot_walks.log",
+    benchmark:
+        f"{OUT}/benchmarks/blocks/plot_walks.tsv"

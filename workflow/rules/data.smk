@@ -5,6 +5,8 @@ rule prepare_data:
         dataset=pick("dataset", *config["dataset"]),
     log:
         f"{LOGS}/prepare_data.log",
+    benchmark:
+        f"{OUT}/benchmarks/prepare_data.tsv"
     resources:
         mem_mb=res("data", "mem_mb", 8000),
         runtime=res("data", "runtime", 30),

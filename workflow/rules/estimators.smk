@@ -42,6 +42,8 @@ rule estimator_tables:
         ),
     log:
         f"{LOGS}/estimator_tables.log",
+    benchmark:
+        f"{OUT}/benchmarks/estimator_tables.tsv"
     conda:
         "../envs/analysis.yaml"
     shell:

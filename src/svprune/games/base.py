@@ -1,4 +1,4 @@
-"""Coalitional games, the base: a set of players and a payoff v(S) for every coalition S (SPEC section 1).
+"""Coalitional games, the base: a set of players and a payoff v(S) for every coalition S (docs/definitions.md, "Games").
 
 A game evaluates a *batch* of coalitions at once: ``value(coalitions)`` takes a boolean array of shape
 (batch, n_players) (or one coalition of shape (n_players,)) and returns the payoffs, shape (batch,). v(empty)

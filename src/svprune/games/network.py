@@ -1,4 +1,4 @@
-"""Games on trained networks (SPEC section 1): neurons of a hidden layer, or blocks of a residual MLP.
+"""Games on trained networks (docs/definitions.md, "Games"): neurons of a hidden layer, or blocks of a residual MLP.
 
 A coalition S is evaluated by running the network with only the players in S active (neurons: activations
 of the others set to 0; blocks: the others bypassed by their skip connections); nothing is retrained.

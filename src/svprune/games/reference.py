@@ -1,4 +1,4 @@
-"""Reference games with known Shapley values, for tests and the estimator study (SPEC section 2)."""
+"""Reference games with known Shapley values, for tests and the estimator study (docs/definitions.md, "Estimators")."""
 
 from __future__ import annotations
 

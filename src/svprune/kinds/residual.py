@@ -32,4 +32,7 @@ class ResidualKind(ModelKind):
     def perspective(self, model, layer=None, example=None, removal="mask"):
         from svprune.perspectives import Blocks
 
+        if layer is not None:
+            raise ValueError(f"the players of a residual MLP are its {model.n_blocks} blocks, not the channels of a layer: "
+                             f"leave the layer unset (got {layer!r})")
         return Blocks()
