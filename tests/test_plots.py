@@ -30,15 +30,25 @@ def lines(ax):
     return {line.get_label(): line for line in ax.get_lines()}
 
 
-def test_walk_plot_means_only_where_every_walk_has_a_model_and_names_theta():
+def test_walk_plot_means_walks_interpolated_at_every_size_within_their_band_and_names_theta():
     fig = walk_figure(WALKS, ["SVbucket(0.2)", "random(2)"], theta=0.85)
     ax = fig.axes[0]
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "theta = 0.85" in legend
     assert "SVbucket(0.2): mean of 2 walks" in legend and "random(2): mean of 1 walks" in legend
     mean = lines(ax)["SVbucket(0.2): mean of 2 walks"]
-    assert list(mean.get_xdata()) == [0, 6]  # 4 and 3 are reached by one walk each: no mean there
-    np.testing.assert_allclose(mean.get_ydata(), [0.1, 0.94])
+    assert list(mean.get_xdata()) == [0, 1, 2, 3, 4, 5, 6]  # every size, not only 6 and 0 (no straight gap)
+    # walk 0 visits 6, 4, 0 and walk 1 visits 6, 3, 0; each interpolated between its own sizes, then averaged:
+    # at 4 players walk 0 is at 0.9 and walk 1 at 0.8 + (0.93 - 0.8) / 3; at 3, walk 0 at 0.1 + 0.8 x 3/4 and walk 1 at 0.8
+    y = dict(zip(mean.get_xdata(), mean.get_ydata()))
+    np.testing.assert_allclose([y[6], y[4], y[3], y[0]],
+                               [0.94, (0.9 + 0.8 + 0.13 / 3) / 2, (0.1 + 0.8 * 3 / 4 + 0.8) / 2, 0.1])
+    # the band: minimum and maximum of the interpolated walks, and the mean always inside it
+    band = ax.collections[0].get_paths()[0].vertices
+    low_at_4 = band[(band[:, 0] == 4)][:, 1].min()
+    high_at_4 = band[(band[:, 0] == 4)][:, 1].max()
+    np.testing.assert_allclose([low_at_4, high_at_4], [0.8 + 0.13 / 3, 0.9])
+    assert low_at_4 <= y[4] <= high_at_4
     # the raw removed value (v(U) <= 0) is kept apart from the normalised ones, and labelled
     assert "removed value, raw: v(U) <= 0 (right axis)" in legend
     right = fig.axes[1]
@@ -54,6 +64,7 @@ def test_layer_plot_has_a_panel_before_retraining():
     assert "Accuracy after retraining" in titles
     assert "Accuracy before retraining (what the game measures)" in titles
     before = next(ax for ax in fig.axes if ax.get_title().startswith("Accuracy before"))
-    np.testing.assert_allclose(lines(before)["random(2): mean of 1 walks"].get_ydata(), [0.0, 0.4, 0.6, 0.8])
+    np.testing.assert_allclose(lines(before)["random(2): mean of 1 walks"].get_ydata(),
+                               [0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8])
     assert before.get_xlabel() == "Number of players (blocks) in model"
     plt.close(fig)

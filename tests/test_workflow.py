@@ -123,8 +123,26 @@ def test_tiny_workflow_produces_tables_plots_and_report(tiny_run):
     run(tiny_run, "--configfile", "config/tiny.yaml", "--report", "results/tiny/report.html")
     report = (tiny_run / "results" / "tiny" / "report.html").read_text()
     for heading in ("1. Pruning strategies", "2. Grid-search baseline", "3. Estimator study", "4. Blocks as players",
-                    "steps, epochs and players found", "pruning walks of blocks", "error against evaluations"):
+                    "pruning walks of blocks", "error against coalition evaluations"):
         assert heading in report, heading
+    # every table's label describes what the table holds: each of its words names columns that are there
+    out = tiny_run / "results" / "tiny"
+    labels = {
+        "steps, epochs and neurons found": (out / "tables" / "strategies.csv", ["# steps", "# epochs", "# found"]),
+        "steps, epochs and blocks found": (out / "blocks" / "tables" / "strategies.csv",
+                                           ["# steps", "# epochs", "# found"]),
+        "accuracy per cell and search cost": (out / "tables" / "gridsearch.csv", ["hidden", "epochs", "mean"]),
+        "error, coverage and time per budget": (out / "tables" / "estimators.csv", ["error @", "coverage @", "ms @"]),
+    }
+    shown = re.findall(r'"table": ?"([^"]+)"', report.replace("\\\"", '"'))
+    assert shown and set(shown) <= set(labels), set(shown) - set(labels)
+    for label in shown:
+        table, words = labels[label]
+        columns = " | ".join(pd.read_csv(table).columns)
+        for word in words:
+            assert word in columns, (label, word, columns)
+    cost = pd.read_csv(out / "tables" / "gridsearch_cost.csv")
+    assert {"search", "avg # epochs"} <= set(cost.columns)  # the grid search's "search cost"
 
 
 def test_same_config_same_tables_and_interrupted_run_resumes(tiny_run, tmp_path):

@@ -19,6 +19,7 @@ import pandas as pd
 from svprune.data import Splits
 from svprune.fused import StackedMLP, train_fused
 from svprune.models import MLP
+from svprune.progress import Progress
 from svprune.settings import TrainConfig
 from svprune.train import as_tensors
 
@@ -60,16 +61,18 @@ def grid_runs(
     x_eval, y_eval = as_tensors(*splits.split(eval_split), device=device)
     x_test, y_test = as_tensors(*splits.split("test"), device=device)
     rows = []
+    progress = Progress(budgets[-1])
 
     def record(epoch: int, models: StackedMLP) -> None:
         if epoch not in budgets:
+            log.info("hidden %d, epoch %d of %d: %s", hidden, epoch, budgets[-1], progress(epoch))
             return
         acc, test = models.accuracy(x_eval, y_eval), models.accuracy(x_test, y_test)
         for r, s, a, t in zip(repetitions, init, acc, test):
             rows.append({"hidden": int(hidden), "epochs": epoch, "repetition": r, "seed": s, "order_seed": shuffle,
                          "accuracy": a, "test_accuracy": t})
-        log.info("hidden %d, repetitions %d-%d, epoch %d: mean accuracy %.4f", hidden, repetitions[0],
-                 repetitions[-1], epoch, float(np.mean(acc)))
+        log.info("hidden %d, repetitions %d-%d, epoch %d: mean accuracy %.4f (%s)", hidden, repetitions[0],
+                 repetitions[-1], epoch, float(np.mean(acc)), progress(epoch))
 
     train_fused(stacked, x_train, y_train, budgets[-1], seed=shuffle, config=config, on_epoch=record)
     return pd.DataFrame(rows).sort_values(["repetition", "epochs"], ignore_index=True)

@@ -24,13 +24,23 @@ PANELS = {
 
 
 def walk_curves(walks: pd.DataFrame, column: str = "accuracy") -> pd.DataFrame:
-    """Per strategy and player count: mean, min and max of ``column`` over the walks that have a model of that
-    size, how many walks that is (``walks``) and how many walks the strategy has (``of``)."""
-    total = walks.groupby("strategy")["seed"].nunique().rename("of")
-    out = walks.groupby(["strategy", "players_after"]).agg(
-        mean=(column, "mean"), low=(column, "min"), high=(column, "max"), walks=("seed", "nunique"),
-    ).reset_index()
-    return out.join(total, on="strategy")
+    """Per strategy and every player count from the largest model to the smallest: each walk's ``column``
+    interpolated linearly between the sizes it visited (a walk that jumps from 40 to 6 players passes every count
+    between), then their mean, minimum and maximum over the strategy's walks (``of``: how many). Counts outside
+    a walk's range (a walk that stopped early) take no value from it; ``walks`` is how many walks cover each."""
+    rows = []
+    for strategy, group in walks.groupby("strategy", sort=False):
+        per_walk = []
+        for _, one in group.groupby("seed"):
+            one = one.groupby("players_after")[column].mean().sort_index()
+            grid = np.arange(int(one.index.min()), int(one.index.max()) + 1)
+            per_walk.append(pd.Series(np.interp(grid, one.index.to_numpy(float), one.to_numpy(float)), index=grid))
+        table = pd.concat(per_walk, axis=1)
+        rows.append(pd.DataFrame({"strategy": strategy, "players_after": table.index, "mean": table.mean(axis=1),
+                                  "low": table.min(axis=1), "high": table.max(axis=1),
+                                  "walks": table.notna().sum(axis=1), "of": len(per_walk)}))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["strategy", "players_after", "mean", "low", "high", "walks", "of"])
 
 
 def removed_curves(walks: pd.DataFrame) -> pd.DataFrame:
@@ -60,9 +70,8 @@ def walk_figure(walks: pd.DataFrame, strategies: Sequence[str], theta: float | N
             for _, one in walks[walks["strategy"] == strategy].groupby("seed"):
                 one = one.sort_values("players_after")
                 ax.plot(one["players_after"], one[column], color=color, alpha=0.3, linewidth=0.8)
-            full = c[c["walks"] == n]
-            ax.plot(full["players_after"], full["mean"], color=color, linewidth=2.2, marker="o", markersize=3.5,
-                    label=f"{strategy}: mean of {n} walks")
+            ax.fill_between(c["players_after"], c["low"], c["high"], color=color, alpha=0.12, linewidth=0)
+            ax.plot(c["players_after"], c["mean"], color=color, linewidth=2.2, label=f"{strategy}: mean of {n} walks")
             low.append(float(c["low"].min()))
             for kind, style in (("normalised", dict(linestyle=":", marker=".")), ("raw", dict(linestyle="", marker="x"))):
                 r = removed[(removed["strategy"] == strategy) & (removed["kind"] == kind)].sort_values("players_after")
@@ -70,7 +79,7 @@ def walk_figure(walks: pd.DataFrame, strategies: Sequence[str], theta: float | N
                     ax2.plot(r["players_after"], r["removed_shapley"], color=color, **style)
         if theta is not None:
             ax.axhline(theta, color="grey", linewidth=1, linestyle="--", label=f"theta = {theta:g}")
-        ax.plot([], [], color="grey", alpha=0.4, linewidth=0.8, label="each walk (thin)")
+        ax.plot([], [], color="grey", alpha=0.4, linewidth=0.8, label="each walk (thin), min-max band shaded")
         ax.plot([], [], color="grey", linestyle=":", marker=".", label="removed value, normalised (right axis)")
         if (removed["kind"] == "raw").any():
             ax.plot([], [], color="grey", linestyle="", marker="x", label="removed value, raw: v(U) <= 0 (right axis)")
@@ -82,7 +91,7 @@ def walk_figure(walks: pd.DataFrame, strategies: Sequence[str], theta: float | N
         ax2.set_ylabel("Removed Shapley value of the step")
         if removed["removed_shapley"].notna().any():
             ax2.set_ylim(bottom=min(0.0, float(removed["removed_shapley"].min())))
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, fontsize="small", frameon=False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize="medium", frameon=False)
         ax.set_title(PANELS.get(column, column) if len(panels) > 1 else (title or " vs ".join(strategies)))
     if len(panels) > 1:
         fig.suptitle(title or " vs ".join(strategies))
@@ -93,9 +102,9 @@ def walk_figure(walks: pd.DataFrame, strategies: Sequence[str], theta: float | N
 def plot_walks(walks: pd.DataFrame, strategies: Sequence[str], path: str | os.PathLike, theta: float | None = None,
                title: str = "", players: str = "neurons", panels: Sequence[str] = ("accuracy",)) -> None:
     """Accuracy against players for each strategy, as in the paper's figures 2-4: every walk as a thin line,
-    their mean (bold) at the player counts that all walks of the strategy reach, theta, and on a second axis the
-    mean Shapley value removed by the step that led to each size (normalised and raw steps apart). ``panels``
-    adds accuracy before retraining beside it."""
+    their mean (bold) and minimum-maximum band with each walk interpolated between the sizes it visited
+    (:func:`walk_curves`), theta, and on a second axis the mean Shapley value removed by the step that led to each
+    size (normalised and raw steps apart). ``panels`` adds accuracy before retraining beside it."""
     fig = walk_figure(walks, strategies, theta, title, players, panels)
     fig.savefig(path, dpi=120, format="png")
     plt.close(fig)
@@ -154,47 +163,70 @@ def plot_grid(grid: pd.DataFrame, path: str | os.PathLike, theta: float | None =
 ERROR_FLOOR = 1e-4
 
 
-def plot_estimator_errors(errors: pd.DataFrame, path: str | os.PathLike, metric: str = "relative_error") -> None:
-    """Error against cost, one column per game, one line per estimator (peers dashed): top row x = mean
-    coalition evaluations actually spent at each budget, bottom row x = mean seconds per estimate; y = mean
-    error over seeds, band = 5th-95th percentile (log-log). Errors below ``ERROR_FLOOR`` (exact values: the budget
-    covered every coalition) are drawn at the floor."""
+def _error_curve(sub: pd.DataFrame, metric: str) -> pd.DataFrame:
+    return sub.groupby("target_evaluations").agg(
+        x=("evaluations", "mean"), y=(metric, "mean"),
+        lo=(metric, lambda v: np.quantile(v, 0.05)), hi=(metric, lambda v: np.quantile(v, 0.95)),
+    ).sort_values("x")
+
+
+def estimator_figure(errors: pd.DataFrame, metric: str = "relative_error"):
+    """The figure of :func:`plot_estimator_errors`, returned for saving or inspection."""
     errors = errors.dropna(subset=[metric]).copy()
     errors[metric] = errors[metric].clip(lower=ERROR_FLOOR)
     games = list(dict.fromkeys(errors["game"]))
-    methods = list(dict.fromkeys(errors["estimator"]))
-    palette = sns.color_palette("tab20", len(methods)) if len(methods) > 10 else sns.color_palette("colorblind", len(methods))
-    colors = dict(zip(methods, palette))
-    fig, axes = plt.subplots(2, len(games), figsize=(4.8 * len(games), 8.5), squeeze=False)
-    for col, game in enumerate(games):
-        for row, (x, label) in enumerate((("evaluations", "coalition evaluations"), ("seconds", "seconds per estimate"))):
+    ours = [e for e in dict.fromkeys(errors["estimator"]) if ":" not in e]
+    peers = [e for e in dict.fromkeys(errors["estimator"]) if ":" in e]
+    colors = {**dict(zip(ours, sns.color_palette("tab10", len(ours)))),
+              **dict(zip(peers, sns.color_palette("Dark2", len(peers))))}
+    columns = [("svprune's estimators", ours)] + ([("peers, beside svprune's best", peers)] if peers else [])
+    fig, axes = plt.subplots(len(games), len(columns), figsize=(7.2 * len(columns), 3.6 * len(games) + 2.4),
+                             squeeze=False)
+    for row, game in enumerate(games):
+        mine = errors[errors["game"] == game]
+        for col, (heading, names) in enumerate(columns):
             ax = axes[row, col]
-            for method in methods:
-                sub = errors[(errors["game"] == game) & (errors["estimator"] == method)]
+            for name in names:
+                sub = mine[mine["estimator"] == name]
                 if sub.empty:
                     continue
-                g = sub.groupby("target_evaluations").agg(
-                    x=(x, "mean"), y=(metric, "mean"),
-                    lo=(metric, lambda v: np.quantile(v, 0.05)), hi=(metric, lambda v: np.quantile(v, 0.95)),
-                ).sort_values("x")
-                peer = ":" in method
-                ax.plot(g["x"], g["y"], marker="s" if peer else "o", markersize=3, color=colors[method],
-                        linestyle="--" if peer else "-", label=method)
-                ax.fill_between(g["x"], g["lo"], g["hi"], color=colors[method], alpha=0.1, linewidth=0)
+                g = _error_curve(sub, metric)
+                ax.plot(g["x"], g["y"], marker="o", markersize=3.5, color=colors[name], linewidth=1.6,
+                        linestyle="--" if ":" in name else "-", label=name)
+                ax.fill_between(g["x"], g["lo"], g["hi"], color=colors[name], alpha=0.08, linewidth=0)
+            if col == 1:  # svprune's best at each budget, the line the peers are measured against
+                best = mine[mine["estimator"].isin(ours)].groupby(["target_evaluations", "estimator"]).agg(
+                    x=("evaluations", "mean"), y=(metric, "mean")).reset_index()
+                best = best.loc[best.groupby("target_evaluations")["y"].idxmin()].sort_values("x")
+                ax.plot(best["x"], best["y"], color="black", linewidth=2.4, marker="D", markersize=4,
+                        label="svprune's best at each budget")
             ax.axhline(ERROR_TARGET, color="grey", linewidth=0.8, linestyle=":", label=f"{ERROR_TARGET:.0%} error")
-            ax.set_ylim(bottom=ERROR_FLOOR / 2)
+            ax.set_ylim(bottom=max(ERROR_FLOOR / 2, 0.5 * float(mine[metric].min())))
             ax.set_xscale("log")
             ax.set_yscale("log")
-            ax.set_title(GAMES.entry(game).description if game in GAMES else game.replace("_", " "), fontsize="medium")
-            ax.set_xlabel(label)
+            title = GAMES.entry(game).description if game in GAMES else game.replace("_", " ")
+            ax.set_title(f"{title}: {heading}", fontsize="medium")
+            ax.set_xlabel("coalition evaluations")
             ax.set_ylabel(metric.replace("_", " "))
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    for ax in axes.flat:  # one legend for the figure, with every estimator any panel shows
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize="small")
-    fig.tight_layout(rect=(0, 0.04 + 0.02 * (len(labels) // 6), 1, 1))
-    fig.savefig(path, dpi=110, format="png")
+            ax.grid(alpha=0.3, which="both")
+    for col in range(len(columns)):  # one legend per column, below the figure: every name any of its panels shows
+        handles, labels = [], []
+        for ax in axes[:, col]:
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                if lab not in labels:
+                    handles.append(h)
+                    labels.append(lab)
+        fig.legend(handles, labels, loc="lower center", bbox_to_anchor=((col + 0.5) / len(columns), 0), ncol=2,
+                   fontsize="medium", frameon=False)
+    fig.tight_layout(rect=(0, 2.2 / (3.6 * len(games) + 2.4), 1, 1))
+    return fig
+
+
+def plot_estimator_errors(errors: pd.DataFrame, path: str | os.PathLike, metric: str = "relative_error") -> None:
+    """Error against coalition evaluations, one row per game: svprune's estimators on the left, the peers (dashed)
+    on the right beside svprune's best at each budget (black); y = mean error over seeds, band = 5th-95th
+    percentile (log-log). Errors below ``ERROR_FLOOR`` (exact values: the budget covered every coalition) are
+    drawn at the floor. Time per estimate is in the study's table."""
+    fig = estimator_figure(errors, metric)
+    fig.savefig(path, dpi=100, format="png")
     plt.close(fig)

@@ -30,13 +30,27 @@ def grid_tables(cells: pd.DataFrame, cost: pd.DataFrame, theta: float) -> str:
                           f"theta = {theta}")
 
 
+ESTIMATOR_METRICS = {
+    "error": ("Estimator study: relative L2 error per budget of coalition evaluations",
+              "error = ||estimate - reference|| / ||reference||, mean over seeds. An empty cell: the estimator needs "
+              "more evaluations than that budget."),
+    "coverage": ("Estimator study: 2-SE coverage per budget",
+                 "the share of players whose reference value lies within 2 reported standard errors (honest errors "
+                 "give about 0.95; empty where an estimator reports none)."),
+    "ms": ("Estimator study: milliseconds per estimate, per budget", "on the machine that ran the study."),
+}
+
+
 def estimator_tables(summary: pd.DataFrame) -> str:
-    """The estimator study's summary: error, coverage and time per budget, games by their titles."""
-    note = ("error = relative L2 error ||estimate - reference|| / ||reference||, mean over seeds, at each budget "
-            "of coalition evaluations; coverage = share of players whose reference value lies within 2 reported "
-            "standard errors (honest errors give about 0.95; empty where an estimator reports none); ms = "
-            "milliseconds per estimate on the machine that ran it. Peers (shapiq:, captum:) come from "
-            "benchmarks/peer_estimators.py. An empty error: the estimator needs more evaluations than that budget.")
-    titles = {name: GAMES.entry(name).description for name in GAMES}
-    shown = summary.assign(game=summary["game"].map(lambda g: titles.get(g, g)))
-    return to_html(shown.set_index(["game", "estimator"]), "Estimator study: error, coverage and time per budget", note)
+    """The estimator study's summary as three narrow tables (error, coverage, time), each with one column per
+    budget; the games by name, their descriptions in the notes."""
+    games = "; ".join(f"{g} = {GAMES.entry(g).description if g in GAMES else g}" for g in dict.fromkeys(summary["game"]))
+    common = (f" Games: {games}. Rows named shapiq: or captum: are the peer libraries on the same games "
+              "(benchmarks/peer_estimators.py).")
+    html = ""
+    indexed = summary.set_index(["game", "estimator"])
+    for metric, (title, note) in ESTIMATOR_METRICS.items():
+        prefix = f"{metric} @ "
+        part = indexed[[c for c in indexed.columns if c.startswith(prefix)]]
+        html += to_html(part.rename(columns=lambda c: c[len(prefix):]), title, note + common)
+    return html

@@ -20,6 +20,7 @@ from scipy.stats import spearmanr
 
 from svprune import shapley as sh
 from svprune.games import Game, PerturbedUniformGame, SecurityCouncilGame, UnanimitySumGame
+from svprune.progress import Progress
 from svprune.registry import GAMES
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,8 @@ def run_study(
     estimator that needs more than a budget gets a row without errors and its reason."""
     study = study or study_game(game_name)
     rows = []
-    for estimator in estimators:
+    progress = Progress(len(estimators))
+    for done, estimator in enumerate(estimators):
         for budget in budgets:
             for seed in seeds:
                 base = {"game": game_name, "estimator": estimator, "source": "svprune", "target_evaluations": int(budget),
@@ -138,6 +140,8 @@ def run_study(
                 seconds = time.perf_counter() - start
                 rows.append({**base, "evaluations": est.n_evaluations, "seconds": seconds,
                              **errors(est.values, est.stderr, study.reference)})
+        log.info("%s: %s done (%d of %d estimators, %s)", game_name, estimator, done + 1, len(estimators),
+                 progress(done + 1))
     return pd.DataFrame(rows)
 
 

@@ -18,6 +18,7 @@ import torch
 
 from svprune.data import Splits
 from svprune.perspectives import perspective_for
+from svprune.progress import Progress
 from svprune.records import WALK_COLUMNS, StepRecord
 from svprune.scorers import ScoreContext
 from svprune.settings import ShapleyConfig, WalkConfig  # noqa: F401 (the walk's settings, re-exported)
@@ -67,6 +68,7 @@ class _Walk:
         self.units = np.arange(self.perspective.n_players(self.model))  # original ids of the current players
         self.epochs = config.root_epochs
         self.start = time.perf_counter()
+        self.progress = Progress(len(self.units))  # steps get cheaper as players go: the time left is an upper bound
         self.acc = accuracy(self.model, *data["eval"])
         n = len(self.units)
         self.records = [self._record(0, n, n, [], Pruned(np.zeros(0, int), np.nan, None, self.acc, None, 0))]
@@ -102,9 +104,10 @@ class _Walk:
         self.acc = accuracy(self.model, *self.data["eval"])
         n, chosen = len(self.units), pruned.chosen
         self.records.append(self._record(self.step, n, n - len(chosen), self.units[chosen].tolist(), pruned))
-        log.info("%s seed %d step %d: %d -> %d players (pruned %s), removed value %.3f, accuracy %.4f",
-                 self.strategy.name, self.seed, self.step, n, n - len(chosen), self.units[chosen].tolist(),
-                 pruned.removed, self.acc)
+        log.info("%s seed %d step %d: %d -> %d players (pruned %s), removed value %.3f, accuracy %.4f; players "
+                 "removed: %s", self.strategy.name, self.seed, self.step, n, n - len(chosen),
+                 self.units[chosen].tolist(), pruned.removed, self.acc, self.progress(self.records[0]["players_before"]
+                                                                                      - n + len(chosen)))
         self.units = np.delete(self.units, chosen)
 
     def _record(self, step: int, before: int, after: int, ids: list, pruned: Pruned) -> dict:

@@ -1,4 +1,5 @@
 rule walk_tables:
+    priority: 80
     input:
         walk_outputs(OUT, SLUG, config["pruning"]["repetitions"]),
     output:
@@ -11,7 +12,7 @@ rule walk_tables:
             caption="../report/strategies.rst",
             category="1. Pruning strategies",
             subcategory="Tables",
-            labels={"table": "steps, epochs and players found"},
+            labels={"table": f"steps, epochs and {KIND.players} found"},
         ),
     params:
         theta=config["pruning"]["theta"],

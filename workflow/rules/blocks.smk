@@ -9,6 +9,7 @@ BLOCK_MODEL = json.dumps({"kind": "residual", "width": BLOCKS["width"], "blocks"
 
 
 use rule train_root as train_block_root with:
+    priority: 20  # after the main chain's
     input:
         data=f"{OUT}/data/splits.npz",
     output:
@@ -23,6 +24,7 @@ use rule train_root as train_block_root with:
 
 
 use rule prune_walk as block_walk with:
+    priority: 20
     input:
         data=f"{OUT}/data/splits.npz",
         roots=lambda w: [f"{OUT}/blocks/roots/seed{s}.pt" for s in group_seeds(w)],

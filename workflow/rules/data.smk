@@ -1,4 +1,5 @@
 rule prepare_data:
+    priority: 100  # the main chain first: data, model check, roots, walks, tables
     output:
         f"{OUT}/data/splits.npz",
     params:

@@ -31,14 +31,14 @@ rule estimator_tables:
             caption="../report/estimators_table.rst",
             category="3. Estimator study",
             subcategory="Tables",
-            labels={"table": "evaluations for < 5% error"},
+            labels={"table": "error, coverage and time per budget"},
         ),
         plot=report(
             f"{OUT}/plots/estimators.png",
             caption="../report/estimators.rst",
             category="3. Estimator study",
             subcategory="Figures",
-            labels={"figure": "error against evaluations"},
+            labels={"figure": "error against coalition evaluations"},
         ),
     log:
         f"{LOGS}/estimator_tables.log",

@@ -1,4 +1,5 @@
 rule grid_run:
+    priority: 50
     input:
         f"{OUT}/data/splits.npz",
     wildcard_constraints:

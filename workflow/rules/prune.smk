@@ -1,6 +1,7 @@
 # One job per strategy and fixed-size group of seeds: the group's walks advance together, their retraining
 # one fused program (svprune.walk.prune_walks).
 rule prune_walk:
+    priority: 80
     input:
         data=f"{OUT}/data/splits.npz",
         roots=lambda w: [f"{OUT}/roots/seed{s}.pt" for s in group_seeds(w)],

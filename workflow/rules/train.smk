@@ -24,6 +24,7 @@ rule check_model:
 
 
 rule train_root:
+    priority: 90
     input:
         data=f"{OUT}/data/splits.npz",
         check=f"{OUT}/model_check.json",
