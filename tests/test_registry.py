@@ -65,6 +65,23 @@ def test_schema_defaults_equal_the_librarys():
     assert config["pruning"]["measure"] == shapley["measure"]
 
 
+def test_the_default_study_uses_the_default_estimator():
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert config["pruning"]["shapley"]["estimator"] == registry.ESTIMATORS.default == ShapleyConfig().estimator
+    from svprune.shapley import DEFAULT_ESTIMATOR, shapley_values
+
+    assert DEFAULT_ESTIMATOR == registry.ESTIMATORS.default
+    # with no estimator and no budget: the default estimator at the default budget, exact where 2^n fits in it
+    from svprune.games import SecurityCouncilGame, UnanimitySumGame
+
+    small = shapley_values(SecurityCouncilGame())  # 15 players: 32,768 coalitions > 20,000: sampled
+    assert small.estimator == registry.ESTIMATORS.default and small.n_evaluations <= registry.DEFAULT_BUDGET
+    tiny = UnanimitySumGame(12, n_terms=5, max_size=3, seed=0)  # 4,096 coalitions: enumerated, exact
+    import numpy as np
+
+    np.testing.assert_allclose(shapley_values(tiny).values, tiny.exact_values(), atol=1e-12)
+
+
 def test_the_command_lines_choices_are_the_registries():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command").choices
