@@ -68,3 +68,28 @@ def test_layer_plot_has_a_panel_before_retraining():
                                [0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8])
     assert before.get_xlabel() == "Number of players (blocks) in model"
     plt.close(fig)
+
+
+def test_estimator_figure_keeps_panels_readable():
+    from svprune.plots import estimator_figure
+
+    rows = []
+    names = ["permutation", "antithetic", "regression", "shapiq:KernelSHAP", "captum:ShapleyValueSampling"]
+    for game in ("security_council", "neuron16"):
+        for k, name in enumerate(names):
+            for budget in (1000, 5000):
+                for seed in range(3):
+                    rows.append({"game": game, "estimator": name, "target_evaluations": budget,
+                                 "evaluations": budget, "seed": seed,
+                                 "relative_error": (k + 1) * 0.1 / np.sqrt(budget / 1000) * (1 + 0.01 * seed)})
+    fig = estimator_figure(pd.DataFrame(rows))
+    assert len(fig.axes) == 4  # a row per game: svprune's estimators, then the peers beside svprune's best
+    left, right = fig.axes[0], fig.axes[1]
+    assert {line.get_label() for line in left.get_lines()} >= {"permutation", "antithetic", "regression"}
+    assert not any(":" in line.get_label() for line in left.get_lines())  # no peer on the left
+    best = lines(right)["svprune's best at each budget"]
+    np.testing.assert_allclose(best.get_ydata(), [0.101, 0.101 / np.sqrt(5)], rtol=1e-9)  # permutation's
+    assert "Security Council" in left.get_title() and "peers" in right.get_title()
+    for legend in fig.legends:
+        assert legend.get_texts()[0].get_fontsize() >= 10  # legible at report size
+    plt.close(fig)
