@@ -106,7 +106,7 @@ def test_residual_walk_prunes_blocks_and_records_accuracy_before_retraining(digi
 
 
 def test_walk_on_a_player_layer_before_the_last(deep_mlp, digits):
-    cfg = WalkConfig(retrain_epochs=1, layer=0, shapley=ShapleyConfig(budget=400))
+    cfg = WalkConfig(retrain_epochs=1, layer=0, shapley=ShapleyConfig(estimator="permutation", budget=400))
     records = prune_walk(deep_mlp, digits, "SVbottom(6)", seed=0, config=cfg)
     check_walk(records, "layer-0 walk")
     assert records["players_before"].tolist() == [24, 24, 18, 12, 6]  # layer 0 has 24 units; layer 1 stays 16

@@ -74,6 +74,21 @@ def test_dry_run_lists_every_stage(tmp_path):
         assert any(line.split() == [rule, str(count)] for line in out.splitlines()), (rule, out)
 
 
+def test_the_inherited_settings_warning_names_only_what_changes_results(tmp_path):
+    cwd = workdir(tmp_path, "inherits")
+    (cwd / "mine.yaml").write_text("pruning: {theta: 0.8}\noutdir: results/mine\n")
+    out = run(cwd, "-n", "--configfile", "mine.yaml")
+    warning = next(line for line in (out.stdout + out.stderr).splitlines() if "The config inherits" in line)
+    named = warning.split("does not set: ")[1].split(". Set them")[0].split(", ")
+    assert {"seed", "pruning.shapley.estimator", "pruning.strategies", "estimator_study.estimators"} <= set(named)
+    assert not {"pruning.theta", "outdir"} & set(named)  # set by the file
+    assert not [k for k in named if k.startswith(("training.threads", "pruning.figures", "resources"))]
+    assert f"inherits {len(named)} setting(s) that change results" in warning
+    # a file that sets everything that changes results is not warned about
+    quiet = run(cwd, "-n", "--configfile", "config/paper.yaml")
+    assert "The config inherits" not in quiet.stdout + quiet.stderr
+
+
 def test_each_experiment_reads_its_own_section(tmp_path):
     """The blocks experiment's walks take eval_split, measure, stop_below_theta and shapley_for_all from the blocks
     section, never from pruning's (they once inherited pruning's settings)."""
@@ -113,7 +128,7 @@ def test_tiny_workflow_produces_tables_plots_and_report(tiny_run):
     assert (tiny_run / "results" / "tiny" / "plots" / "gridsearch.png").stat().st_size > 10_000
     estimators = pd.read_csv(tiny_run / "results" / "tiny" / "tables" / "estimators.csv")
     assert {e for e in estimators["estimator"] if ":" not in e} == {"permutation", "stratified"}
-    # the peers' rows (estimators.peers, inherited from config.yaml) on the same games sit beside svprune's
+    # the peers' rows (estimator_study.peers) on the same games sit beside svprune's
     assert {"shapiq:KernelSHAP", "captum:ShapleyValueSampling"} <= set(estimators["estimator"])
     assert (tiny_run / "results" / "tiny" / "plots" / "estimators.png").stat().st_size > 10_000
     layers = pd.read_csv(tiny_run / "results" / "tiny" / "blocks" / "tables" / "strategies.csv")
@@ -222,7 +237,7 @@ def test_bad_config_stops_before_any_job_naming_the_field(tmp_path, bad, field):
     cwd = workdir(tmp_path, "bad")
     (cwd / "bad.yaml").write_text(bad + "\n")
     (cwd / "config" / "listy.yaml").write_text("- outdir: results/x\n")
-    (cwd / "config" / "same.yaml").write_text("outdir: results/tiny/\n")
+    (cwd / "config" / "same.yaml").write_text("outdir: results/\n")
     (cwd / "config" / "none.yaml").write_text("seed: 3\n")
     proc = run(cwd, "-n", "--configfile", "bad.yaml", check=False)
     assert proc.returncode != 0

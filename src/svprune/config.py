@@ -158,14 +158,9 @@ def check_model(model: dict, gridsearch: dict, project: str | os.PathLike = ".")
         raise ConfigError(f"config model.removal: {model.get('removal')!r} is not one of {', '.join(REMOVALS)}")
 
 
-RESULT_KEYS = {
-    "seed", "dataset", "model", "training.root_epochs", "training.optimizer", "training.learning_rate",
-    "training.batch_size", "pruning.repetitions", "pruning.retrain_epochs", "pruning.theta", "pruning.strategies",
-    "pruning.eval_split", "pruning.measure", "pruning.shapley", "gridsearch.sizes", "gridsearch.epochs",
-    "gridsearch.repetitions", "blocks",
-}
-"""Config keys (or sections) whose inherited value changes results: the inherited-settings warning names only
-these (threads, figures, resources and the like change no number)."""
+NOT_RESULTS = ("outdir", "companion", "training.threads", "pruning.figures", "resources")
+"""Config keys (or sections) that change no number (where results go, threads, which plots group what, cluster
+resources): the inherited-settings warning leaves them out and names only what changes results."""
 
 
 @dataclass
@@ -186,7 +181,21 @@ class Plan:
         return {slug(s): s for s in strategies}
 
 
-def _inherited_warning(project, overlays: list) -> str | None:
+def _unread(config: dict, key: str) -> bool:
+    """Whether the run never reads ``key``: a key of a disabled section, or a model key the model's kind does not
+    read."""
+    section, _, rest = key.partition(".")
+    if isinstance(config.get(section), dict) and config[section].get("enabled") is False:
+        return True
+    if section == "model" and rest:
+        from svprune.kinds import kind_of_section
+
+        kind = kind_of_section(config["model"])
+        return rest.split(".")[0] not in {*kind.keys, *kind.required, "kind", "layer", "removal", "checkpoint"}
+    return False
+
+
+def _inherited_warning(project, overlays: list, config: dict) -> str | None:
     with open(os.path.join(project, "config", "config.yaml")) as handle:
         base = yaml.safe_load(handle)
     loaded = []
@@ -194,7 +203,7 @@ def _inherited_warning(project, overlays: list) -> str | None:
         with open(path) as handle:
             loaded.append(yaml.safe_load(handle))
     inherited = [k for k in inherited_keys(base, loaded)
-                 if any(k == r or k.startswith(r + ".") for r in RESULT_KEYS)]
+                 if not any(k == r or k.startswith(r + ".") for r in NOT_RESULTS) and not _unread(config, k)]
     if not inherited:
         return None
     return (f"The config inherits {len(inherited)} setting(s) that change results from config/config.yaml (the "
@@ -231,7 +240,7 @@ def plan(config: dict, project, schema_path, overlays=(), replace_workflow_confi
     overlay = load_companion(companion, config, project) if companion is not None else None
     warnings = []
     if overlays and not replace_workflow_config and not is_module:
-        warning = _inherited_warning(project, overlays)
+        warning = _inherited_warning(project, overlays, config)
         warnings += [warning] if warning else []
     files = [os.path.relpath(p) if not os.path.relpath(p).startswith("..") else str(p) for p in overlays]
     rerun = " ".join(["snakemake", "--cores", "all", *(x for p in files for x in ("--configfile", shlex.quote(p)))])
