@@ -410,7 +410,7 @@ def opt(*flags, **kwargs) -> tuple:
 
 def _choices(registry) -> dict:
     """argparse keywords for a registered name: the registry's names as choices, its default where it has one."""
-    default = registry.default if registry._default is not None else None
+    default = registry.default if registry.has_default else None
     return {"choices": registry.names(), "default": default,
             "help": f"one of {', '.join(registry.names())}" + (f" (default {default})" if default else "")}
 

@@ -83,6 +83,10 @@ class Registry:
             raise RegistryError(f"{self.what}s have no default")
         return self._default
 
+    @property
+    def has_default(self) -> bool:
+        return self._default is not None
+
     def names(self) -> tuple[str, ...]:
         return tuple(self._entries)
 

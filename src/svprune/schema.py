@@ -46,7 +46,7 @@ def _fill(node):
         if "x-registry" in node:
             reg = _registry(node["x-registry"])
             node.setdefault("enum", list(reg.names()))
-            if reg._default is not None:
+            if reg.has_default:
                 node.setdefault("default", reg.default)
         if "x-registry-items" in node:
             reg = _registry(node["x-registry-items"])

@@ -83,13 +83,8 @@ class Bucket(_Threshold):
         return np.sort(order[: int(fits[-1]) + 1 if len(fits) else 1])
 
 
-def _forms() -> dict[str, tuple[str, str, str]]:
-    """family -> (scorer, rule, description), as registered."""
-    return strategy_families()
-
-
 def valid_forms() -> str:
-    return ", ".join(f"{family}({RULES.entry(rule).meta['param']})" for family, (_, rule, _) in _forms().items())
+    return ", ".join(f"{family}({RULES.entry(rule).meta['param']})" for family, (_, rule, _) in strategy_families().items())
 
 
 @dataclass(frozen=True)
@@ -100,7 +95,7 @@ class Strategy:
     param: float
 
     def __post_init__(self):
-        forms = _forms()
+        forms = strategy_families()
         if self.family not in forms:
             raise ValueError(f"unknown strategy family {self.family!r}; valid forms: {valid_forms()}")
         kind = self.param_kind
@@ -112,11 +107,11 @@ class Strategy:
 
     @property
     def scorer_name(self) -> str:
-        return _forms()[self.family][0]
+        return strategy_families()[self.family][0]
 
     @property
     def rule_name(self) -> str:
-        return _forms()[self.family][1]
+        return strategy_families()[self.family][1]
 
     @property
     def param_kind(self) -> str:
@@ -150,7 +145,7 @@ class Strategy:
 def parse(name: str) -> Strategy:
     """Parse a strategy name such as ``"SVbucket(0.2)"`` or ``"random(3)"``; a bad name or parameter gets
     an error that lists the valid forms."""
-    forms = _forms()
+    forms = strategy_families()
     match = _PATTERN.match(str(name))
     if not match or match.group(1) not in forms:
         raise ValueError(f"unknown strategy {name!r}; valid forms: {valid_forms()} (k an integer >= 1, 0 < p <= 1)")
