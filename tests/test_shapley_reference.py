@@ -260,3 +260,21 @@ def test_game_as_a_function_and_what_is_not_a_game():
 
     with pytest.raises(ValueError, match="returned 1 payoffs for 2 coalitions"):
         sh.exact(Wrong())
+
+
+def test_antithetic_regression_on_100_players_at_1500_evaluations_has_finite_standard_errors():
+    game = UnanimitySumGame(100, n_terms=40, max_size=5, seed=3)
+    est = sh.shapley_values(game, "antithetic_regression", 1_500, seed=0)  # 7 antithetic pairs in 5 folds
+    assert np.isfinite(est.stderr).all() and (est.stderr > 0).any()
+
+
+@pytest.mark.parametrize("method", [m for m in sh.ESTIMATORS if m != "exact"])
+def test_no_estimator_reports_a_nan_standard_error_at_small_budgets(method):
+    """Too few samples for a standard error is an infinite (unknown) one, never NaN."""
+    game = UnanimitySumGame(30, n_terms=10, max_size=4, seed=2)
+    for budget in (sh.get_estimator(method).min_budget(30), 200, 700):
+        try:
+            est = sh.shapley_values(game, method, budget, seed=1)
+        except ValueError:
+            continue  # needs more than this budget: said so
+        assert not np.isnan(est.stderr).any(), (method, budget)

@@ -145,3 +145,40 @@ def test_roots_of_another_architecture_are_refused_naming_the_file(tmp_path, dig
                  "--model", '{"hidden": 12}', "--out", str(tmp_path / "w.csv")]) == 1
     assert f"{root} holds a {'residual' if foreign == 'residual' else 'mlp'} model" in caplog.text
     assert "this run's config describes {'kind': 'mlp', 'n_in': 64, 'hidden': [12], 'n_out': 10}" in caplog.text
+
+
+def test_a_duck_typed_games_own_permutation_walk_is_used_and_checked():
+    from svprune.games import UnanimitySumGame
+    from svprune.shapley import shapley_values
+
+    reference = UnanimitySumGame(12, n_terms=6, max_size=3, seed=1)
+    calls = {"value": 0, "prefix_values": 0}
+
+    class Duck:  # no base class: n_players, value and the optional prefix_values
+        n_players = 12
+
+        def value(self, coalitions):
+            calls["value"] += len(coalitions)
+            return reference.value(coalitions)
+
+        def prefix_values(self, perms):
+            calls["prefix_values"] += len(perms)
+            return reference.prefix_values(perms)
+
+    est = shapley_values(Duck(), "permutation", 2_000, seed=0)
+    assert calls["prefix_values"] > 0 and calls["value"] <= 2  # only v(empty) and v(U) through value()
+    np.testing.assert_allclose(est.values, shapley_values(reference, "permutation", 2_000, seed=0).values)
+
+    class Liar(Duck):
+        def prefix_values(self, perms):
+            return np.zeros((len(perms), 3))
+
+    with pytest.raises(ValueError, match=r"prefix_values\(\) returned shape"):
+        shapley_values(Liar(), "permutation", 2_000, seed=0)
+
+    class Slow(Duck):
+        fast_prefixes = False  # it says its walk is not faster than value(): not used
+
+    calls.update(value=0, prefix_values=0)
+    shapley_values(Slow(), "permutation", 2_000, seed=0)
+    assert calls["prefix_values"] == 0 and calls["value"] > 0

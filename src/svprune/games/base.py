@@ -140,13 +140,24 @@ class Game:
 
 class _GameAdapter(Game):
     """A game given as any object with ``n_players`` and ``value(coalitions)``, or as a function of a boolean
-    coalition matrix, with the base's generic prefix and enumeration paths."""
+    coalition matrix. The optional parts of the protocol are used where the object has them: ``prefix_values(perms)``
+    (payoffs along permutations; used by the permutation estimators when ``fast_prefixes`` is true, or absent) and
+    ``all_values()`` (payoffs of all 2^n coalitions); their results are checked for shape and finiteness. Otherwise
+    the base's generic paths evaluate coalitions through ``value``."""
 
     def __init__(self, source, n_players: int):
         if isinstance(n_players, bool) or not isinstance(n_players, (int, np.integer)) or n_players < 0:
             raise ValueError(f"n_players must be a whole number >= 0 (the number of players); got {n_players!r}")
         self.source, self.n_players = source, int(n_players)
         self._value = source if callable(source) and not hasattr(source, "value") else source.value
+        own = getattr(source, "prefix_values", None)
+        self._prefixes = own if callable(own) and getattr(source, "fast_prefixes", True) else None
+        own_all = getattr(source, "all_values", None)
+        self._all = own_all if callable(own_all) else None
+
+    @property
+    def fast_prefixes(self) -> bool:
+        return self._prefixes is not None
 
     def value(self, coalitions: np.ndarray) -> np.ndarray:
         coalitions = self._check(coalitions)
@@ -154,6 +165,26 @@ class _GameAdapter(Game):
         if out.shape != (len(coalitions),):
             raise ValueError(f"the game's value() returned {out.size} payoffs for {len(coalitions)} coalitions; "
                              "it must return one per row of the coalition matrix")
+        return out
+
+    def prefix_values(self, perms: np.ndarray) -> np.ndarray:
+        if self._prefixes is None:
+            return super().prefix_values(perms)
+        perms = check_permutation_rows(perms, self.n_players)
+        out = np.asarray(self._prefixes(perms), dtype=float)
+        if out.shape != (len(perms), self.n_players + 1):
+            raise ValueError(f"the game's prefix_values() returned shape {out.shape} for {len(perms)} permutations; "
+                             f"it must return ({len(perms)}, {self.n_players + 1}): v(empty), then v of each prefix")
+        return out
+
+    def all_values(self) -> np.ndarray:
+        if self._all is None:
+            return super().all_values()
+        check_exact_size(self.n_players)
+        out = np.asarray(self._all(), dtype=float).reshape(-1)
+        if out.shape != (1 << self.n_players,):
+            raise ValueError(f"the game's all_values() returned {out.size} payoffs; it must return 2^n = "
+                             f"{1 << self.n_players}, indexed by bitmask")
         return out
 
 

@@ -26,8 +26,8 @@ PERMUTATION_BATCH = 256
 class ShapleyEstimate:
     """Estimated Shapley values of a game's players.
 
-    ``values[i]``: phi(i); ``stderr[i]``: its standard error (0 for exact values, NaN where the estimator has
-    none); ``n_evaluations``: distinct coalitions evaluated, v(empty) and v(U) included, never more than the
+    ``values[i]``: phi(i); ``stderr[i]``: its standard error (0 for exact values, infinite where too few samples
+    leave it unknown; never NaN); ``n_evaluations``: distinct coalitions evaluated, v(empty) and v(U) included, never more than the
     budget; ``estimator``: its name; ``n_units``: the estimator's own sampling units actually used (permutations,
     samples per player, sampled coalitions); ``grand_value``: v(U); ``empty_value``: v(empty).
     """
@@ -76,6 +76,22 @@ def shapley_from_table(table: np.ndarray) -> np.ndarray:
         without = masks[((masks >> i) & 1) == 0]
         phi[i] = np.dot(weights[sizes[without]], table[without | (1 << i)] - table[without])
     return phi
+
+
+def fold_stderr(folds: list[np.ndarray], n: int) -> np.ndarray:
+    """Standard error of the mean of K fold means, each fold's sampling units (m_f x n) independent: the square
+    root of sum_f var_f / m_f, divided by K. A fold of fewer than two units borrows the pooled within-fold variance
+    of all folds; with no degree of freedom at all the error is unknown: infinite, never NaN."""
+    k = len(folds)
+    sizes = np.array([len(f) for f in folds])
+    dof = int(sizes.sum()) - k
+    pooled = (sum(((f - f.mean(0)) ** 2).sum(0) for f in folds if len(f)) / dof) if dof > 0 else np.full(n, np.inf)
+    total = np.zeros(n)
+    for fold, m in zip(folds, sizes):
+        if m == 0:
+            continue
+        total = total + (fold.var(0, ddof=1) if m > 1 else pooled) / m
+    return np.sqrt(total) / max(k, 1)
 
 
 class BudgetExceeded(RuntimeError):

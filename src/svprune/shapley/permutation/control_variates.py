@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from svprune.games.base import positions
-from svprune.shapley.base import Estimator, Oracle, Run
+from svprune.shapley.base import Estimator, Oracle, Run, fold_stderr
 from svprune.shapley.permutation.sampler import PermutationSampler
 
 
@@ -45,7 +45,7 @@ class AntitheticRegression(Estimator):
         powers = np.arange(1, degree + 1)
         features = w[..., None] ** powers - (every[:, None] ** powers).mean(0)  # centred at the exact mean
         fold = rng.permutation(np.arange(pairs) % k)
-        estimates, variances = [], []
+        estimates, folds = [], []
         for f in range(k):
             train, test = fold != f, fold == f
             beta = np.zeros((n, degree))
@@ -54,7 +54,7 @@ class AntitheticRegression(Estimator):
                 beta[i] = np.linalg.lstsq(x, units[train, i] - units[train, i].mean(), rcond=None)[0]
             adjusted = units[test] - np.einsum("pid,id->pi", features[test], beta)
             estimates.append(adjusted.mean(0))
-            variances.append(adjusted.var(0, ddof=1) / len(adjusted) if len(adjusted) > 1 else np.full(n, np.nan))
+            folds.append(adjusted)
         values = np.mean(estimates, axis=0)
-        stderr = np.sqrt(np.sum(variances, axis=0)) / k
+        stderr = fold_stderr(folds, n)  # a fold of one pair borrows the others' variance; never NaN
         return Run(values, stderr, len(perms), {"folds": k, "regressors": degree})

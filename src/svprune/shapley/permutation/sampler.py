@@ -45,8 +45,8 @@ class Moments:
 
     @property
     def stderr(self) -> np.ndarray:
-        if self.count < 2:
-            return np.full(len(self.sum), np.nan)
+        if self.count < 2:  # one unit: its spread is unknown
+            return np.full(len(self.sum), np.inf)
         var = np.maximum(self.sq - self.count * self.mean**2, 0.0) / (self.count - 1)
         return np.sqrt(var / self.count)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from svprune.shapley.base import Estimator, Oracle, Run, log_weights
+from svprune.shapley.base import Estimator, Oracle, Run, fold_stderr, log_weights
 from svprune.shapley.design import (
     Design,
     build,
@@ -63,7 +63,7 @@ class KernelSHAP(Estimator):
             per_pair = _pair_means(d, influence, d.sampled) * d.n_pairs  # each pair's own estimate of the sum
             stderr = per_pair.std(0, ddof=1) / np.sqrt(d.n_pairs)
         else:
-            stderr = np.zeros(n) if not d.sampled.any() else np.full(n, np.nan)
+            stderr = np.zeros(n) if not d.sampled.any() else np.full(n, np.inf)  # one pair: no variance to estimate
         return Run(phi, stderr, len(d.coalitions), {"complete_sizes": d.complete_sizes, "pairs": d.n_pairs})
 
 
@@ -118,7 +118,7 @@ class RegressionMC(Estimator):
         coef_rows = shapley_coefficients(n, d.coalitions)  # for the enumerated rows (design weight 1)
         weighted = shapley_coefficients(n, d.coalitions, d.log_weights)  # a(S) c(S), for the sampled rows
         coef_ends = shapley_coefficients(n, ends)
-        estimates, variances = [], []
+        estimates, folds = [], []
         for f in range(k):
             rows = row_fold == f
             fit = surrogate.solve(gram - surrogate.gram(x[rows]), rhs - x[rows].T @ d.payoffs[rows]) if k > 1 \
@@ -132,12 +132,11 @@ class RegressionMC(Estimator):
             if m_fold:
                 per_pair = _pair_means(d, terms, mine) * d.n_pairs  # one pair's estimate of the sampled sum
                 sampled_part = per_pair.mean(0)
-                var = per_pair.var(0, ddof=1) / m_fold if m_fold > 1 else np.full(n, np.nan)
-            else:
-                sampled_part, var = np.zeros(n), np.zeros(n)
+            else:  # every coalition of this fold's share was enumerated: no sampling error
+                per_pair, sampled_part = np.zeros((0, n)), np.zeros(n)
             estimates.append(fit.shapley() + exact_part + sampled_part)
-            variances.append(var)
+            folds.append(per_pair)
         values = np.mean(estimates, axis=0)
-        stderr = np.sqrt(np.sum(variances, axis=0)) / k
+        stderr = fold_stderr(folds, n) if any(len(f) for f in folds) else np.zeros(n)
         return Run(values, stderr, len(d.coalitions), {"complete_sizes": d.complete_sizes, "pairs": d.n_pairs,
                                                    "folds": k, "surrogate": surrogate.kind})
