@@ -12,6 +12,10 @@ import numpy as np
 
 RIDGE = 1e-6
 """Ridge penalty relative to the mean diagonal of the Gram matrix: keeps under-determined fits finite."""
+MAX_PAIRWISE_FLOPS = 2e10
+"""Pairwise terms only while their Gram matrix (training rows x parameters^2) costs at most this many
+multiply-adds (about a second on one core): beyond it, a linear surrogate, so time grows smoothly with the players
+instead of jumping where pairwise terms would switch on (n = 60: 1,831 parameters)."""
 
 
 @dataclass
@@ -33,12 +37,14 @@ class FittedSurrogate:
 
 
 class AdditiveSurrogate:
-    """Linear terms always; pairwise terms when at least twice as many coalitions as parameters train it."""
+    """Linear terms always; pairwise terms when at least twice as many coalitions as parameters train it and their
+    fit costs at most MAX_PAIRWISE_FLOPS."""
 
     def __init__(self, n: int, n_train: int):
         self.n = n
         n_pairwise = 1 + n + n * (n - 1) // 2
-        self.pairs = np.triu_indices(n, 1) if n > 1 and n_train >= 2 * n_pairwise else None
+        affordable = float(n_train) * n_pairwise**2 <= MAX_PAIRWISE_FLOPS
+        self.pairs = np.triu_indices(n, 1) if n > 1 and n_train >= 2 * n_pairwise and affordable else None
         self.kind = "pairwise" if self.pairs is not None else "linear"
 
     @staticmethod
