@@ -79,8 +79,12 @@ def test_the_inherited_settings_warning_names_only_what_changes_results(tmp_path
     (cwd / "mine.yaml").write_text("pruning: {theta: 0.8}\noutdir: results/mine\n")
     out = run(cwd, "-n", "--configfile", "mine.yaml")
     warning = next(line for line in (out.stdout + out.stderr).splitlines() if "The config inherits" in line)
-    named = warning.split("does not set: ")[1].split(". Set them")[0].split(", ")
+    named = []
+    for group in warning.split("does not set: ")[1].split(". Set them")[0].split("; "):
+        section, _, keys = group.partition(": ")
+        named += [f"{section}.{k}" for k in keys.split(", ")] if keys else [section]
     assert {"seed", "pruning.shapley.estimator", "pruning.strategies", "estimator_study.estimators"} <= set(named)
+    assert "pruning: repetitions, retrain_epochs" in warning  # grouped by section
     assert not {"pruning.theta", "outdir"} & set(named)  # set by the file
     assert not [k for k in named if k.startswith(("training.threads", "pruning.figures", "resources"))]
     assert f"inherits {len(named)} setting(s) that change results" in warning

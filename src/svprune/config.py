@@ -206,8 +206,13 @@ def _inherited_warning(project, overlays: list, config: dict) -> str | None:
                  if not any(k == r or k.startswith(r + ".") for r in NOT_RESULTS) and not _unread(config, k)]
     if not inherited:
         return None
+    sections: dict[str, list[str]] = {}
+    for key in inherited:
+        section, _, rest = key.partition(".")
+        sections.setdefault(section, []).append(rest)
+    grouped = "; ".join(section if rest == [""] else f"{section}: {', '.join(rest)}" for section, rest in sections.items())
     return (f"The config inherits {len(inherited)} setting(s) that change results from config/config.yaml (the "
-            f"digits study), which --configfile does not set: {', '.join(inherited)}. Set them in your file, or pass "
+            f"digits study), which --configfile does not set: {grouped}. Set them in your file, or pass "
             "--replace-workflow-config to start from the schema's defaults instead.")
 
 
