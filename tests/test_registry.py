@@ -113,3 +113,22 @@ def test_each_renamed_key_is_refused_naming_the_new_one(old, new):
     node[parts[-1]] = {} if old in ("estimators", "layers") else 1
     with pytest.raises(SchemaError, match=f"config {old} was renamed to {new}"):
         validate(config, SCHEMA)
+
+
+def test_a_registry_takes_objects_paths_and_decorators_and_refuses_duplicates():
+    reg = registry.Registry("thing", default="a")
+    reg.register("a", "svprune.strategies:BottomK", "by path")
+
+    @reg.register("b")
+    class B:
+        """B's one-line description."""
+
+    assert B.__name__ == "B" and reg.get("b") is B  # the decorator returns the class itself
+    assert reg.entry("b").description == "B's one-line description."
+    assert reg.get("a").__name__ == "BottomK" and reg.names() == ("a", "b") and reg.default == "a"
+    with pytest.raises(registry.RegistryError, match="'b' is registered already"):
+        reg.register("b", B)
+    with pytest.raises(registry.RegistryError, match="unknown thing 'c'; choose one of a, b"):
+        reg.get("c")
+    reg.unregister("b")
+    assert "b" not in reg

@@ -62,7 +62,11 @@ class Registry:
         """Register ``target`` (an object or a ``"module:attribute"`` path) as ``name``; without a target, a
         decorator. A name already taken is refused unless ``replace``."""
         if target is None:
-            return lambda obj: self.register(name, obj, description, replace, **meta) or obj
+            def decorate(obj):
+                self.register(name, obj, description, replace, **meta)
+                return obj
+
+            return decorate
         if not isinstance(name, str) or not name.strip():
             raise RegistryError(f"a {self.what} needs a non-empty name; got {name!r}")
         if name in self._entries and not replace:
