@@ -78,10 +78,11 @@ def shapley_from_table(table: np.ndarray) -> np.ndarray:
     return phi
 
 
-def fold_stderr(folds: list[np.ndarray], n: int) -> np.ndarray:
+def fold_stderr(folds: list[np.ndarray], n: int, floor=None) -> np.ndarray:
     """Standard error of the mean of K fold means, each fold's sampling units (m_f x n) independent: the square
     root of sum_f var_f / m_f, divided by K. A fold of fewer than two units borrows the pooled within-fold variance
-    of all folds; with no degree of freedom at all the error is unknown: infinite, never NaN."""
+    of all folds; with no degree of freedom at all the error is unknown: infinite, never NaN. ``floor(m)``, where
+    given, is a lower bound of a fold's variance of m units (e.g. the rare-event floor of the permutation family)."""
     k = len(folds)
     sizes = np.array([len(f) for f in folds])
     dof = int(sizes.sum()) - k
@@ -90,7 +91,8 @@ def fold_stderr(folds: list[np.ndarray], n: int) -> np.ndarray:
     for fold, m in zip(folds, sizes):
         if m == 0:
             continue
-        total = total + (fold.var(0, ddof=1) if m > 1 else pooled) / m
+        var = fold.var(0, ddof=1) if m > 1 else pooled
+        total = total + (np.maximum(var, floor(m)) if floor is not None else var) / m
     return np.sqrt(total) / max(k, 1)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from svprune.games.base import positions
 from svprune.shapley.base import Estimator, Oracle, Run, fold_stderr
-from svprune.shapley.permutation.sampler import PermutationSampler
+from svprune.shapley.permutation.sampler import PermutationSampler, rare_event_floor
 
 
 class AntitheticRegression(Estimator):
@@ -56,5 +56,7 @@ class AntitheticRegression(Estimator):
             estimates.append(adjusted.mean(0))
             folds.append(adjusted)
         values = np.mean(estimates, axis=0)
-        stderr = fold_stderr(folds, n)  # a fold of one pair borrows the others' variance; never NaN
+        spread = float(units.max() - units.min()) if units.size else 0.0
+        floor = rare_event_floor(spread, pairs)  # of the whole sample: a rare contribution unseen in all of it
+        stderr = fold_stderr(folds, n, floor=lambda m: floor)  # never NaN, never 0 by chance
         return Run(values, stderr, len(perms), {"folds": k, "regressors": degree})

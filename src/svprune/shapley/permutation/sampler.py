@@ -28,16 +28,29 @@ def marginals(perms: np.ndarray, prefix_values: np.ndarray) -> np.ndarray:
     return contrib
 
 
+def rare_event_floor(spread: float, count: int) -> float:
+    """A floor under a sample variance of ``count`` units whose values span ``spread`` (over all players): the
+    variance of one unit in count + 1 lying spread/2 from the rest. A player that was never (or once) pivotal
+    in the sample has a sample variance of about 0, yet an unseen rare contribution of that size is as likely as
+    one in count + 1 draws; its standard error is then about spread / (2 count) instead of 0, and its interval
+    covers what the sample could not see. Where a player's own variance is larger, the floor does nothing."""
+    return spread**2 / (4.0 * (count + 1))
+
+
 class Moments:
-    """Running mean and standard error of i.i.d. sampling units (permutations, or antithetic pairs)."""
+    """Running mean and standard error of i.i.d. sampling units (permutations, or antithetic pairs); the
+    standard error's variance is floored by :func:`rare_event_floor` with the spread of all units seen."""
 
     def __init__(self, n: int):
         self.sum, self.sq, self.count = np.zeros(n), np.zeros(n), 0
+        self.low, self.high = np.inf, -np.inf
 
     def add(self, units: np.ndarray) -> None:
         self.sum += units.sum(0)
         self.sq += (units**2).sum(0)
         self.count += len(units)
+        if units.size:
+            self.low, self.high = min(self.low, float(units.min())), max(self.high, float(units.max()))
 
     @property
     def mean(self) -> np.ndarray:
@@ -48,6 +61,7 @@ class Moments:
         if self.count < 2:  # one unit: its spread is unknown
             return np.full(len(self.sum), np.inf)
         var = np.maximum(self.sq - self.count * self.mean**2, 0.0) / (self.count - 1)
+        var = np.maximum(var, rare_event_floor(self.high - self.low, self.count))
         return np.sqrt(var / self.count)
 
 

@@ -9,6 +9,7 @@ import logging
 import numpy as np
 
 from svprune.shapley.base import Estimator, Oracle, Run, log_weights
+from svprune.shapley.permutation.sampler import rare_event_floor
 
 
 def _pairs(oracle: Oracle, without: np.ndarray) -> np.ndarray:
@@ -93,6 +94,9 @@ class Stratified(Estimator):
         bounds = np.concatenate([[0], np.cumsum(alloc)])
         strata = list(zip(bounds[:-1], bounds[1:]))
         means = np.stack([diffs[:, a:b].mean(1) for a, b in strata], 1)
-        variances = np.stack([diffs[:, a:b].var(1, ddof=1) if b - a > 1 else np.zeros(n) for a, b in strata], 1)
+        spread = float(diffs.max() - diffs.min()) if diffs.size else 0.0
+        floor = rare_event_floor(spread, total)  # of the whole sample: a rare contribution unseen in all of it
+        variances = np.stack([np.maximum(diffs[:, a:b].var(1, ddof=1), floor) if b - a > 1
+                              else np.zeros(n) for a, b in strata], 1)  # sizes 0 and n-1: one coalition, exact
         stderr = np.sqrt((variances / alloc[None, :]).sum(1)) / n
         return Run(means.mean(1), stderr, total)
