@@ -294,3 +294,18 @@ def test_rarely_pivotal_players_get_honest_standard_errors_on_the_voting_game(me
     assert 0.9 <= np.mean(coverage) <= 1.0
     small = sh.shapley_values(game, method, 1_000, seed=0).stderr[5:]
     assert (small > 0).all() and (small < 0.05).all()  # neither 0 nor uselessly wide
+
+
+def test_weighted_voting_games_exact_values_by_dynamic_programming_equal_enumeration():
+    from svprune.games import WeightedVotingGame
+
+    for weights, quota in (([4, 3, 2, 1, 1, 0, 5, 2, 1, 1], 11), ([1] * 7, 4), ([9, 1, 1, 1], 10)):
+        game = WeightedVotingGame(weights, quota)
+        np.testing.assert_allclose(game.exact_values(), sh.exact(game).values, atol=1e-12)
+    np.testing.assert_allclose(WeightedVotingGame([1] * 7, 4).exact_values(), np.full(7, 1 / 7))  # symmetry
+    big = WeightedVotingGame.random(60, seed=0)
+    phi = big.exact_values()
+    assert phi.sum() == pytest.approx(1.0, abs=1e-9)  # efficiency: v(U) - v(empty) = 1
+    assert (phi[big.weights == 0] == 0).all() and phi[np.argmax(big.weights)] == phi.max()  # null, monotone
+    with pytest.raises(ValueError, match="quota must lie"):
+        WeightedVotingGame([1, 2], 4)

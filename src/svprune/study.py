@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from svprune import shapley as sh
-from svprune.games import Game, PerturbedUniformGame, SecurityCouncilGame, UnanimitySumGame
+from svprune.games import Game, PerturbedUniformGame, SecurityCouncilGame, UnanimitySumGame, WeightedVotingGame
 from svprune.progress import Progress
 from svprune.registry import GAMES
 
@@ -66,6 +66,10 @@ def perturbed_uniform(seed: int = 0) -> Game:
 
 def unanimity40(seed: int = 0) -> Game:
     return UnanimitySumGame(40, n_terms=50, max_size=8, seed=seed)
+
+
+def voting60(seed: int = 0) -> Game:
+    return WeightedVotingGame.random(60, seed=seed)
 
 
 def neuron16(seed: int = 0) -> Game:

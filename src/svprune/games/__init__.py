@@ -12,6 +12,7 @@ from svprune.games.reference import (
     TableGame,
     UnanimityGame,
     UnanimitySumGame,
+    WeightedVotingGame,
     paper_example,
 )
 
@@ -42,6 +43,7 @@ __all__ = [
     "TableGame",
     "UnanimityGame",
     "UnanimitySumGame",
+    "WeightedVotingGame",
     "bool_to_masks",
     "masks_to_bool",
     "paper_example",
