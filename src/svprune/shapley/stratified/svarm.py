@@ -90,4 +90,25 @@ class StratifiedSVARM(Estimator):
             for mean_var, count in ((var_in[size], count_in[size]), (var_out[size], count_out[size])):
                 v = np.where(count > 1, mean_var, pooled)
                 var += v / np.maximum(count, 1)
+        # the same variance from the rows' influences, summed within each complementary pair (S, N \ S) first:
+        # v(S) and v(N \ S) feed strata of the same player with opposite signs and are correlated (in a voting game,
+        # when S wins its complement loses), which the strata sums above leave out; the larger of the two is kept
+        influence = np.zeros((len(rows), n))
+        for size in sampled_sizes:
+            at = sizes == size
+            if not at.any():
+                continue
+            zs, vs = z[at], payoffs[at][:, None]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                inside = np.where(count_in[size] > 0, (vs - mean_in[size]) / count_in[size], 0.0)
+                outside = np.where(count_out[size] > 0, (vs - mean_out[size]) / count_out[size], 0.0)
+            influence[at] = zs * inside - (1 - zs) * outside
+        # independent units: each warm-up partition (its coalitions are disjoint, so dependent), each drawn pair
+        blocks = np.cumsum([0] + [2 * -(-n // size) for size in sampled_sizes if size <= n // 2])  # as _warmup
+        warmed = influence[len(enumerated) : len(first)]
+        warm_units = [warmed[a:b].sum(0) for a, b in zip(blocks[:-1], blocks[1:])]
+        drawn = influence[len(first):]
+        units = np.concatenate([np.reshape(warm_units, (-1, n)), drawn[: len(drawn) // 2 * 2].reshape(-1, 2, n).sum(1)])
+        if len(units) > 1:
+            var = np.maximum(var, (units**2).sum(0) * len(units) / (len(units) - 1))
         return Run(values, np.sqrt(var) / n, len(rows), {"complete_sizes": complete})
