@@ -132,8 +132,9 @@ class UnanimitySumGame(Game):
         self.weights = rng.uniform(0, 1, size=n_terms)
 
     def value(self, coalitions: np.ndarray) -> np.ndarray:
-        c = self._check(coalitions).astype(np.int32)
-        contained = c @ self.carriers.T.astype(np.int32) == self.carriers.sum(1)
+        # members of each carrier in each coalition, counted by a float32 product (BLAS; exact: counts <= n < 2^24)
+        c = self._check(coalitions).astype(np.float32)
+        contained = c @ self.carriers.T.astype(np.float32) == self.carriers.sum(1)
         return contained.astype(float) @ self.weights
 
     def exact_values(self) -> np.ndarray:
