@@ -309,3 +309,54 @@ def test_weighted_voting_games_exact_values_by_dynamic_programming_equal_enumera
     assert (phi[big.weights == 0] == 0).all() and phi[np.argmax(big.weights)] == phi.max()  # null, monotone
     with pytest.raises(ValueError, match="quota must lie"):
         WeightedVotingGame([1, 2], 4)
+
+
+class _Majority:
+    """v(S) = 1 when S holds more than half of the n players: exact values 1/n each; a walk that removes players
+    from the grand coalition reaches v(empty) halfway, where truncation ends it."""
+
+    def __init__(self, n):
+        self.n_players = n
+
+    def value(self, coalitions):
+        return (coalitions.sum(1) > self.n_players / 2).astype(float)
+
+
+def test_truncated_monte_carlo_saves_evaluations_where_the_value_collapses_and_stays_efficient():
+    game = _Majority(40)
+    tmc = sh.shapley_values(game, "tmc", 20_000, seed=0)
+    plain = sh.shapley_values(game, "permutation", 20_000, seed=0)
+    assert tmc.n_evaluations <= 20_000 and tmc.estimator == "tmc"
+    assert tmc.n_units > 1.5 * plain.n_units  # walks end about halfway: nearly twice the permutations
+    assert tmc.values.sum() == pytest.approx(1.0, abs=1e-12)  # each walk's contributions telescope to v(U) - v(empty)
+    assert np.abs(tmc.values - 1 / 40).max() < 4 * tmc.stderr.max() + 1e-9
+    again = sh.shapley_values(game, "tmc", 20_000, seed=0)
+    np.testing.assert_array_equal(tmc.values, again.values)
+
+
+def test_top_k_finds_planted_players_and_stops_once_they_are_separated():
+    rng = np.random.default_rng(0)
+    weights = rng.uniform(0, 0.02, 50)
+    weights[[3, 17, 41]] = [0.5, 0.4, 0.3]
+    noise = UnanimitySumGame(50, n_terms=30, max_size=3, seed=1)
+
+    def game(c):
+        return c.astype(float) @ weights + 0.05 * noise.value(c)
+
+    found = sh.top_k(_Callable(game, 50), 3, 50_000, seed=0)
+    assert sorted(found.players.tolist()) == [3, 17, 41] and found.separated
+    assert found.estimate.n_evaluations < 50_000 / 4  # stopped early
+    assert (found.lower[[3, 17, 41]] > found.upper[np.setdiff1d(np.arange(50), [3, 17, 41])].max()).all()
+    # where nothing separates the top (all players alike), it spends the budget and says so
+    alike = sh.top_k(_Majority(20), 3, 5_000, seed=0)
+    assert not alike.separated and alike.estimate.n_evaluations > 4_000
+    with pytest.raises(ValueError, match="k must lie in 1..19"):
+        sh.top_k(_Majority(20), 20, 5_000)
+
+
+class _Callable:
+    def __init__(self, f, n):
+        self.f, self.n_players = f, n
+
+    def value(self, coalitions):
+        return self.f(coalitions)

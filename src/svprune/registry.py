@@ -136,6 +136,7 @@ for _name, _path in [
     ("svarm", "svprune.shapley.stratified:StratifiedSVARM"),
     ("regression", "svprune.shapley.regression:RegressionMC"),
     ("antithetic_regression", "svprune.shapley.permutation:AntitheticRegression"),
+    ("tmc", "svprune.shapley.permutation:TruncatedMC"),
 ]:
     ESTIMATORS.register(_name, _path)
 

@@ -22,6 +22,7 @@ from svprune.shapley.base import (
     ShapleyEstimate,
     shapley_from_table,
 )
+from svprune.shapley.topk import TopK, top_k
 
 DEFAULT_ESTIMATOR = ESTIMATORS.default
 """The default estimator (svprune.registry.ESTIMATORS.default)."""
@@ -56,5 +57,5 @@ def exact(game) -> ShapleyEstimate:
 
 __all__ = [
     "DEFAULT_BUDGET", "DEFAULT_ESTIMATOR", "ESTIMATORS", "PERMUTATION_BATCH", "BudgetExceeded", "Estimator", "Oracle",
-    "Run", "ShapleyEstimate", "exact", "get_estimator", "shapley_from_table", "shapley_values",
+    "Run", "ShapleyEstimate", "TopK", "exact", "get_estimator", "shapley_from_table", "shapley_values", "top_k",
 ]

@@ -4,6 +4,7 @@ regression adjustment, on one shared sampler."""
 from svprune.shapley.permutation.control_variates import AntitheticRegression
 from svprune.shapley.permutation.estimators import Antithetic, Permutation
 from svprune.shapley.permutation.sampler import PermutationSampler, marginals, random_permutations
+from svprune.shapley.permutation.truncated import TruncatedMC
 
-__all__ = ["Antithetic", "AntitheticRegression", "Permutation", "PermutationSampler", "marginals",
+__all__ = ["Antithetic", "AntitheticRegression", "Permutation", "PermutationSampler", "TruncatedMC", "marginals",
            "random_permutations"]
