@@ -201,3 +201,58 @@ def test_values_command_on_a_cnn_checkpoint(tmp_path):
     assert main(["values", "--data", str(data), "--model", str(root), "--layer", "bn2", "--out", str(out)]) == 1
     bad = '{"kind": "cnn", "channels": [3], "image_shape": [1, 8, 9]}'
     assert main(["train-root", "--data", str(data), "--model", bad, "--seed", "0", "--out", str(root)]) == 1
+
+
+class _ThreeConvs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 4, 3, padding=1)
+        self.c2 = nn.Conv2d(4, 5, 3, padding=1)
+        self.bn = nn.BatchNorm2d(5)
+        self.c3 = nn.Conv2d(5, 6, 3, padding=1)
+        self.fc = nn.Linear(6, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.c1(x))
+        x = torch.relu(self.bn(self.c2(x)))
+        x = torch.relu(self.c3(x))
+        return self.fc(x.mean((2, 3)))
+
+
+def test_a_game_over_several_layers_equals_a_hand_masked_forward_pass(digits):
+    from svprune.train import as_tensors, train
+
+    torch.manual_seed(0)
+    model = _ThreeConvs()
+    x, y = as_tensors(digits.x_train.reshape(-1, 1, 8, 8), digits.y_train)
+    train(model, x, y, 2, seed=0)
+    model.eval()
+    xv, yv = as_tensors(digits.x_val.reshape(-1, 1, 8, 8), digits.y_val)
+    game = ModuleGame(model, ["c1", "c2", "c3"], xv, yv, measure="neg_cross_entropy")
+    assert game.n_players == 4 + 5 + 6 and game.player_names[4] == "c2:0" and game.player_names[-1] == "c3:5"
+    assert game.max_diff < 1e-4  # the self-check: masking equals pruning the three layers physically
+    rng = np.random.default_rng(1)
+    coalitions = rng.random((6, 15)) < 0.6
+
+    def by_hand(keep):  # zero the absent channels where the network computes them (ReLU(0) = 0; BN after c2:
+        masks = {"c1": keep[:4], "c2": keep[4:9], "c3": keep[9:]}  # zero its output after BN and ReLU instead)
+        hooks = [model.c1.register_forward_hook(lambda m, i, o: o * torch.as_tensor(masks["c1"], dtype=o.dtype)[:, None, None]),
+                 model.bn.register_forward_hook(lambda m, i, o: torch.where(
+                     torch.as_tensor(masks["c2"])[:, None, None], o, -1e9 * torch.ones_like(o))),
+                 model.c3.register_forward_hook(lambda m, i, o: o * torch.as_tensor(masks["c3"], dtype=o.dtype)[:, None, None])]
+        try:
+            with torch.no_grad():
+                logp = torch.log_softmax(model(xv).double(), 1)
+        finally:
+            for h in hooks:
+                h.remove()
+        return float(logp.gather(1, yv[:, None]).mean())
+
+    expected = np.array([by_hand(c) for c in coalitions]) - by_hand(np.zeros(15, dtype=bool))
+    np.testing.assert_allclose(game.value(coalitions), expected, atol=1e-5)
+    # "all": every layer whose channels can be players, the output layer aside
+    assert ModuleGame(model, "all", xv[:64], yv[:64]).layers == ["c1", "c2", "c3"]
+    with pytest.raises(ValueError, match="listed twice"):
+        ModuleGame(model, ["c1", "c1"], xv[:64], yv[:64])
+    with pytest.raises(ValueError, match="one layer at a time"):
+        ModuleGame(model, ["c1", "c2"], xv[:64], yv[:64], removal="prune")

@@ -358,3 +358,69 @@ def prune_channels(model: nn.Module, layer: str, positions: Sequence[int], examp
         norm.num_groups = norm.num_channels
     pruned.train(was_training)
     return pruned
+
+
+def player_layer_list(model: nn.Module, layers, example: torch.Tensor) -> list[str]:
+    """The layers of a game over several layers: a list of module paths as given (at least one, no repeats), or
+    "all": every Linear/Conv layer whose channels a mask removes exactly (svprune's refusals and the output layer
+    left out, and a layer coupled to an earlier one, whose channels that one's players already are)."""
+    if isinstance(layers, str) and layers == "all":
+        chosen, covered = [], set()
+        for name in player_layers(model):
+            if name in covered:
+                continue
+            try:
+                group = channel_group(model, name, example)
+            except ChannelError:
+                continue
+            if group.exact_by_mask:
+                chosen.append(name)
+                covered.update(group.producers)
+        if not chosen:
+            raise ChannelError("no layer of this model has channels that can be players")
+        return chosen
+    layers = list(layers)
+    if not layers or not all(isinstance(name, str) for name in layers):
+        raise ValueError(f"layers must be a non-empty list of module paths, or 'all'; got {layers!r}")
+    if len(set(layers)) != len(layers):
+        raise ValueError(f"a layer is listed twice: {layers}")
+    return layers
+
+
+def combine_groups(groups: list[ChannelGroup]) -> ChannelGroup:
+    """The channels of several layers as one set of players, in order (layer by layer): each consumer's input
+    positions mapped to the combined players; a layer read by another player layer's consumer shares it. A layer
+    listed twice, or coupled to another listed layer (their channels are one group), is refused."""
+    total = sum(g.n_channels for g in groups)
+    owner: dict[str, str] = {}
+    for g in groups:
+        for producer in g.producers:
+            if producer in owner:
+                raise ChannelError(f"{g.layer!r} and {owner[producer]!r} share the channels of {producer!r} (the same "
+                                   "layer, or layers tied by residual additions): list one of them")
+            owner[producer] = g.layer
+    consumers: dict[str, Consumer] = {}
+    offset = 0
+    for g in groups:
+        for c in g.consumers:
+            gather = np.where(c.gather >= g.n_channels, total, c.gather + offset)
+            if c.name in consumers:  # one layer reads the channels of several player layers (a concatenation)
+                old = consumers[c.name].gather
+                if ((old < total) & (gather < total)).any():
+                    raise ChannelError(f"{c.name!r} reads one input position as a channel of two player layers")
+                gather = np.where(gather < total, gather, old)
+            consumers[c.name] = Consumer(c.name, c.channel_dim, c.width, gather)
+        offset += g.n_channels
+    return ChannelGroup(", ".join(g.layer for g in groups), total, [p for g in groups for p in g.producers],
+                        list(consumers.values()), [o for g in groups for o in g.ops],
+                        [m for g in groups for m in g.mixing])
+
+
+def prune_layers(model: nn.Module, removed: dict[str, Sequence[int]], example_inputs=None) -> nn.Module:
+    """A new model without the output channels ``removed[layer]`` of each layer (:func:`prune_channels`, one layer
+    after another; module paths do not change)."""
+    pruned = model
+    for layer, positions in removed.items():
+        if len(positions) or pruned is model:
+            pruned = prune_channels(pruned, layer, positions, example_inputs)
+    return pruned

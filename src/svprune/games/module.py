@@ -33,7 +33,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from svprune.channels import ChannelError, channel_group, check_player_layer, prune_channels, remember_example
+from svprune.channels import (
+    ChannelError,
+    channel_group,
+    check_player_layer,
+    combine_groups,
+    player_layer_list,
+    prune_layers,
+    remember_example,
+)
 from svprune.games.network import DEFAULT_MAX_BATCH_BYTES, _NetworkGame
 from svprune.outputs import logits_of, logits_on
 from svprune.registry import MEASURES
@@ -125,8 +133,10 @@ class _Untraceable(Exception):
 
 
 class ModuleGame(_NetworkGame):
-    """Players: the output channels of ``layer`` (a module path) in any ``nn.Module`` classifier. See the
-    module's docstring for what a coalition means and how it is computed.
+    """Players: the output channels of ``layer`` (a module path) in any ``nn.Module`` classifier, or of several
+    layers (a list of module paths, or "all": every Linear/Conv layer whose channels can be players, the output
+    layer aside), in order, named ``layer:channel`` (``player_names``); a coalition masks each layer's absent
+    channels at its own mask points. See the module's docstring for what a coalition means and how it is computed.
 
     ``removal``: "mask" (zero the absent channels where the layers that read them read them; refused, naming the
     operation, where that is not exact) or "prune" (evaluate each coalition on the physically pruned model: exact
@@ -142,7 +152,7 @@ class ModuleGame(_NetworkGame):
     def __init__(
         self,
         model: nn.Module,
-        layer: str,
+        layer,
         x,
         y,
         measure: str = MEASURES.default,
@@ -152,11 +162,13 @@ class ModuleGame(_NetworkGame):
     ):
         if removal not in REMOVALS:
             raise ValueError(f"removal must be one of {', '.join(REMOVALS)}; got {removal!r}")
-        check_player_layer(model, layer)
-        self.removal = removal
         param = next(model.parameters())
         first = torch.as_tensor(np.asarray(x[:1]) if not torch.is_tensor(x) else x[:1], dtype=param.dtype)
         first = first.to(param.device)
+        layers = player_layer_list(model, layer, first) if not isinstance(layer, str) or layer == "all" else [layer]
+        for name in layers:
+            check_player_layer(model, name)
+        self.removal = removal
         was_training = model.training
         if was_training:
             log.info("the model is in train mode: the game evaluates it in eval mode (batch norm with its running "
@@ -164,15 +176,22 @@ class ModuleGame(_NetworkGame):
         with evaluating(model):
             n_classes = int(logits_on(model, first).shape[1])
             remember_example(model, first)
-            group = channel_group(model, layer, first)
-            self.layer, self.group = layer, group
-            self.coupled_layers, self.mask_points = group.coupled, group.mask_points
-            if group.coupled:
-                log.info("the channels of %r are tied to %s: they are valued and removed together", layer,
-                         ", ".join(group.coupled))
+            groups = [channel_group(model, name, first) for name in layers]
+            group = groups[0] if len(groups) == 1 else combine_groups(groups)
+            self.layers, self.layer, self.group = layers, group.layer, group
+            self.sizes = [g.n_channels for g in groups]
+            self.player_names = [f"{g.layer}:{c}" for g in groups for c in range(g.n_channels)]
+            self.coupled_layers = [c for g in groups for c in g.coupled]
+            self.mask_points = group.mask_points
+            if self.coupled_layers:
+                log.info("the channels of %r are tied to %s: they are valued and removed together", self.layer,
+                         ", ".join(self.coupled_layers))
+            if removal == "prune" and len(layers) > 1:
+                raise ValueError("removal='prune' values the channels of one layer at a time; a game over several "
+                                 f"layers ({self.layer}) masks them")
             if removal == "mask" and not group.exact_by_mask:
                 raise ChannelError(
-                    f"no mask of the channels of {layer!r} equals removing them: they pass through "
+                    f"no mask of the channels of {self.layer!r} equals removing them: they pass through "
                     f"{'; '.join(group.mixing)}. Evaluate every coalition on the physically pruned model instead "
                     "(ModuleGame(..., removal='prune'); in the workflow, model.removal: prune; slower), or choose "
                     "another layer")
@@ -189,12 +208,12 @@ class ModuleGame(_NetworkGame):
                 self._build(x)
             self.max_diff = self._check_against_pruning()
             self.empty_measure = float(self.measure_of(np.zeros((1, self.n_players), dtype=bool))[0])
-            if fast is not False and removal == "mask":
+            if fast is not False and removal == "mask" and len(layers) == 1:  # one layer: its read-out may be additive
                 self._terms, self._base = self._additive_terms()
         model.train(was_training)
         self.fast = self._terms is not None
         if fast and not self.fast:
-            raise ValueError(f"fast=True needs the network after {layer!r} to be additive in its channels "
+            raise ValueError(f"fast=True needs the network after {self.layer!r} to be additive in its channels "
                              "(per-channel pooling, reshapes and linear layers only)")
 
     # ---- caching and running ---------------------------------------------------------------------------------
@@ -290,8 +309,9 @@ class ModuleGame(_NetworkGame):
             size = sum(_size(t) for t in self.model.state_dict().values())
             while self._pruned and len(self._pruned) >= max(1, min(16, PRUNED_CACHE_BYTES // max(size, 1))):
                 self._pruned.popitem(last=False)
-            self._pruned[key] = prune_channels(self.model, self.layer, np.flatnonzero(~keep),
-                                               example_inputs=self._probe_x[:1]).eval()
+            bounds = np.cumsum([0, *self.sizes])
+            removed = {name: np.flatnonzero(~keep[a:b]) for name, a, b in zip(self.layers, bounds[:-1], bounds[1:])}
+            self._pruned[key] = prune_layers(self.model, removed, example_inputs=self._probe_x[:1]).eval()
         self._pruned.move_to_end(key)
         return self._pruned[key]
 
@@ -328,9 +348,13 @@ class ModuleGame(_NetworkGame):
         rng = np.random.default_rng(0)
         sl = slice(0, len(self._probe_x))
         worst = 0.0
+        bounds = np.cumsum([0, *self.sizes])
         for removed in sorted({1, n // 2, n - 1})[:CHECK_COALITIONS]:
             keep = np.ones(n, dtype=bool)
             keep[rng.choice(n, size=removed, replace=False)] = False
+            for a, b in zip(bounds[:-1], bounds[1:]):  # a layer keeps at least one channel (else it is not prunable)
+                if not keep[a:b].any():
+                    keep[a + rng.integers(b - a)] = True
             try:
                 pruned = self._pruned_model(keep)
                 expected = logits_of(pruned(self._probe_x))
