@@ -44,6 +44,9 @@ def test_the_filled_schema_takes_names_and_defaults_from_the_registries():
     assert schema["pruning"]["properties"]["measure"]["default"] == registry.MEASURES.default
     assert schema["dataset"]["properties"]["name"]["enum"] == list(registry.DATASETS)
     assert schema["model"]["properties"]["kind"]["enum"] == list(registry.KINDS)
+    from svprune.settings import REMOVALS
+
+    assert schema["model"]["properties"]["removal"]["enum"] == list(REMOVALS)  # not a registry: checked for drift
     study = schema["estimator_study"]["properties"]
     assert study["games"]["default"] == list(registry.GAMES)
     assert study["estimators"]["default"] == [e for e in registry.ESTIMATORS if e != "exact"]

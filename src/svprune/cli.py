@@ -9,12 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
-from pathlib import Path
-
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from svprune.files import atomic_path
 from svprune.registry import DEFAULT_BUDGET, ESTIMATORS, GAMES, MEASURES, PLUGINS_ENV, RegistryError, load_plugins
@@ -112,7 +110,7 @@ def _check_roots(paths, models, section: dict, splits) -> None:
 
     from svprune.kinds import kind_of_section
     from svprune.models import model_from_config, model_spec
-    from svprune.records import RERUN_COMMAND
+    from svprune.files import rerun_command
 
     kind = kind_of_section(section)
     try:
@@ -121,7 +119,7 @@ def _check_roots(paths, models, section: dict, splits) -> None:
     except Exception:  # noqa: BLE001 - a builder that needs real tensors
         reference = model_from_config(section, splits.n_features, splits.n_classes, 0, splits.sample_shape)
     expected = kind.describe(reference)
-    rerun = os.environ.get(RERUN_COMMAND, "snakemake --cores all")
+    rerun = rerun_command()
     for path, model in zip(paths, models):
         got = model_spec(model)
         if got != expected:
@@ -132,9 +130,9 @@ def _check_roots(paths, models, section: dict, splits) -> None:
 
 def _check_made_for(paths, metas, seeds, training: dict) -> None:
     """Each root must have been made for its seed, with this walk's training settings (where it records them)."""
-    from svprune.records import RERUN_COMMAND
+    from svprune.files import rerun_command
 
-    rerun = os.environ.get(RERUN_COMMAND, "snakemake --cores all")
+    rerun = rerun_command()
     for path, meta, seed in zip(paths, metas, seeds):
         made_by = meta.get("made_by") or {}
         problems = []
@@ -383,7 +381,7 @@ def cmd_estimator_tables(args) -> None:
             peers = pd.read_csv(args.peers)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
             raise ValueError(f"peer results {args.peers} are not a readable CSV ({type(err).__name__}); write them "
-                             "with benchmarks/peer_estimators.py, or set estimators.peers: null") from None
+                             "with benchmarks/peer_estimators.py, or set estimator_study.peers: null") from None
         results = pd.concat([results, peers[peers["game"].isin(results["game"].unique())]], ignore_index=True)
     _write_csv(results, args.out_runs)
     summary = summarize_study(results)

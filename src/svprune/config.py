@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from svprune.files import RERUN_COMMAND
-from svprune.registry import PLUGINS_ENV, RegistryError, load_plugins
+from svprune.registry import DATASETS, PLUGINS_ENV, RegistryError, load_plugins
 from svprune.schema import has_key
 from svprune.strategies import parse
 
@@ -152,10 +152,6 @@ def check_model(model: dict, gridsearch: dict, project: str | os.PathLike = ".")
         except ConfigError as err:
             raise ConfigError(f"{err}; give a file written by torch.save(model.state_dict(), path), or leave it unset "
                               "to train the root models") from None
-    from svprune.settings import REMOVALS
-
-    if model.get("removal", "mask") not in REMOVALS:
-        raise ConfigError(f"config model.removal: {model.get('removal')!r} is not one of {', '.join(REMOVALS)}")
 
 
 NOT_RESULTS = ("outdir", "companion", "training.threads", "pruning.figures", "resources")
@@ -237,8 +233,6 @@ def plan(config: dict, project, schema_path, overlays=(), replace_workflow_confi
     study = config["estimator_study"]
     if study.get("peers") and study["enabled"]:
         check_input_file(study["peers"], project, "estimator_study.peers", "peer results (CSV)")
-    from svprune.registry import DATASETS
-
     for key, what in DATASETS.entry(config["dataset"]["name"]).meta.get("files", {}).items():
         check_input_file(config["dataset"].get(key), project, f"dataset.{key}", what)
     companion = config.get("companion")

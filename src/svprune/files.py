@@ -15,6 +15,11 @@ RERUN_COMMAND = "SVPRUNE_RERUN"
 --configfile ...``), so that advice names the same config file; jobs inherit it."""
 
 
+def rerun_command() -> str:
+    """The command that reruns this workflow, for advice in errors (plain ``snakemake --cores all`` outside it)."""
+    return os.environ.get(RERUN_COMMAND, "snakemake --cores all")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[str]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, with the permissions any file the

@@ -4,7 +4,7 @@ after each epoch budget of the grid.
 The repetitions of one hidden size are trained together, as one fused tensor program
 (:mod:`svprune.fused`): each repetition has its own initial seed, and a group of repetitions shares one
 minibatch order, whose seed is a function of the base seed, the size and the group's first repetition. Groups
-have a fixed size (``models_per_job``), so adding repetitions adds groups and leaves the earlier ones as
+have a fixed size (``gridsearch.repetitions_per_job``), so adding repetitions adds groups and leaves the earlier ones as
 they were.
 """
 

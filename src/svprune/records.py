@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
-from svprune.files import RERUN_COMMAND  # noqa: F401 (re-exported: where the advice reads it)
+from svprune.files import rerun_command
 
 @dataclass(frozen=True)
 class StepRecord:
@@ -63,7 +63,7 @@ class RecordError(ValueError):
 
 
 def _redo(path) -> str:
-    command = os.environ.get(RERUN_COMMAND, "snakemake --cores all")
+    command = rerun_command()
     return (f"Rerun the job that writes it: `{command} --forcerun {path}` (this reruns everything downstream too), "
             f"or delete the file and run `{command}` again.")
 

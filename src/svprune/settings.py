@@ -109,8 +109,9 @@ def _budget(shapley: dict) -> int | None:
     return None if shapley.get("budget") is None else int(shapley["budget"])
 
 
-def repetition_groups(repetitions: int, models_per_job: int) -> list[tuple[int, int]]:
+def repetition_groups(repetitions: int, repetitions_per_job: int) -> list[tuple[int, int]]:
     """The groups [first, last] (inclusive) of repetitions 0..repetitions-1 trained together."""
-    if models_per_job < 1:
-        raise ValueError(f"models_per_job must be >= 1; got {models_per_job}")
-    return [(a, min(a + models_per_job, repetitions) - 1) for a in range(0, repetitions, models_per_job)]
+    if repetitions_per_job < 1:
+        raise ValueError(f"repetitions_per_job must be >= 1; got {repetitions_per_job}")
+    per_job = repetitions_per_job
+    return [(a, min(a + per_job, repetitions) - 1) for a in range(0, repetitions, per_job)]
