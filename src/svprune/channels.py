@@ -360,31 +360,33 @@ def prune_channels(model: nn.Module, layer: str, positions: Sequence[int], examp
     return pruned
 
 
-def player_layer_list(model: nn.Module, layers, example: torch.Tensor) -> list[str]:
-    """The layers of a game over several layers: a list of module paths as given (at least one, no repeats), or
-    "all": every Linear/Conv layer whose channels a mask removes exactly (svprune's refusals and the output layer
-    left out, and a layer coupled to an earlier one, whose channels that one's players already are)."""
-    if isinstance(layers, str) and layers == "all":
-        chosen, covered = [], set()
-        for name in player_layers(model):
-            if name in covered:
-                continue
-            try:
-                group = channel_group(model, name, example)
-            except ChannelError:
-                continue
-            if group.exact_by_mask:
-                chosen.append(name)
-                covered.update(group.producers)
-        if not chosen:
-            raise ChannelError("no layer of this model has channels that can be players")
-        return chosen
+def player_layer_list(layers) -> list[str]:
+    """The layers of a game over several layers, as given: a list of module paths (at least one, no repeats)."""
     layers = list(layers)
     if not layers or not all(isinstance(name, str) for name in layers):
         raise ValueError(f"layers must be a non-empty list of module paths, or 'all'; got {layers!r}")
     if len(set(layers)) != len(layers):
         raise ValueError(f"a layer is listed twice: {layers}")
     return layers
+
+
+def all_player_groups(model: nn.Module, example: torch.Tensor) -> list[ChannelGroup]:
+    """The groups of every Linear/Conv layer whose channels a mask removes exactly: svprune's refusals and the
+    output layer left out, and a layer coupled to an earlier one, whose channels that one's players already are."""
+    chosen, covered = [], set()
+    for name in player_layers(model):
+        if name in covered:
+            continue
+        try:
+            group = channel_group(model, name, example)
+        except ChannelError:
+            continue
+        if group.exact_by_mask:
+            chosen.append(group)
+            covered.update(group.producers)
+    if not chosen:
+        raise ChannelError("no layer of this model has channels that can be players")
+    return chosen
 
 
 def combine_groups(groups: list[ChannelGroup]) -> ChannelGroup:

@@ -35,6 +35,7 @@ from torch import nn
 
 from svprune.channels import (
     ChannelError,
+    all_player_groups,
     channel_group,
     check_player_layer,
     combine_groups,
@@ -165,8 +166,8 @@ class ModuleGame(_NetworkGame):
         param = next(model.parameters())
         first = torch.as_tensor(np.asarray(x[:1]) if not torch.is_tensor(x) else x[:1], dtype=param.dtype)
         first = first.to(param.device)
-        layers = player_layer_list(model, layer, first) if not isinstance(layer, str) or layer == "all" else [layer]
-        for name in layers:
+        names = None if layer == "all" else [layer] if isinstance(layer, str) else player_layer_list(layer)
+        for name in names or []:  # every name before any work, so that a typo is the first error
             check_player_layer(model, name)
         self.removal = removal
         was_training = model.training
@@ -176,10 +177,14 @@ class ModuleGame(_NetworkGame):
         with evaluating(model):
             n_classes = int(logits_on(model, first).shape[1])
             remember_example(model, first)
-            groups = [channel_group(model, name, first) for name in layers]
+            if names is None:
+                groups = all_player_groups(model, first)
+            else:
+                groups = [channel_group(model, name, first) for name in names]
+            layers = [g.layer for g in groups]
             group = groups[0] if len(groups) == 1 else combine_groups(groups)
             self.layers, self.layer, self.group = layers, group.layer, group
-            self.sizes = [g.n_channels for g in groups]
+            self.bounds = np.cumsum([0, *(g.n_channels for g in groups)])  # players of layers[i]: bounds[i]:bounds[i+1]
             self.player_names = [f"{g.layer}:{c}" for g in groups for c in range(g.n_channels)]
             self.coupled_layers = [c for g in groups for c in g.coupled]
             self.mask_points = group.mask_points
@@ -309,8 +314,8 @@ class ModuleGame(_NetworkGame):
             size = sum(_size(t) for t in self.model.state_dict().values())
             while self._pruned and len(self._pruned) >= max(1, min(16, PRUNED_CACHE_BYTES // max(size, 1))):
                 self._pruned.popitem(last=False)
-            bounds = np.cumsum([0, *self.sizes])
-            removed = {name: np.flatnonzero(~keep[a:b]) for name, a, b in zip(self.layers, bounds[:-1], bounds[1:])}
+            removed = {name: np.flatnonzero(~keep[a:b])
+                       for name, a, b in zip(self.layers, self.bounds[:-1], self.bounds[1:])}
             self._pruned[key] = prune_layers(self.model, removed, example_inputs=self._probe_x[:1]).eval()
         self._pruned.move_to_end(key)
         return self._pruned[key]
@@ -348,11 +353,10 @@ class ModuleGame(_NetworkGame):
         rng = np.random.default_rng(0)
         sl = slice(0, len(self._probe_x))
         worst = 0.0
-        bounds = np.cumsum([0, *self.sizes])
         for removed in sorted({1, n // 2, n - 1})[:CHECK_COALITIONS]:
             keep = np.ones(n, dtype=bool)
             keep[rng.choice(n, size=removed, replace=False)] = False
-            for a, b in zip(bounds[:-1], bounds[1:]):  # a layer keeps at least one channel (else it is not prunable)
+            for a, b in zip(self.bounds[:-1], self.bounds[1:]):  # a layer keeps at least one channel (else it is not prunable)
                 if not keep[a:b].any():
                     keep[a + rng.integers(b - a)] = True
             try:
