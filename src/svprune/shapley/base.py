@@ -235,12 +235,21 @@ class Estimator:
         return DEFAULT_BUDGET
 
     def _adaptive(self, game, budget: int, rng, tolerance: float) -> ShapleyEstimate:
-        """Independent estimates with budgets b, b, 2b, 4b, ... (b = budget/32), pooled with weights proportional
-        to their evaluations (so the pool stays unbiased and uses every evaluation), until every pooled standard
-        error is at most ``tolerance`` or the budget is spent."""
+        """Pooled rounds (:meth:`pooled_rounds`, b = budget/32) until every pooled standard error is at most
+        ``tolerance`` or the budget is spent."""
+        estimate = self.pooled_rounds(game, budget, rng, budget // 32,
+                                      lambda values, stderr: np.max(stderr, initial=0.0) <= tolerance)
+        estimate.extra.update(tolerance=tolerance)
+        return estimate
+
+    def pooled_rounds(self, game, budget: int, rng, first: int, done) -> ShapleyEstimate:
+        """Independent estimates with budgets b, b, 2b, 4b, ... (b = ``first``, at least the estimator's minimum),
+        pooled with weights proportional to their evaluations (so the pool stays unbiased and uses every
+        evaluation), until ``done(values, stderr)`` of the pool or the budget is spent. v(empty) and v(U) are
+        evaluated once. The estimate's ``extra`` has the last round's, and ``rounds``."""
         n = game.n_players
         need = self.min_budget(n) - 2  # v(empty) and v(U) are known after the first round
-        step = max(need, budget // 32)
+        step = max(need, first)
         oracle = Oracle(game, budget)
         spent, ends = oracle.spent, (oracle.empty, oracle.grand)
         rounds = []
@@ -255,11 +264,14 @@ class Estimator:
             weights /= weights.sum()
             pooled = sum(w * r[1] for w, r in zip(weights, rounds))
             pooled_se = np.sqrt(sum(w**2 * r[2] ** 2 for w, r in zip(weights, rounds)))
-            if np.max(pooled_se, initial=0.0) <= tolerance:
+            if done(pooled, pooled_se):
                 break
             step = step if len(rounds) == 1 else 2 * step
+        if not rounds:
+            raise ValueError(f"the budget ({budget:,}) is below the {self.name} estimator's minimum for {n} players "
+                             f"({self.min_budget(n):,})")
         return self._record(oracle, Run(pooled, pooled_se, sum(r[3] for r in rounds),
-                                        {**run.extra, "tolerance": tolerance, "rounds": len(rounds)}))
+                                        {**run.extra, "rounds": len(rounds)}))
 
     def _record(self, oracle: Oracle, run: Run) -> ShapleyEstimate:
         return ShapleyEstimate(

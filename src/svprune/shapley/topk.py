@@ -10,7 +10,7 @@ import numpy as np
 
 from svprune.games.base import as_game
 from svprune.registry import DEFAULT_BUDGET, ESTIMATORS
-from svprune.shapley.base import Oracle, ShapleyEstimate
+from svprune.shapley.base import ShapleyEstimate
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,9 @@ def separated(values: np.ndarray, stderr: np.ndarray, k: int, z: float) -> bool:
 
 def top_k(game, k: int, budget: int = DEFAULT_BUDGET, seed: int = 0, estimator: str = ESTIMATORS.default,
           z: float = 2.0, first_round: int | None = None) -> TopK:
-    """The k players of largest Shapley value. Independent estimates in rounds of doubling budgets (the first
-    ``first_round`` evaluations, default budget/16), pooled with weights proportional to their evaluations (the
-    pool stays unbiased and its standard errors shrink), until the top k are separated at ``z`` standard errors or
-    the budget is spent. v(empty) and v(U) are evaluated once."""
+    """The k players of largest Shapley value: the estimator's pooled rounds (Estimator.pooled_rounds; the first of
+    ``first_round`` evaluations, default budget/16) until the top k are separated at ``z`` standard errors or the
+    budget is spent."""
     game = as_game(game)
     n = game.n_players
     if not 1 <= int(k) < n:
@@ -50,29 +49,10 @@ def top_k(game, k: int, budget: int = DEFAULT_BUDGET, seed: int = 0, estimator: 
     est.name = estimator
     if not est.has_stderr:
         raise ValueError(f"top_k needs standard errors, which the {estimator!r} estimator does not give")
-    oracle = Oracle(game, budget)
-    ends, spent = (oracle.empty, oracle.grand), oracle.spent
-    step = max(first_round or budget // 16, est.min_budget(n) - 2)
-    rng = np.random.default_rng(seed)
-    rounds = []
-    while budget - spent >= est.min_budget(n) - 2:
-        step = min(step, budget - spent)
-        round_oracle = Oracle(game, spent + step, spent, ends)
-        run = est._run(round_oracle, rng)
-        rounds.append((round_oracle.spent - spent, run))
-        spent = round_oracle.spent
-        weights = np.array([w for w, _ in rounds], dtype=float)
-        weights /= weights.sum()
-        values = sum(w * r.values for w, (_, r) in zip(weights, rounds))
-        stderr = np.sqrt(sum(w**2 * r.stderr**2 for w, (_, r) in zip(weights, rounds)))
-        if separated(values, stderr, int(k), z):
-            break
-        step *= 2
-    if not rounds:
-        raise ValueError(f"the budget ({budget:,}) is below the {estimator} estimator's minimum for {n} players "
-                         f"({est.min_budget(n):,})")
-    estimate = ShapleyEstimate(values, stderr, spent, estimator, sum(r.n_units for _, r in rounds), ends[1],
-                               {"rounds": len(rounds), "top_k": int(k)}, ends[0])
+    k = int(k)
+    estimate = est.pooled_rounds(game, budget, np.random.default_rng(seed), first_round or budget // 16,
+                                 lambda values, stderr: separated(values, stderr, k, z))
+    estimate.extra.update(top_k=k)
+    values, stderr = estimate.values, estimate.stderr
     order = np.argsort(-values, kind="stable")
-    return TopK(order[: int(k)], values - z * stderr, values + z * stderr, separated(values, stderr, int(k), z),
-                estimate)
+    return TopK(order[:k], values - z * stderr, values + z * stderr, separated(values, stderr, k, z), estimate)
