@@ -20,19 +20,13 @@ from svprune.shapley.base import (
     Oracle,
     Run,
     ShapleyEstimate,
+    get_estimator,
     shapley_from_table,
 )
 from svprune.shapley.topk import TopK, top_k
 
 DEFAULT_ESTIMATOR = ESTIMATORS.default
 """The default estimator (svprune.registry.ESTIMATORS.default)."""
-
-
-def get_estimator(estimator: str) -> Estimator:
-    """An instance of the estimator registered as ``estimator`` (its name is the registered one)."""
-    instance = ESTIMATORS.get(estimator)()
-    instance.name = estimator
-    return instance
 
 
 def shapley_values(

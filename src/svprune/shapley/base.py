@@ -16,7 +16,7 @@ import numpy as np
 
 from svprune.checks import check_count, check_tolerance
 from svprune.games.base import MAX_EXACT_PLAYERS, Game, as_game, check_exact_size, prefix_coalitions
-from svprune.registry import DEFAULT_BUDGET
+from svprune.registry import DEFAULT_BUDGET, ESTIMATORS
 
 PERMUTATION_BATCH = 256
 """Permutations evaluated per call of the game: bounds memory whatever the total number of permutations."""
@@ -279,6 +279,13 @@ class Estimator:
             n_evaluations=oracle.spent, estimator=self.name, n_units=int(run.n_units),
             grand_value=oracle.grand, extra=dict(run.extra), empty_value=oracle.empty,
         )
+
+
+def get_estimator(estimator: str, field: str | None = None) -> Estimator:
+    """An instance of the estimator registered as ``estimator`` (its name is the registered one)."""
+    instance = ESTIMATORS.get(estimator, field)()
+    instance.name = estimator
+    return instance
 
 
 class Exact(Estimator):

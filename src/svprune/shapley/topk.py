@@ -10,7 +10,7 @@ import numpy as np
 
 from svprune.games.base import as_game
 from svprune.registry import DEFAULT_BUDGET, ESTIMATORS
-from svprune.shapley.base import ShapleyEstimate
+from svprune.shapley.base import ShapleyEstimate, get_estimator
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,7 @@ def top_k(game, k: int, budget: int = DEFAULT_BUDGET, seed: int = 0, estimator: 
     n = game.n_players
     if not 1 <= int(k) < n:
         raise ValueError(f"k must lie in 1..{n - 1} (the game has {n} players); got {k}")
-    est = ESTIMATORS.get(estimator, "estimator")()
-    est.name = estimator
+    est = get_estimator(estimator, "estimator")
     if not est.has_stderr:
         raise ValueError(f"top_k needs standard errors, which the {estimator!r} estimator does not give")
     k = int(k)
