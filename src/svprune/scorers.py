@@ -83,18 +83,14 @@ class _TorchPruning(Scorer):
 
     def score(self, context: ScoreContext) -> np.ndarray:
         import torch
-        import torch_pruning as tp
 
-        from svprune.channels import _trace, example_input
+        from svprune.channels import _group, example_input, n_channels
 
         model, (x, _) = context.model, context.train
-        module, kind = context.perspective.scored_layer(model)
-        prune_fn = tp.prune_linear_out_channels if kind == "linear" else tp.prune_conv_out_channels
-        n = module.out_features if kind == "linear" else module.out_channels
+        module, _ = context.perspective.scored_layer(model)
         was_training = model.training
         model.eval()
-        graph = _trace(model, example_inputs=example_input(model, x[:1]), verbose=False)
-        group = graph.get_pruning_group(module, prune_fn, idxs=list(range(n)))
+        _, group = _group(model, module, example_input(model, x[:1]), list(range(n_channels(module))))
         importance = self.importance(group, context)
         with torch.no_grad():
             values = importance(group)
