@@ -123,6 +123,25 @@ def check_walk(frame: pd.DataFrame, path, theta: float | None = None) -> pd.Data
     return frame
 
 
+def _index(where: dict, key: tuple, path, described: str) -> None:
+    """Record that ``path`` holds the record ``key`` (a walk's (strategy, seed), a grid run's (hidden, repetition));
+    a key held by two files stops the tables, naming both."""
+    if key in where:
+        raise RecordError(f"{path}: holds {described}, which {where[key]} holds too. {_redo(path)}")
+    where[key] = path
+
+
+def _complete(where: dict, expected: set, missing_error, extra_error) -> None:
+    """Every expected key held, and no other: else ``missing_error(first missing key, how many)`` or
+    ``extra_error(first unexpected key)``, each a RecordError naming the file and the repair."""
+    missing = sorted(expected - set(where))
+    if missing:
+        raise missing_error(missing[0], len(missing))
+    extra = sorted(set(where) - expected)
+    if extra:
+        raise extra_error(extra[0])
+
+
 def read_walks(paths: Iterable[str | os.PathLike], theta: float | None = None,
                strategies: Sequence[str] | None = None, seeds: Sequence[int] | None = None) -> pd.DataFrame:
     """Read and check walk files (each with one or more walks), concatenated in the order given. With
@@ -133,26 +152,22 @@ def read_walks(paths: Iterable[str | os.PathLike], theta: float | None = None,
         # a file holds the walks of one job: one or several (strategy, seed), each checked on its own
         for (strategy, seed), one in frame.groupby(["strategy", "seed"], sort=False):
             frames.append(check_walk(one.reset_index(drop=True), path, theta))
-            if (strategy, seed) in where:
-                raise RecordError(f"{path}: holds the walk of {strategy} seed {seed}, which {where[strategy, seed]} "
-                                  f"holds too. {_redo(path)}")
-            where[strategy, seed] = path
+            _index(where, (strategy, seed), path, f"the walk of {strategy} seed {seed}")
     if not frames:
         raise ValueError("no walk files given")
     if strategies is not None and seeds is not None:
-        expected = {(s, int(seed)) for s in strategies for seed in seeds}
-        missing = sorted(expected - set(where))
-        if missing:
-            strategy, seed = missing[0]
+        def missing(key, count):
+            strategy, seed = key
             files = sorted({str(p) for (s, _), p in where.items() if s == strategy}) or sorted(map(str, paths))
-            raise RecordError(f"the walk of {strategy} seed {seed} is missing ({len(missing)} walks in all); the files "
-                              f"of {strategy} hold seeds {sorted(int(x) for s, x in where if s == strategy)}: "
-                              f"{', '.join(files)}. A file cut short lost a walk. {_redo(files[0])}")
-        extra = sorted(set(where) - expected)
-        if extra:
-            strategy, seed = extra[0]
-            raise RecordError(f"{where[extra[0]]}: holds a walk of {strategy} seed {seed}, which this configuration "
-                              f"does not run; the file is from another run. {_redo(where[extra[0]])}")
+            return RecordError(f"the walk of {strategy} seed {seed} is missing ({count} walks in all); the files "
+                               f"of {strategy} hold seeds {sorted(int(x) for s, x in where if s == strategy)}: "
+                               f"{', '.join(files)}. A file cut short lost a walk. {_redo(files[0])}")
+
+        def extra(key):
+            return RecordError(f"{where[key]}: holds a walk of {key[0]} seed {key[1]}, which this configuration "
+                               f"does not run; the file is from another run. {_redo(where[key])}")
+
+        _complete(where, {(s, int(seed)) for s in strategies for seed in seeds}, missing, extra)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -186,21 +201,18 @@ def read_grid(paths: Iterable[str | os.PathLike], budgets: Sequence[int] | None 
         runs: dict = {}
         for path, frame in zip(paths, frames):
             for key in {(int(h), int(r)) for h, r in zip(frame["hidden"], frame["repetition"])}:
-                if key in runs:
-                    raise RecordError(f"{path}: holds hidden {key[0]} repetition {key[1]}, which {runs[key]} holds too. "
-                                      f"{_redo(path)}")
-                runs[key] = path
-        expected = {(int(h), r) for h in sizes for r in range(int(repetitions))}
-        missing = sorted(expected - set(runs))
-        if missing:
-            hidden, rep = missing[0]
-            files = sorted({str(p) for (h, _), p in runs.items() if h == hidden}) or [str(p) for p in paths]
-            raise RecordError(f"grid-search run hidden {hidden} repetition {rep} is missing ({len(missing)} runs in all); "
-                              f"a file cut short lost it: {', '.join(files)}. {_redo(files[0])}")
-        extra = sorted(set(runs) - expected)
-        if extra:
-            raise RecordError(f"{runs[extra[0]]}: holds hidden {extra[0][0]} repetition {extra[0][1]}, which this "
-                              f"configuration does not run. {_redo(runs[extra[0]])}")
+                _index(runs, key, path, f"hidden {key[0]} repetition {key[1]}")
+
+        def missing(key, count):
+            files = sorted({str(p) for (h, _), p in runs.items() if h == key[0]}) or [str(p) for p in paths]
+            return RecordError(f"grid-search run hidden {key[0]} repetition {key[1]} is missing ({count} runs in all); "
+                               f"a file cut short lost it: {', '.join(files)}. {_redo(files[0])}")
+
+        def extra(key):
+            return RecordError(f"{runs[key]}: holds hidden {key[0]} repetition {key[1]}, which this configuration "
+                               f"does not run. {_redo(runs[key])}")
+
+        _complete(runs, {(int(h), r) for h in sizes for r in range(int(repetitions))}, missing, extra)
     return pd.concat(frames, ignore_index=True)
 
 

@@ -92,7 +92,7 @@ class _Walk:
             values, normalized = estimate.normalized()
         context = ScoreContext(self.model, self.perspective, self.data["train"], self.rng, len(self.units), values,
                                self.rule.count)
-        chosen = self.strategy.select(self.scorer.score(context))
+        chosen = self.rule.select(self.scorer.score(context), self.strategy.name)
         self.model = self.perspective.remove(self.model, chosen)
         removed = float(values[chosen].sum()) if values is not None else np.nan
         return Pruned(chosen, removed, normalized, accuracy(self.model, *self.data["eval"]), estimate,
