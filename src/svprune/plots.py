@@ -14,7 +14,6 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from svprune.registry import GAMES  # noqa: E402
-from svprune.study import ERROR_TARGET  # noqa: E402
 
 
 PANELS = {
@@ -158,9 +157,9 @@ def plot_grid(grid: pd.DataFrame, path: str | os.PathLike, theta: float | None =
     plt.close(fig)
 
 
-
-
 ERROR_FLOOR = 1e-4
+ERROR_TARGET = 0.05
+"""The relative error the estimator figure marks (5%)."""
 
 
 def _error_curve(sub: pd.DataFrame, metric: str) -> pd.DataFrame:

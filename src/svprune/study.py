@@ -25,8 +25,6 @@ from svprune.registry import GAMES
 
 log = logging.getLogger(__name__)
 
-ERROR_TARGET = 0.05
-"""The relative error the study's plot marks (5%)."""
 REFERENCE_EVALUATIONS = 2_000_000
 """Coalition evaluations of the reference run for games without exact values (neuron40)."""
 
