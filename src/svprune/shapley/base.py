@@ -78,6 +78,15 @@ def shapley_from_table(table: np.ndarray) -> np.ndarray:
     return phi
 
 
+def rare_event_floor(spread: float, count: int) -> float:
+    """A floor under a sample variance of ``count`` units whose values span ``spread`` (over all players): the
+    variance of one unit in count + 1 lying spread/2 from the rest. A player that was never (or once) pivotal
+    in the sample has a sample variance of about 0, yet an unseen rare contribution of that size is as likely as
+    one in count + 1 draws; its standard error is then about spread / (2 count) instead of 0, and its interval
+    covers what the sample could not see. Where a player's own variance is larger, the floor does nothing."""
+    return spread**2 / (4.0 * (count + 1))
+
+
 def fold_stderr(folds: list[np.ndarray], n: int, floor=None) -> np.ndarray:
     """Standard error of the mean of K fold means, each fold's sampling units (m_f x n) independent: the square
     root of sum_f var_f / m_f, divided by K. A fold of fewer than two units borrows the pooled within-fold variance

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from svprune.games.base import positions
-from svprune.shapley.base import Estimator, Oracle, Run, fold_stderr
-from svprune.shapley.permutation.sampler import PermutationSampler, rare_event_floor
+from svprune.shapley.base import Estimator, Oracle, Run, fold_stderr, rare_event_floor
+from svprune.shapley.permutation.sampler import PermutationSampler
 
 
 class AntitheticRegression(Estimator):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from svprune.shapley.base import PERMUTATION_BATCH, Oracle
+from svprune.shapley.base import PERMUTATION_BATCH, Oracle, rare_event_floor
 
 
 def random_permutations(rng: np.random.Generator, count: int, n: int, antithetic: bool) -> np.ndarray:
@@ -26,15 +26,6 @@ def marginals(perms: np.ndarray, prefix_values: np.ndarray) -> np.ndarray:
     contrib = np.empty(perms.shape)
     contrib[np.arange(len(perms))[:, None], perms] = np.diff(prefix_values, axis=1)
     return contrib
-
-
-def rare_event_floor(spread: float, count: int) -> float:
-    """A floor under a sample variance of ``count`` units whose values span ``spread`` (over all players): the
-    variance of one unit in count + 1 lying spread/2 from the rest. A player that was never (or once) pivotal
-    in the sample has a sample variance of about 0, yet an unseen rare contribution of that size is as likely as
-    one in count + 1 draws; its standard error is then about spread / (2 count) instead of 0, and its interval
-    covers what the sample could not see. Where a player's own variance is larger, the floor does nothing."""
-    return spread**2 / (4.0 * (count + 1))
 
 
 class Moments:

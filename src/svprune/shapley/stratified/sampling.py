@@ -8,8 +8,7 @@ import logging
 
 import numpy as np
 
-from svprune.shapley.base import Estimator, Oracle, Run, log_weights
-from svprune.shapley.permutation.sampler import rare_event_floor
+from svprune.shapley.base import Estimator, Oracle, Run, log_weights, rare_event_floor
 
 
 def _pairs(oracle: Oracle, without: np.ndarray) -> np.ndarray:
