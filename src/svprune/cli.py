@@ -284,6 +284,121 @@ def cmd_import_root(args) -> None:
     save_checkpoint(model, args.out, seed=args.seed, epochs=0, made_by={"model": args.model, "weights": str(args.weights)})
 
 
+def _network_game(model, splits, split: str, network: dict, samples: int | None = None):
+    """The game over every player channel of the network experiment, on the first ``samples`` of a split."""
+    from svprune.games import ModuleGame
+    from svprune.train import as_tensors
+
+    x, y = splits.split(split)
+    if samples is not None:
+        x, y = x[:samples], y[:samples]
+    x, y = as_tensors(x, y, device=network.get("device", "cpu"))
+    layers = network.get("layers", "all")
+    return ModuleGame(model, layers, x, y, measure=network.get("measure", MEASURES.default)), (x, y)
+
+
+def cmd_network_values(args) -> None:
+    """Shapley values of every channel of the network experiment's model, found by top-k identification."""
+    import time
+
+    import numpy as np
+    import pandas as pd
+
+    from svprune.data import Splits
+    from svprune.models import load_checkpoint
+    from svprune.progress import duration
+    from svprune.shapley import get_estimator, shapley_values, top_k
+
+    net = args.network
+    model = load_checkpoint(args.root, map_location=net.get("device", "cpu"))[0].eval()
+    splits = _inputs_for(model, Splits.load(args.data))
+    game, _ = _network_game(model, splits, net.get("eval_split", "validation"), net, net.get("samples"))
+    shapley = net.get("shapley", {})
+    estimator, budget = shapley.get("estimator", "tmab"), shapley.get("budget", DEFAULT_BUDGET)
+    k = min(int(shapley.get("top_k", net.get("max_removed", 50))), game.n_players - 1)
+    log.info("%d channels in %d layers (%s) on %d samples; %s of the whole model %.4f, with no channel %.4f; %s, "
+             "budget %d", game.n_players, len(game.layers), ", ".join(game.layers), game.n_samples, game.measure,
+             game.measure_of(np.ones((1, game.n_players), dtype=bool))[0], game.empty_measure, estimator, budget)
+    start = time.perf_counter()
+    if get_estimator(estimator, "network.shapley.estimator").has_stderr:
+        found = top_k(game, k, budget, seed=args.seed, estimator=estimator)
+        est, separated = found.estimate, found.separated
+    else:
+        est, separated = shapley_values(game, estimator, budget, seed=args.seed), False
+    seconds = time.perf_counter() - start
+    layer, channel = zip(*(name.rsplit(":", 1) for name in game.player_names))
+    frame = pd.DataFrame({"player": range(game.n_players), "name": game.player_names, "layer": layer,
+                          "channel": [int(c) for c in channel], "shapley": est.values, "stderr": est.stderr,
+                          "lower": est.values - 2 * est.stderr, "upper": est.values + 2 * est.stderr})
+    summary = {"players": game.n_players, "layers": game.layers, "samples": game.n_samples, "measure": game.measure,
+               "estimator": est.estimator, "budget": budget, "evaluations": est.n_evaluations, "top_k": k,
+               "separated": bool(separated), "seconds": round(seconds, 3), "grand_measure": est.grand_value + game.empty_measure,
+               "empty_measure": game.empty_measure, "units": est.n_units}
+    log.info("%s: %d coalition evaluations in %s (%.0f per second); the top %d %s", est.estimator,
+             est.n_evaluations, duration(seconds), est.n_evaluations / max(seconds, 1e-9), k,
+             "separated from the rest" if separated else "not separated within the budget")
+    _write_csv(frame, args.out)
+    _write_text(json.dumps(summary, indent=1) + "\n", args.out_summary)
+
+
+def cmd_network_removal(args) -> None:
+    """Removal curves of the network experiment: Shapley top-k against the other criteria and random draws."""
+    import numpy as np
+    import pandas as pd
+
+    from svprune.data import Splits
+    from svprune.models import load_checkpoint
+    from svprune.removal import criterion_scores, negative_removal, ranking, removal_curves
+    from svprune.train import as_tensors
+
+    net = args.network
+    device = net.get("device", "cpu")
+    model = load_checkpoint(args.root, map_location=device)[0].eval()
+    splits = _inputs_for(model, Splits.load(args.data))
+    values = pd.read_csv(args.values)
+    train = as_tensors(*splits.split("train"), device=device)
+    game, _ = _network_game(model, splits, "test", net)
+    if list(values["name"]) != game.player_names:
+        raise ValueError(f"{args.values} values other players than the network's channels ({len(values)} rows, "
+                         f"{game.n_players} channels): rerun the values step (delete the file)")
+    rankings = [ranking(values["shapley"].to_numpy(), "shapley")]
+    scores = {"shapley": values["shapley"].to_numpy()}
+    for criterion in net.get("criteria", []):
+        scores[criterion] = criterion_scores(model, game, criterion, train, seed=args.seed)
+        rankings.append(ranking(scores[criterion], criterion))
+    rng = np.random.default_rng(args.seed)
+    rankings += [ranking(rng.random(game.n_players), "random", draw) for draw in range(net.get("random_draws", 10))]
+    max_removed = int(net.get("max_removed", 50))
+    curves = [removal_curves(game, rankings, max_removed, "test"),
+              negative_removal(game, values["shapley"].to_numpy(), values["upper"].to_numpy(), "test")]
+    valuation, _ = _network_game(model, splits, net.get("eval_split", "validation"), net, net.get("samples"))
+    curves += [removal_curves(valuation, rankings[:1], max_removed, "valuation"),
+               negative_removal(valuation, values["shapley"].to_numpy(), values["upper"].to_numpy(), "valuation")]
+    out = pd.concat(curves, ignore_index=True)
+    log.info("test %s after removing the top 10 channels: %s", game.measure, ", ".join(
+        f"{c} {out[(out.criterion == c) & (out.k == min(10, max_removed)) & (out.split == 'test')].measure.mean():.3f}"
+        for c in dict.fromkeys(r.criterion for r in rankings)))
+    _write_csv(out, args.out)
+    _write_csv(pd.DataFrame({"name": game.player_names, **scores}), args.out_scores)
+
+
+def cmd_network_tables(args) -> None:
+    import pandas as pd
+
+    from svprune.plots import plot_removal
+    from svprune.report import network_tables
+    from svprune.tables import lowest_by, negative_table, removal_table
+
+    curves = pd.read_csv(args.removal)
+    summary = json.loads(Path(args.summary).read_text())
+    table = removal_table(curves, args.ks)
+    with atomic_path(args.out_table) as tmp:
+        table.to_csv(tmp)
+    _write_text(network_tables(table, negative_table(curves), summary, lowest_by(table)), args.out_html)
+    with atomic_path(args.out_plot) as tmp:
+        plot_removal(curves, tmp, measure=summary.get("measure", "accuracy"))
+
+
 def cmd_grid(args) -> None:
     from svprune.settings import train_config
     from svprune.data import Splits
@@ -494,6 +609,20 @@ def commands() -> dict[str, Command]:
                                    "removed", (STEPS, THETA, OUT), needs_torch=False),
         "plot-grid": Command(cmd_plot_grid, "grid-search plot (figure 5)", (
             opt("--runs", required=True), THETA, OUT), needs_torch=False),
+        "network-values": Command(cmd_network_values, "Shapley values of every channel of a network (the network "
+                                  "experiment), by top-k identification; CSV and a JSON summary", (
+            DATA, opt("--root", required=True, help="the network's checkpoint"),
+            opt("--network", type=_json, required=True, help="the config's network section as JSON"),
+            opt("--seed", type=int, default=0), OUT, opt("--out-summary", required=True))),
+        "network-removal": Command(cmd_network_removal, "accuracy after removing the top-k channels by Shapley value "
+                                   "and by other criteria, and after removing the channels of negative value", (
+            DATA, opt("--root", required=True), opt("--values", required=True, help="from network-values"),
+            opt("--network", type=_json, required=True), opt("--seed", type=int, default=0), OUT,
+            opt("--out-scores", required=True, help="every criterion's score of every channel (CSV)"))),
+        "network-tables": Command(cmd_network_tables, "table and plot of the network experiment's removal curves", (
+            opt("--removal", required=True), opt("--summary", required=True),
+            opt("--ks", type=int, nargs="+", default=[1, 5, 10, 20, 30, 50], help="the table's numbers of channels removed"),
+            *(opt(f"--out-{name}", required=True) for name in ("table", "html", "plot"))), needs_torch=False),
         "estimator-study": Command(cmd_estimator_study, "error against budget of Shapley estimators on a game with "
                                    "reference values", (
             opt("--game", required=True, choices=GAMES.names(), help=f"one of {', '.join(GAMES.names())}"),

@@ -229,3 +229,43 @@ def plot_estimator_errors(errors: pd.DataFrame, path: str | os.PathLike, metric:
     fig = estimator_figure(errors, metric)
     fig.savefig(path, dpi=100, format="png")
     plt.close(fig)
+
+
+def removal_figure(curves: pd.DataFrame, measure: str = "accuracy"):
+    """The figure of :func:`plot_removal`, returned for saving or inspection."""
+    test = curves[(curves["split"] == "test") & ~curves["criterion"].str.startswith("negative")]
+    criteria = list(dict.fromkeys(test["criterion"]))
+    colors = dict(zip(criteria, sns.color_palette("tab10", len(criteria))))
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for criterion in criteria:
+        sub = test[test["criterion"] == criterion].groupby("k")["measure"]
+        mean = sub.mean()
+        style = dict(color=colors[criterion], linewidth=2.6 if criterion == "shapley" else 1.6)
+        if sub.size().max() > 1:  # random draws: their mean and the band of 5th-95th percentiles
+            ax.fill_between(mean.index, sub.quantile(0.05), sub.quantile(0.95), color=colors[criterion], alpha=0.15,
+                            linewidth=0)
+            label = f"{criterion} (mean of {sub.size().max()} draws, 5-95% band)"
+        else:
+            label = "Shapley value" if criterion == "shapley" else criterion.replace("_", " ")
+        ax.plot(mean.index, mean.values, label=label, **style)
+    negative = curves[(curves["split"] == "test") & (curves["criterion"] == "negative")]
+    if not negative.empty:
+        row = negative.iloc[0]
+        ax.scatter([row["k"]], [row["measure"]], marker="*", s=140, color="black", zorder=5,
+                   label=f"the {int(row['k'])} channels of negative value removed")
+    ax.set_xlabel("channels removed (highest-ranked first)")
+    ax.set_ylabel(f"test {measure.replace('_', ' ')}")
+    ax.set_xlim(left=0, right=max(test["k"].max(), 1))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="best")
+    ax.set_title("Removing the most important channels, by each criterion", fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
+def plot_removal(curves: pd.DataFrame, path: str | os.PathLike, measure: str = "accuracy") -> None:
+    """Test measure against channels removed, highest-ranked first, one line per criterion (Shapley thick; random:
+    mean and band over draws), and the measure after removing the channels of negative value (a star)."""
+    fig = removal_figure(curves, measure)
+    fig.savefig(path, dpi=100, format="png")
+    plt.close(fig)

@@ -16,11 +16,11 @@ class Progress:
         elapsed = time.perf_counter() - self.start
         share = done / self.total if self.total else 1.0
         left = elapsed * (1 - share) / share if share > 0 else float("nan")
-        eta = f", about {_duration(left)} left" if 0 < share < 1 else ""
-        return f"{100 * share:.0f}% after {_duration(elapsed)}{eta}"
+        eta = f", about {duration(left)} left" if 0 < share < 1 else ""
+        return f"{100 * share:.0f}% after {duration(elapsed)}{eta}"
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     if seconds != seconds:  # NaN
         return "?"
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"

@@ -137,6 +137,7 @@ for _name, _path in [
     ("regression", "svprune.shapley.regression:RegressionMC"),
     ("antithetic_regression", "svprune.shapley.permutation:AntitheticRegression"),
     ("tmc", "svprune.shapley.permutation:TruncatedMC"),
+    ("tmab", "svprune.shapley.permutation:TopKBandit"),
 ]:
     ESTIMATORS.register(_name, _path)
 

@@ -54,3 +54,24 @@ def estimator_tables(summary: pd.DataFrame) -> str:
         part = indexed[[c for c in indexed.columns if c.startswith(prefix)]]
         html += to_html(part.rename(columns=lambda c: c[len(prefix):]), title, note + common)
     return html
+
+
+def network_tables(table: pd.DataFrame, negatives: pd.DataFrame, summary: dict, lowest: list[int]) -> str:
+    """The network experiment: the removal table, the negative channels' table, and how the values were found."""
+    ks = [int(c.split("=")[1]) for c in table.columns[1:]]
+    missed = [k for k in ks if k not in lowest]
+    verdict = ("Removing the channels of largest Shapley value lowers the test "
+               f"{summary['measure']} more than every other criterion at every k shown." if not missed else
+               f"Removing the channels of largest Shapley value does not lower the test {summary['measure']} the most "
+               f"at k = {', '.join(map(str, missed))}; it does at k = {', '.join(map(str, lowest)) or 'none'}.")
+    how = (f"{summary['players']:,} channels of {len(summary['layers'])} layers ({', '.join(summary['layers'])}) as "
+           f"players; values by {summary['estimator']} on {summary['samples']:,} samples of the valuation split, "
+           f"{summary['evaluations']:,} coalition evaluations of a budget of {summary['budget']:,} in "
+           f"{summary['seconds']:.1f} s; the top {summary['top_k']} "
+           f"{'separated from the rest at 2 standard errors' if summary['separated'] else 'not separated within the budget'}.")
+    html = to_html(table, f"Test {summary['measure']} after removing the k highest-ranked channels",
+                   f"{verdict} k = 0: the whole network. Random: the mean of its draws. {how}")
+    return html + to_html(negatives, "Removing the channels of negative Shapley value",
+                          "negative: every channel whose estimate is below 0; upper bound < 0: only those whose value "
+                          "plus 2 standard errors is below 0. The valuation split is where the values were "
+                          "estimated (in-sample); the test split is held out.")

@@ -127,3 +127,41 @@ def to_html(table: pd.DataFrame, title: str, note: str = "") -> str:
     )
     return f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title><style>{style}</style></head>" \
            f"<body><h3>{title}</h3><p>{note}</p>{body}</body></html>"
+
+
+def removal_table(curves: pd.DataFrame, ks: Sequence[int], split: str = "test") -> pd.DataFrame:
+    """The network experiment's removal curves at some k: the measure after removing the k highest-ranked channels,
+    one row per criterion (random: the mean over its draws, and a row with their standard deviation); k = 0 is the
+    whole network. ks beyond the curves' largest k are left out."""
+    ranked = curves[(curves["split"] == split) & ~curves["criterion"].str.startswith("negative")]
+    ks = [0] + [k for k in ks if k in set(ranked["k"])]
+    mean = ranked[ranked["k"].isin(ks)].groupby(["criterion", "k"], sort=False)["measure"].mean().unstack("k")
+    spread = ranked[ranked["k"].isin(ks) & (ranked["draw"].groupby(ranked["criterion"]).transform("max") > 0)]
+    table = mean[ks]
+    if not spread.empty:
+        sd = spread.groupby(["criterion", "k"], sort=False)["measure"].std().unstack("k")[ks]
+        table = pd.concat([table, sd.rename(index=lambda c: f"{c} (s.d. of draws)")])
+    table.columns = [f"k = {k}" for k in ks]
+    return table.rename_axis("criterion")
+
+
+def lowest_by(table: pd.DataFrame, criterion: str = "shapley") -> list[int]:
+    """The ks (k > 0) of a removal table at which ``criterion`` leaves the lowest measure of all criteria (ties
+    included); the rows of draws' spreads aside."""
+    rows = table.loc[[c for c in table.index if "(s.d." not in c]]
+    out = []
+    for column in rows.columns[1:]:
+        if rows.loc[criterion, column] <= rows[column].min():
+            out.append(int(column.split("=")[1]))
+    return out
+
+
+def negative_table(curves: pd.DataFrame) -> pd.DataFrame:
+    """The measure after removing the channels of negative value, per split, beside the whole network's."""
+    rows = []
+    for split, part in curves.groupby("split", sort=False):
+        whole = part[(part["k"] == 0) & (part["criterion"] == "shapley")]["measure"]
+        for _, r in part[part["criterion"].str.startswith("negative")].iterrows():
+            rows.append({"removed": r["criterion"], "split": split, "channels removed": r["k"],
+                         "whole network": float(whole.iloc[0]) if len(whole) else np.nan, "after removal": r["measure"]})
+    return pd.DataFrame(rows).set_index(["removed", "split"])

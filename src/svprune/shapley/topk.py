@@ -1,6 +1,7 @@
 """Which k players are worth most? Top-k identification with confidence bounds that stops as soon as they are
-separated from the rest (the stopping rule of Neuron Shapley's multi-armed bandit, TMAB: Ghorbani and Zou,
-NeurIPS 2020), on any registered estimator that reports standard errors."""
+separated from the rest: by default Neuron Shapley's multi-armed bandit (TMAB: Ghorbani and Zou, NeurIPS 2020;
+the ``tmab`` estimator), which measures only the players still in doubt; or any registered estimator that reports
+standard errors, in pooled rounds until the top k are separated."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 from svprune.games.base import as_game
 from svprune.registry import DEFAULT_BUDGET, ESTIMATORS
 from svprune.shapley.base import ShapleyEstimate, get_estimator
+from svprune.shapley.permutation.bandit import TopKBandit
 
 
 @dataclass(frozen=True)
@@ -36,11 +38,12 @@ def separated(values: np.ndarray, stderr: np.ndarray, k: int, z: float) -> bool:
     return bool((values[top] - z * stderr[top] > boundary).all() and (values[rest] + z * stderr[rest] < boundary).all())
 
 
-def top_k(game, k: int, budget: int = DEFAULT_BUDGET, seed: int = 0, estimator: str = ESTIMATORS.default,
+def top_k(game, k: int, budget: int = DEFAULT_BUDGET, seed: int = 0, estimator: str = "tmab",
           z: float = 2.0, first_round: int | None = None) -> TopK:
-    """The k players of largest Shapley value: the estimator's pooled rounds (Estimator.pooled_rounds; the first of
-    ``first_round`` evaluations, default budget/16) until the top k are separated at ``z`` standard errors or the
-    budget is spent."""
+    """The k players of largest Shapley value, with confidence bounds, within ``budget`` coalition evaluations.
+    ``tmab`` (the default): the bandit, which stops once every player is decided at ``z`` standard errors. Any other
+    estimator with standard errors: its pooled rounds (Estimator.pooled_rounds; the first of ``first_round``
+    evaluations, default budget/16) until the top k are separated at ``z`` or the budget is spent."""
     game = as_game(game)
     n = game.n_players
     if not 1 <= int(k) < n:
@@ -49,8 +52,12 @@ def top_k(game, k: int, budget: int = DEFAULT_BUDGET, seed: int = 0, estimator: 
     if not est.has_stderr:
         raise ValueError(f"top_k needs standard errors, which the {estimator!r} estimator does not give")
     k = int(k)
-    estimate = est.pooled_rounds(game, budget, np.random.default_rng(seed), first_round or budget // 16,
-                                 lambda values, stderr: separated(values, stderr, k, z))
+    if isinstance(est, TopKBandit):
+        est.k, est.z = k, float(z)
+        estimate = est.estimate(game, budget, seed=seed)
+    else:
+        estimate = est.pooled_rounds(game, budget, np.random.default_rng(seed), first_round or budget // 16,
+                                     lambda values, stderr: separated(values, stderr, k, z))
     estimate.extra.update(top_k=k)
     values, stderr = estimate.values, estimate.stderr
     order = np.argsort(-values, kind="stable")

@@ -29,31 +29,42 @@ def marginals(perms: np.ndarray, prefix_values: np.ndarray) -> np.ndarray:
 
 
 class Moments:
-    """Running mean and standard error of i.i.d. sampling units (permutations, or antithetic pairs); the
-    standard error's variance is floored by :func:`rare_event_floor` with the spread of all units seen."""
+    """Running mean and standard error of i.i.d. sampling units (permutations, or antithetic pairs), per player;
+    a unit may sample only some players (``present``), so each player has its own count (``seen``). The standard
+    error's variance is floored by :func:`rare_event_floor` with the spread of all units seen."""
 
     def __init__(self, n: int):
         self.sum, self.sq, self.count = np.zeros(n), np.zeros(n), 0
+        self.seen = np.zeros(n, dtype=np.int64)
         self.low, self.high = np.inf, -np.inf
 
-    def add(self, units: np.ndarray) -> None:
+    def add(self, units: np.ndarray, present: np.ndarray | None = None) -> None:
+        """Add units (count x n); ``present`` (count x n, boolean): the players each unit sampled (default all)."""
+        if present is not None:
+            units = np.where(present, units, 0.0)
+            self.seen += present.sum(0)
+            sampled = units[present]
+        else:
+            self.seen += len(units)
+            sampled = units
         self.sum += units.sum(0)
         self.sq += (units**2).sum(0)
         self.count += len(units)
-        if units.size:
-            self.low, self.high = min(self.low, float(units.min())), max(self.high, float(units.max()))
+        if sampled.size:
+            self.low, self.high = min(self.low, float(sampled.min())), max(self.high, float(sampled.max()))
 
     @property
     def mean(self) -> np.ndarray:
-        return self.sum / max(self.count, 1)
+        return self.sum / np.maximum(self.seen, 1)
 
     @property
     def stderr(self) -> np.ndarray:
-        if self.count < 2:  # one unit: its spread is unknown
-            return np.full(len(self.sum), np.inf)
-        var = np.maximum(self.sq - self.count * self.mean**2, 0.0) / (self.count - 1)
-        var = np.maximum(var, rare_event_floor(self.high - self.low, self.count))
-        return np.sqrt(var / self.count)
+        seen = self.seen.astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            var = np.maximum(self.sq - seen * self.mean**2, 0.0) / (seen - 1)
+            var = np.maximum(var, rare_event_floor(self.high - self.low, seen))
+            se = np.sqrt(var / seen)
+        return np.where(seen >= 2, se, np.inf)  # one unit: its spread is unknown
 
 
 class PermutationSampler:

@@ -1,5 +1,6 @@
 """Truncated Monte Carlo permutation sampling (Ghorbani and Zou, "Data Shapley: equitable valuation of data for
-machine learning", ICML 2019, and "Neuron Shapley: discovering the responsible neurons", NeurIPS 2020)."""
+machine learning", ICML 2019, and "Neuron Shapley: discovering the responsible neurons", NeurIPS 2020), and the
+truncated walk it shares with the top-k bandit (:mod:`.bandit`)."""
 
 from __future__ import annotations
 
@@ -26,45 +27,84 @@ class TruncatedMC(Estimator):
     def min_budget(self, n: int) -> int:
         return 2 + max(n - 1, 0)  # one permutation walked to its end
 
+    def sampled(self, moments: Moments) -> np.ndarray | None:
+        """The players whose marginal contributions the next permutations measure (None: all)."""
+        return None
+
     def _run(self, oracle: Oracle, rng) -> Run:
         n = oracle.n
-        moments = Moments(n)
-        tol = self.truncation * abs(oracle.grand - oracle.empty)
-        walked = 0
-        while n > 1 and oracle.left >= n - 1:
-            count = min(self.batch, oracle.left // (n - 1))  # the worst case (no truncation) fits the budget
-            perms = random_permutations(rng, count, n, antithetic=False)
-            values = self._walk(oracle, perms, tol)
-            contrib = np.zeros((count, n))
-            contrib[np.arange(count)[:, None], perms] = values[:, :-1] - values[:, 1:]
-            moments.add(contrib)
-            walked += count
         if n == 1:
             return Run(np.array([oracle.grand - oracle.empty]), np.zeros(1), 0)
-        return Run(moments.mean, moments.stderr, walked, {"truncation": self.truncation})
+        moments = Moments(n)
+        tol = self.truncation * abs(oracle.grand - oracle.empty)
+        walked, rounds = 0, 0
+        while True:
+            active = self.sampled(moments)
+            if active is not None and not active.any():
+                break
+            perms = random_permutations(rng, self.batch, n, antithetic=False)
+            need = needed_positions(perms, active)
+            # as many as fit the budget in the worst case (no truncation)
+            count = int(np.searchsorted(np.cumsum(need.sum(1)), oracle.left, side="right"))
+            if count == 0:
+                break
+            perms, need = perms[:count], need[:count]
+            contrib, present = self._walk(oracle, perms, need, active, tol)
+            moments.add(contrib, present)
+            walked, rounds = walked + count, rounds + 1
+        return Run(moments.mean, moments.stderr, walked, self._extra(moments, rounds))
 
-    def _walk(self, oracle: Oracle, perms: np.ndarray, tol: float) -> np.ndarray:
-        """values[p, t] = v(U without the first t players of perms[p]), t = 0..n; after the block in which a walk
-        came within the tolerance of v(empty), v(empty)."""
+    def _extra(self, moments: Moments, rounds: int) -> dict:
+        return {"truncation": self.truncation}
+
+    def _walk(self, oracle: Oracle, perms: np.ndarray, need: np.ndarray, active: np.ndarray | None, tol: float):
+        """Walk each permutation (removing its players in order from U), evaluating v(U without the first t
+        players) at the positions t in ``need`` (block by block, all permutations together), until the payoff is
+        within ``tol`` of v(empty); later positions are v(empty). Returns each permutation's marginal contributions
+        of the sampled players (count x n) and which players they are (None: all)."""
         count, n = perms.shape
+        rank = np.empty_like(perms)
+        rank[np.arange(count)[:, None], perms] = np.arange(n)
         values = np.full((count, n + 1), oracle.empty)
         values[:, 0] = oracle.grand
-        active = np.ones(count, dtype=bool)
-        t = 0
-        present = np.ones((count, n), dtype=bool)
-        while active.any() and t < n - 1:
-            steps = range(t + 1, min(t + self.block, n - 1) + 1)
-            rows, coalitions = np.flatnonzero(active), []
-            state = present[rows].copy()
-            for s in steps:
-                state[np.arange(len(rows)), perms[rows, s - 1]] = False
-                coalitions.append(state.copy())
-            payoffs = oracle.value(np.stack(coalitions, 1).reshape(-1, n)).reshape(len(rows), len(steps))
-            for j, s in enumerate(steps):
-                values[rows, s] = payoffs[:, j]
-            present[rows] = state
+        lists = [np.flatnonzero(row) for row in need]
+        width = max((len(p) for p in lists), default=0)
+        order = np.full((count, width), -1)
+        for p, positions in enumerate(lists):
+            order[p, : len(positions)] = positions
+        walking = np.ones(count, dtype=bool)
+        for start in range(0, width, self.block):
+            cols = order[:, start : start + self.block]
+            rows = np.flatnonzero(walking & (cols[:, 0] >= 0))
+            if not len(rows):
+                break
+            cols = cols[rows]
+            valid = cols >= 0
+            r, c = np.nonzero(valid)
+            coalitions = rank[rows[r]] >= cols[r, c][:, None]  # the players not among the first t removed
+            payoffs = oracle.value(coalitions)
+            values[rows[r], cols[r, c]] = payoffs
             # truncated once within the tolerance of v(empty): the block's payoffs (paid for) are kept, the rest of
             # the walk is v(empty), so each permutation's contributions still sum to v(U) - v(empty)
-            active[rows[(np.abs(payoffs - oracle.empty) <= tol).any(1)]] = False
-            t = steps[-1]
-        return values
+            close = np.zeros(len(rows), dtype=bool)
+            np.logical_or.at(close, r, np.abs(payoffs - oracle.empty) <= tol)
+            walking[rows[close]] = False
+        contrib = np.zeros((count, n))
+        contrib[np.arange(count)[:, None], perms] = values[:, :-1] - values[:, 1:]
+        if active is None:
+            return contrib, None
+        return contrib, active[None, :].repeat(count, 0)
+
+
+def needed_positions(perms: np.ndarray, active: np.ndarray | None) -> np.ndarray:
+    """need[p, t]: whether a walk of perms[p] must evaluate v(U without its first t players), t = 0..n, to measure
+    the marginal contribution of every active player (all where ``active`` is None): t and t + 1 for an active
+    player at position t. v(U) (t = 0) and v(empty) (t = n) are known. Inactive players between two measured
+    positions are removed together, at the cost of no evaluation."""
+    count, n = perms.shape
+    at = np.ones((count, n), dtype=bool) if active is None else active[perms]
+    need = np.zeros((count, n + 1), dtype=bool)
+    need[:, :n] |= at
+    need[:, 1:] |= at
+    need[:, 0] = need[:, n] = False
+    return need
