@@ -139,9 +139,17 @@ def test_tiny_workflow_produces_tables_plots_and_report(tiny_run):
     assert list(layers["strategy"]) == ["SVbottom(1)", "random(1)"]
     assert (layers["avg # steps"] == 4).all()  # 4 blocks, one per step
     assert "seed 1 step 1" in (tiny_run / "results" / "tiny" / "logs" / "walks" / "SVbucket-0.3" / "seeds0-1.log").read_text()
+    network = pd.read_csv(tiny_run / "results" / "tiny" / "network" / "tables" / "removal.csv")
+    assert list(network["criterion"]) == ["shapley", "weight_norm", "random", "random (s.d. of draws)"]
+    assert list(network.columns[1:]) == ["k = 0", "k = 1", "k = 3", "k = 6"]
+    assert network["k = 0"].nunique() == 2  # the whole network's accuracy (and the draws' spread of it, 0)
+    values = pd.read_csv(tiny_run / "results" / "tiny" / "network" / "values.csv")
+    assert len(values) == 4 + 8 and values["name"].iloc[4] == "conv2:0"  # every channel of both convolutions
+    assert (tiny_run / "results" / "tiny" / "network" / "plots" / "removal.png").stat().st_size > 10_000
     run(tiny_run, "--configfile", "config/tiny.yaml", "--report", "results/tiny/report.html")
     report = (tiny_run / "results" / "tiny" / "report.html").read_text()
     for heading in ("1. Pruning strategies", "2. Grid-search baseline", "3. Estimator study", "4. Blocks as players",
+                    "5. Every channel as a player", "removing the most important channels",
                     "pruning walks of blocks", "error against coalition evaluations"):
         assert heading in report, heading
     # every table's label describes what the table holds: each of its words names columns that are there
@@ -152,6 +160,7 @@ def test_tiny_workflow_produces_tables_plots_and_report(tiny_run):
                                            ["# steps", "# epochs", "# found"]),
         "accuracy per cell and search cost": (out / "tables" / "gridsearch.csv", ["hidden", "epochs", "mean"]),
         "error, coverage and time per budget": (out / "tables" / "estimators.csv", ["error @", "coverage @", "ms @"]),
+        "accuracy after removing the top-k channels": (out / "network" / "tables" / "removal.csv", ["criterion", "k = "]),
     }
     shown = re.findall(r'"table": ?"([^"]+)"', report.replace("\\\"", '"'))
     assert shown and set(shown) <= set(labels), set(shown) - set(labels)

@@ -357,7 +357,7 @@ def cmd_network_removal(args) -> None:
     splits = _inputs_for(model, Splits.load(args.data))
     values = pd.read_csv(args.values)
     train = as_tensors(*splits.split("train"), device=device)
-    game, _ = _network_game(model, splits, "test", net)
+    game, _ = _network_game(model, splits, "test", net, net.get("test_samples"))
     if list(values["name"]) != game.player_names:
         raise ValueError(f"{args.values} values other players than the network's channels ({len(values)} rows, "
                          f"{game.n_players} channels): rerun the values step (delete the file)")
@@ -383,14 +383,13 @@ def cmd_network_removal(args) -> None:
 
 
 def cmd_network_tables(args) -> None:
-    import pandas as pd
-
     from svprune.plots import plot_removal
+    from svprune.records import read_removal
     from svprune.report import network_tables
     from svprune.tables import lowest_by, negative_table, removal_table
 
-    curves = pd.read_csv(args.removal)
     summary = json.loads(Path(args.summary).read_text())
+    curves = read_removal(args.removal, args.criteria, args.draws, min(args.max_removed, summary["players"]))
     table = removal_table(curves, args.ks)
     with atomic_path(args.out_table) as tmp:
         table.to_csv(tmp)
@@ -620,7 +619,10 @@ def commands() -> dict[str, Command]:
             opt("--network", type=_json, required=True), opt("--seed", type=int, default=0), OUT,
             opt("--out-scores", required=True, help="every criterion's score of every channel (CSV)"))),
         "network-tables": Command(cmd_network_tables, "table and plot of the network experiment's removal curves", (
-            opt("--removal", required=True), opt("--summary", required=True),
+            opt("--removal", required=True), opt("--summary", required=True, help="from network-values"),
+            opt("--criteria", nargs="*", default=[], help="the criteria expected beside shapley and random"),
+            opt("--draws", type=int, required=True, help="the random draws expected"),
+            opt("--max-removed", type=int, required=True, help="the curves' largest k expected"),
             opt("--ks", type=int, nargs="+", default=[1, 5, 10, 20, 30, 50], help="the table's numbers of channels removed"),
             *(opt(f"--out-{name}", required=True) for name in ("table", "html", "plot"))), needs_torch=False),
         "estimator-study": Command(cmd_estimator_study, "error against budget of Shapley estimators on a game with "

@@ -154,6 +154,24 @@ def check_model(model: dict, gridsearch: dict, project: str | os.PathLike = ".")
                               "to train the root models") from None
 
 
+def check_network(network: dict) -> None:
+    """The network experiment's model section (its kind's checks) and criteria, before any job."""
+    from svprune.kinds import KindError, kind_of_section
+
+    try:
+        kind = kind_of_section(network["model"])
+        kind.check(network["model"])
+    except KindError as err:
+        raise ConfigError(str(err).replace("config model.", "config network.model.")) from None
+    if kind.name in ("mlp", "residual"):
+        raise ConfigError(f"config network.model.kind: the network experiment values channels; a {kind.name} model "
+                          "has units or blocks as players (use kind cnn, torchvision or python)")
+    for name, why in (("shapley", "the experiment ranks by the Shapley values already"),
+                      ("random", "random rankings are drawn by network.random_draws")):
+        if name in network["criteria"]:
+            raise ConfigError(f"config network.criteria: remove {name!r}: {why}")
+
+
 NOT_RESULTS = ("outdir", "companion", "training.threads", "pruning.figures", "resources")
 """Config keys (or sections) that change no number (where results go, threads, which plots group what, cluster
 resources): the inherited-settings warning leaves them out and names only what changes results."""
@@ -230,6 +248,8 @@ def plan(config: dict, project, schema_path, overlays=(), replace_workflow_confi
     figures = check_figures(config["pruning"]["figures"], strategies) or [strategies]
     block_strategies = check_strategies(config["blocks"]["strategies"], field="blocks.strategies")
     check_model(config["model"], config["gridsearch"], project)
+    if config["network"]["enabled"]:
+        check_network(config["network"])
     study = config["estimator_study"]
     if study.get("peers") and study["enabled"]:
         check_input_file(study["peers"], project, "estimator_study.peers", "peer results (CSV)")

@@ -232,3 +232,36 @@ def summarize_walk(records: pd.DataFrame, theta: float, root_epochs: int, retrai
         "found": _smallest_above(records, "accuracy", theta),
         "found_test": _smallest_above(records, "test_accuracy", theta),
     }
+
+
+REMOVAL_COLUMNS = ["criterion", "draw", "k", "split", "measure"]
+
+
+def read_removal(path: str | os.PathLike, criteria: Sequence[str], draws: int, max_removed: int) -> pd.DataFrame:
+    """The network experiment's removal curves, checked complete: on the test split one row per k = 0..max_removed
+    for the Shapley ranking, each criterion and each random draw, and the two negative-value rows; on the valuation
+    split the Shapley ranking's rows and the negative-value rows; every measure finite."""
+    frame = read_csv(path, REMOVAL_COLUMNS)
+    if not np.isfinite(frame["measure"].to_numpy(dtype=float)).all():
+        raise RecordError(f"{path}: missing or non-finite measures; the file is truncated. {_redo(path)}")
+    ks = range(int(max_removed) + 1)
+    negatives = ("negative", "negative (upper bound < 0)")
+    expected = {("test", c, 0, k) for c in ["shapley", *criteria] for k in ks}
+    expected |= {("test", "random", d, k) for d in range(int(draws)) for k in ks}
+    expected |= {("valuation", "shapley", 0, k) for k in ks}
+    where: dict = {}
+    for row in frame.itertuples(index=False):
+        key = (row.split, row.criterion, int(row.draw)) + (() if row.criterion in negatives else (int(row.k),))
+        _index(where, key, path, f"{row.split} {row.criterion} draw {row.draw} k {row.k} twice, and row")
+    expected |= {(s, c, 0) for s in ("test", "valuation") for c in negatives}
+
+    def missing(key, count):
+        return RecordError(f"{path}: no row for {' '.join(map(str, key))} ({count} expected rows missing); the file "
+                           f"is incomplete or from another config. {_redo(path)}")
+
+    def extra(key):
+        return RecordError(f"{path}: an unexpected row {' '.join(map(str, key))} (not in the config's criteria, "
+                           f"draws or k = 0..{max_removed}). {_redo(path)}")
+
+    _complete(where, expected, missing, extra)
+    return frame

@@ -2,9 +2,11 @@
 each estimator at equal numbers of coalition evaluations, over many seeds, on games with known values.
 
 Games: the Security Council voting game (15 players, exact), a perturbed uniform game (12, exact), a sum of
-unanimity games of 40 players (closed-form values), and the hidden units of MLPs trained on digits: 16 units
-(exact by enumeration) and 40 units, whose reference values come from one very long antithetic run (its own
-standard errors are logged and recorded; they bound how small an error the study can resolve).
+unanimity games of 40 players (closed-form values), a weighted voting game of 60 players (exact by dynamic
+programming), the hidden units of MLPs trained on digits: 16 units (exact by enumeration) and 40 units, and every
+channel of a small CNN trained on digits (40 channels in 3 layers); the last two take their reference values from
+one very long antithetic run (its own standard errors are logged and recorded; they bound how small an error the
+study can resolve).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from svprune.registry import GAMES
 log = logging.getLogger(__name__)
 
 REFERENCE_EVALUATIONS = 2_000_000
-"""Coalition evaluations of the reference run for games without exact values (neuron40)."""
+"""Coalition evaluations of the reference run for games without exact values (neuron40), unless the game's
+registry entry sets its own ``reference_evaluations``."""
 
 
 @dataclass
@@ -52,6 +55,22 @@ def _neuron_game(hidden: int, seed: int):
     train(model, *as_tensors(splits.x_train, splits.y_train), epochs=20, seed=seed,
           config=TrainConfig(learning_rate=0.01, batch_size=32))
     return NeuronGame(model, splits.x_val, splits.y_val)
+
+
+def channels40(seed: int = 0) -> Game:
+    """Every channel of svprune's SmallCNN [8, 16, 16] trained on digits (40 channels in 3 layers), accuracy on the
+    validation images: a many-layer channel game."""
+    from svprune.data import load_splits
+    from svprune.games import ModuleGame
+    from svprune.models import SmallCNN
+    from svprune.settings import TrainConfig
+    from svprune.train import as_tensors, train
+
+    splits = load_splits("digits", split_seed=seed)
+    model = SmallCNN((1, 8, 8), [8, 16, 16], splits.n_classes, seed=seed)
+    train(model, *as_tensors(splits.x_train, splits.y_train), epochs=10, seed=seed,
+          config=TrainConfig(learning_rate=0.01, batch_size=32))
+    return ModuleGame(model.eval(), "all", *as_tensors(splits.x_val, splits.y_val))
 
 
 def security_council(seed: int = 0) -> Game:
@@ -93,7 +112,8 @@ def study_game(name: str, seed: int = 0) -> StudyGame:
     if game.n_players <= 20:
         ref = sh.exact(game).values
         return StudyGame(name, game, ref, np.zeros_like(ref), "exact")
-    est = sh.shapley_values(game, "antithetic", REFERENCE_EVALUATIONS, seed=10**6)
+    budget = GAMES.entry(name).meta.get("reference_evaluations", REFERENCE_EVALUATIONS)
+    est = sh.shapley_values(game, "antithetic", budget, seed=10**6)
     log.info("%s: reference from %d evaluations (antithetic); largest standard error %.2e, relative L2 %.2e",
              name, est.n_evaluations, est.stderr.max(), np.linalg.norm(est.stderr) / np.linalg.norm(est.values))
     return StudyGame(name, game, est.values, est.stderr, f"antithetic, {est.n_evaluations:,} evaluations")

@@ -101,6 +101,9 @@ def final_outputs():
     if config["blocks"]["enabled"]:
         out += block_outputs() + block_roots() + [f"{OUT}/blocks/tables/strategies.html",
                                                   f"{OUT}/blocks/plots/walks.png"]
+    if config["network"]["enabled"]:
+        out += [NETWORK_ROOT, f"{OUT}/network/values.csv", f"{OUT}/network/removal.csv",
+                f"{OUT}/network/tables/removal.html", f"{OUT}/network/plots/removal.png"]
     if PLAN.companion is not None:
         out += list(rules.companion_all.input)
     return out
