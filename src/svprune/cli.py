@@ -294,7 +294,7 @@ def _network_game(model, splits, split: str, network: dict, samples: int | None 
         x, y = x[:samples], y[:samples]
     x, y = as_tensors(x, y, device=network.get("device", "cpu"))
     layers = network.get("layers", "all")
-    return ModuleGame(model, layers, x, y, measure=network.get("measure", MEASURES.default)), (x, y)
+    return ModuleGame(model, layers, x, y, measure=network.get("measure", MEASURES.default))
 
 
 def cmd_network_values(args) -> None:
@@ -312,7 +312,7 @@ def cmd_network_values(args) -> None:
     net = args.network
     model = load_checkpoint(args.root, map_location=net.get("device", "cpu"))[0].eval()
     splits = _inputs_for(model, Splits.load(args.data))
-    game, _ = _network_game(model, splits, net.get("eval_split", "validation"), net, net.get("samples"))
+    game = _network_game(model, splits, net.get("eval_split", "validation"), net, net.get("samples"))
     shapley = net.get("shapley", {})
     estimator, budget = shapley.get("estimator", "tmab"), shapley.get("budget", DEFAULT_BUDGET)
     k = min(int(shapley.get("top_k", net.get("max_removed", 50))), game.n_players - 1)
@@ -357,7 +357,7 @@ def cmd_network_removal(args) -> None:
     splits = _inputs_for(model, Splits.load(args.data))
     values = pd.read_csv(args.values)
     train = as_tensors(*splits.split("train"), device=device)
-    game, _ = _network_game(model, splits, "test", net, net.get("test_samples"))
+    game = _network_game(model, splits, "test", net, net.get("test_samples"))
     if list(values["name"]) != game.player_names:
         raise ValueError(f"{args.values} values other players than the network's channels ({len(values)} rows, "
                          f"{game.n_players} channels): rerun the values step (delete the file)")
@@ -371,7 +371,7 @@ def cmd_network_removal(args) -> None:
     max_removed = int(net.get("max_removed", 50))
     curves = [removal_curves(game, rankings, max_removed, "test"),
               negative_removal(game, values["shapley"].to_numpy(), values["upper"].to_numpy(), "test")]
-    valuation, _ = _network_game(model, splits, net.get("eval_split", "validation"), net, net.get("samples"))
+    valuation = _network_game(model, splits, net.get("eval_split", "validation"), net, net.get("samples"))
     curves += [removal_curves(valuation, rankings[:1], max_removed, "valuation"),
                negative_removal(valuation, values["shapley"].to_numpy(), values["upper"].to_numpy(), "valuation")]
     out = pd.concat(curves, ignore_index=True)

@@ -236,7 +236,7 @@ def removal_figure(curves: pd.DataFrame, measure: str = "accuracy"):
     test = curves[(curves["split"] == "test") & ~curves["criterion"].str.startswith("negative")]
     criteria = list(dict.fromkeys(test["criterion"]))
     colors = dict(zip(criteria, sns.color_palette("tab10", len(criteria))))
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    fig, ax = plt.subplots(figsize=(10.5, 4.8))
     for criterion in criteria:
         sub = test[test["criterion"] == criterion].groupby("k")["measure"]
         mean = sub.mean()
@@ -255,9 +255,10 @@ def removal_figure(curves: pd.DataFrame, measure: str = "accuracy"):
                    label=f"the {int(row['k'])} channels of negative value removed")
     ax.set_xlabel("channels removed (highest-ranked first)")
     ax.set_ylabel(f"test {measure.replace('_', ' ')}")
-    ax.set_xlim(left=0, right=max(test["k"].max(), 1))
+    right = max(test["k"].max(), negative["k"].max() if not negative.empty else 0, 1)
+    ax.set_xlim(left=0, right=right + 0.02 * right)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", loc="best")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     ax.set_title("Removing the most important channels, by each criterion", fontsize="medium")
     fig.tight_layout()
     return fig

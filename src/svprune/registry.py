@@ -138,6 +138,7 @@ for _name, _path in [
     ("antithetic_regression", "svprune.shapley.permutation:AntitheticRegression"),
     ("tmc", "svprune.shapley.permutation:TruncatedMC"),
     ("tmab", "svprune.shapley.permutation:TopKBandit"),
+    ("auto", "svprune.shapley.auto:Auto"),
 ]:
     ESTIMATORS.register(_name, _path)
 

@@ -49,3 +49,8 @@ class TopKBandit(TruncatedMC):
         undecided = self.sampled(moments)
         return {"truncation": self.truncation, "top_k": min(int(self.k), len(moments.seen) - 1),
                 "undecided": int(undecided.sum()), "contributions": int(moments.seen.sum())}
+
+    def _state(self, moments: Moments, progress: str) -> str:
+        undecided = self.sampled(moments)
+        return (f"{int(undecided.sum())} of {len(undecided)} players undecided; {progress} (at most; "
+                "the bandit stops once none is undecided)")

@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 
+import logging
+
+from svprune.progress import Progress
 from svprune.shapley.base import Estimator, Oracle, Run
 from svprune.shapley.permutation.sampler import Moments, random_permutations
+
+log = logging.getLogger(__name__)
 
 
 class TruncatedMC(Estimator):
@@ -38,6 +43,8 @@ class TruncatedMC(Estimator):
         moments = Moments(n)
         tol = self.truncation * abs(oracle.grand - oracle.empty)
         walked, rounds = 0, 0
+        start = oracle.left
+        progress, logged = Progress(start), oracle.spent
         while True:
             active = self.sampled(moments)
             if active is not None and not active.any():
@@ -52,10 +59,18 @@ class TruncatedMC(Estimator):
             contrib, present = self._walk(oracle, perms, need, active, tol)
             moments.add(contrib, present)
             walked, rounds = walked + count, rounds + 1
+            if oracle.spent - logged >= start / 10:  # long estimates (a network's channels) say where they stand
+                logged = oracle.spent
+                log.info("%s: %s evaluations of %s, %s permutations; %s", self.name, f"{oracle.spent:,}",
+                         f"{oracle.budget:,}", f"{walked:,}", self._state(moments, progress(start - oracle.left)))
         return Run(moments.mean, moments.stderr, walked, self._extra(moments, rounds))
 
     def _extra(self, moments: Moments, rounds: int) -> dict:
         return {"truncation": self.truncation}
+
+    def _state(self, moments: Moments, progress: str) -> str:
+        """A progress line's state of the estimate."""
+        return progress
 
     def _walk(self, oracle: Oracle, perms: np.ndarray, need: np.ndarray, active: np.ndarray | None, tol: float):
         """Walk each permutation (removing its players in order from U), evaluating v(U without the first t
