@@ -124,7 +124,7 @@ class Registry:
 ESTIMATORS = Registry("Shapley estimator", default="antithetic")
 """Shapley estimators (subclasses of svprune.shapley.Estimator), by the name configs and the CLI use. The default,
 antithetic permutations, has the lowest error at equal wall time on the games of a pruning walk's steps
-(benchmarks/default_estimator.py; README, "Choosing the default estimator")."""
+(benchmarks/default_estimator.py; README, "Choosing the default estimator, and auto")."""
 for _name, _path in [
     ("exact", "svprune.shapley.base:Exact"),
     ("permutation", "svprune.shapley.permutation:Permutation"),

@@ -1,5 +1,5 @@
 """The ``auto`` estimator: per game, the family with the lowest measured error at equal wall time (README,
-"Choosing an estimator")."""
+"Choosing the default estimator, and auto")."""
 
 from __future__ import annotations
 
