@@ -232,6 +232,7 @@ OWN_CONFIG = textwrap.dedent('''
     gridsearch: {{enabled: false}}
     estimator_study: {{enabled: false}}
     blocks: {{enabled: false}}
+    network: {{enabled: false}}
 ''')
 
 

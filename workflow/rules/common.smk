@@ -88,6 +88,12 @@ def walk_pruning(section, **overrides):
     return json.dumps(chosen, sort_keys=True)
 
 
+def network_params(*keys):
+    """What a network step reads of the network section, with the training device, as JSON."""
+    chosen = {k: config["network"][k] for k in keys if k in config["network"]}
+    return json.dumps({**chosen, "device": config["training"]["device"]}, sort_keys=True)
+
+
 def final_outputs():
     """Everything `all` builds. Every per-job output is a target too: a deleted walk, grid run or root model is
     rebuilt, and the tables that read it follow."""

@@ -7,12 +7,6 @@ NETWORK_ROOT = f"{OUT}/network/roots/seed{config['seed']}.pt"
 NETWORK_TRAINING = pick("training", *TRAINING_KEYS, root_epochs=NETWORK["root_epochs"])
 
 
-def network_params(*keys):
-    """What a network step reads of the network section, with the training device, as JSON."""
-    chosen = {k: NETWORK[k] for k in keys if k in NETWORK}
-    return json.dumps({**chosen, "device": config["training"]["device"]}, sort_keys=True)
-
-
 use rule train_root as train_network_root with:
     priority: 20  # after the main chain's
     input:
@@ -38,6 +32,7 @@ rule network_values:
         summary=f"{OUT}/network/values.json",
     params:
         network=network_params("layers", "samples", "eval_split", "measure", "shapley", "max_removed"),
+        seed=config["seed"],
     log:
         f"{LOGS}/network/values.log",
     benchmark:
@@ -51,7 +46,7 @@ rule network_values:
         "../envs/torch.yaml"
     shell:
         "python -m svprune.cli --threads {threads} network-values --data {input.data} --root {input.root} "
-        "--network {params.network:q} --seed {config[seed]} --out {output.values} "
+        "--network {params.network:q} --seed {params.seed} --out {output.values} "
         "--out-summary {output.summary} 2> {log}"
 
 
@@ -67,6 +62,7 @@ rule network_removal:
     params:
         network=network_params("layers", "samples", "test_samples", "eval_split", "measure", "max_removed",
                                "criteria", "random_draws"),
+        seed=config["seed"],
     log:
         f"{LOGS}/network/removal.log",
     benchmark:
@@ -80,7 +76,7 @@ rule network_removal:
         "../envs/torch.yaml"
     shell:
         "python -m svprune.cli --threads {threads} network-removal --data {input.data} --root {input.root} "
-        "--values {input.values} --network {params.network:q} --seed {config[seed]} --out {output.curves} "
+        "--values {input.values} --network {params.network:q} --seed {params.seed} --out {output.curves} "
         "--out-scores {output.scores} 2> {log}"
 
 
