@@ -66,6 +66,16 @@ def test_schema_defaults_equal_the_librarys():
     assert config["pruning"]["shapley"]["estimator"] == shapley["estimator"]
     assert config["pruning"]["shapley"]["budget"] == shapley["budget"]
     assert config["pruning"]["measure"] == shapley["measure"]
+    from svprune.settings import NetworkConfig, network_config
+
+    network = {f.name: f.default for f in fields(NetworkConfig)}
+    assert network_config(config["network"]) == NetworkConfig()  # the schema's defaults build the library's
+    for key in ("layers", "samples", "test_samples", "eval_split", "measure", "max_removed", "random_draws"):
+        assert config["network"][key] == network[key], f"network.{key}"
+    for key in ("criteria", "table_ks"):
+        assert tuple(config["network"][key]) == network[key], f"network.{key}"
+    for key in ("estimator", "budget", "top_k"):
+        assert config["network"]["shapley"][key] == network[key], f"network.shapley.{key}"
 
 
 def test_the_default_study_uses_the_default_estimator():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from svprune.files import atomic_path
 from svprune.registry import DEFAULT_BUDGET, ESTIMATORS, GAMES, MEASURES, PLUGINS_ENV, RegistryError, load_plugins
-from svprune.settings import REMOVALS
+from svprune.settings import REMOVALS, NetworkConfig
 
 log = logging.getLogger("svprune")
 
@@ -284,7 +284,7 @@ def cmd_import_root(args) -> None:
     save_checkpoint(model, args.out, seed=args.seed, epochs=0, made_by={"model": args.model, "weights": str(args.weights)})
 
 
-def _network_game(model, splits, split: str, network: dict, samples: int | None = None):
+def _network_game(model, splits, split: str, net, samples: int | None = None):
     """The game over every player channel of the network experiment, on the first ``samples`` of a split."""
     from svprune.games import ModuleGame
     from svprune.train import as_tensors
@@ -292,9 +292,19 @@ def _network_game(model, splits, split: str, network: dict, samples: int | None 
     x, y = splits.split(split)
     if samples is not None:
         x, y = x[:samples], y[:samples]
-    x, y = as_tensors(x, y, device=network.get("device", "cpu"))
-    layers = network.get("layers", "all")
-    return ModuleGame(model, layers, x, y, measure=network.get("measure", MEASURES.default))
+    x, y = as_tensors(x, y, device=net.device)
+    return ModuleGame(model, net.layers if net.layers == "all" else list(net.layers), x, y, measure=net.measure)
+
+
+def _network_model(args):
+    """The network experiment's settings and model, and the splits shaped as its inputs."""
+    from svprune.data import Splits
+    from svprune.models import load_checkpoint
+    from svprune.settings import network_config
+
+    net = network_config(args.network)
+    model = load_checkpoint(args.root, map_location=net.device)[0].eval()
+    return net, model, _inputs_for(model, Splits.load(args.data))
 
 
 def cmd_network_values(args) -> None:
@@ -304,18 +314,12 @@ def cmd_network_values(args) -> None:
     import numpy as np
     import pandas as pd
 
-    from svprune.data import Splits
-    from svprune.models import load_checkpoint
     from svprune.progress import duration
     from svprune.shapley import get_estimator, shapley_values, top_k
 
-    net = args.network
-    model = load_checkpoint(args.root, map_location=net.get("device", "cpu"))[0].eval()
-    splits = _inputs_for(model, Splits.load(args.data))
-    game = _network_game(model, splits, net.get("eval_split", "validation"), net, net.get("samples"))
-    shapley = net.get("shapley", {})
-    estimator, budget = shapley.get("estimator", "tmab"), shapley.get("budget", DEFAULT_BUDGET)
-    k = min(int(shapley.get("top_k", net.get("max_removed", 50))), game.n_players - 1)
+    net, model, splits = _network_model(args)
+    game = _network_game(model, splits, net.eval_split, net, net.samples)
+    estimator, budget, k = net.estimator, net.budget, min(net.k, game.n_players - 1)
     log.info("%d channels in %d layers (%s) on %d samples; %s of the whole model %.4f, with no channel %.4f; %s, "
              "budget %d", game.n_players, len(game.layers), ", ".join(game.layers), game.n_samples, game.measure,
              game.measure_of(np.ones((1, game.n_players), dtype=bool))[0], game.empty_measure, estimator, budget)
@@ -346,32 +350,27 @@ def cmd_network_removal(args) -> None:
     import numpy as np
     import pandas as pd
 
-    from svprune.data import Splits
-    from svprune.models import load_checkpoint
     from svprune.removal import criterion_scores, negative_removal, ranking, removal_curves
     from svprune.train import as_tensors
 
-    net = args.network
-    device = net.get("device", "cpu")
-    model = load_checkpoint(args.root, map_location=device)[0].eval()
-    splits = _inputs_for(model, Splits.load(args.data))
+    net, model, splits = _network_model(args)
     values = pd.read_csv(args.values)
-    train = as_tensors(*splits.split("train"), device=device)
-    game = _network_game(model, splits, "test", net, net.get("test_samples"))
+    train = as_tensors(*splits.split("train"), device=net.device)
+    game = _network_game(model, splits, "test", net, net.test_samples)
     if list(values["name"]) != game.player_names:
         raise ValueError(f"{args.values} values other players than the network's channels ({len(values)} rows, "
                          f"{game.n_players} channels): rerun the values step (delete the file)")
     rankings = [ranking(values["shapley"].to_numpy(), "shapley")]
     scores = {"shapley": values["shapley"].to_numpy()}
-    for criterion in net.get("criteria", []):
+    for criterion in net.criteria:
         scores[criterion] = criterion_scores(model, game, criterion, train, seed=args.seed)
         rankings.append(ranking(scores[criterion], criterion))
     rng = np.random.default_rng(args.seed)
-    rankings += [ranking(rng.random(game.n_players), "random", draw) for draw in range(net.get("random_draws", 10))]
-    max_removed = int(net.get("max_removed", 50))
+    rankings += [ranking(rng.random(game.n_players), "random", draw) for draw in range(net.random_draws)]
+    max_removed = net.max_removed
     curves = [removal_curves(game, rankings, max_removed, "test"),
               negative_removal(game, values["shapley"].to_numpy(), values["upper"].to_numpy(), "test")]
-    valuation = _network_game(model, splits, net.get("eval_split", "validation"), net, net.get("samples"))
+    valuation = _network_game(model, splits, net.eval_split, net, net.samples)
     curves += [removal_curves(valuation, rankings[:1], max_removed, "valuation"),
                negative_removal(valuation, values["shapley"].to_numpy(), values["upper"].to_numpy(), "valuation")]
     out = pd.concat(curves, ignore_index=True)
@@ -623,7 +622,8 @@ def commands() -> dict[str, Command]:
             opt("--criteria", nargs="*", default=[], help="the criteria expected beside shapley and random"),
             opt("--draws", type=int, required=True, help="the random draws expected"),
             opt("--max-removed", type=int, required=True, help="the curves' largest k expected"),
-            opt("--ks", type=int, nargs="+", default=[1, 5, 10, 20, 30, 50], help="the table's numbers of channels removed"),
+            opt("--ks", type=int, nargs="+", default=list(NetworkConfig.table_ks), help="the table's numbers of channels "
+                "removed"),
             *(opt(f"--out-{name}", required=True) for name in ("table", "html", "plot"))), needs_torch=False),
         "estimator-study": Command(cmd_estimator_study, "error against budget of Shapley estimators on a game with "
                                    "reference values", (

@@ -77,6 +77,49 @@ class WalkConfig:
             raise ValueError(f"removal must be one of {', '.join(REMOVALS)}; got {self.removal!r}")
 
 
+@dataclass(frozen=True)
+class NetworkConfig:
+    """The network experiment (every channel as a player): the layers whose channels are players ("all", or module
+    paths), the first samples of the valuation split and of the test split used (None: all), the measure, the
+    estimator (with standard errors: the top ``top_k`` are sought until separated; None: ``max_removed``) and its
+    budget, the curves' largest k, the criteria ranked against the Shapley values, the random draws, the table's
+    ks, and the device."""
+
+    layers: str | tuple = "all"
+    samples: int | None = None
+    test_samples: int | None = None
+    eval_split: str = "validation"
+    measure: str = MEASURES.default
+    estimator: str = "tmab"
+    budget: int = DEFAULT_BUDGET
+    top_k: int | None = None
+    max_removed: int = 50
+    criteria: tuple = ("weight_norm", "taylor", "magnitude")
+    random_draws: int = 10
+    table_ks: tuple = (1, 5, 10, 20, 30, 50)
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        ESTIMATORS.check(self.estimator)
+        MEASURES.check(self.measure)
+
+    @property
+    def k(self) -> int:
+        """The top channels sought."""
+        return self.max_removed if self.top_k is None else self.top_k
+
+
+def network_config(network: dict) -> NetworkConfig:
+    """NetworkConfig from the ``network`` section (its ``shapley`` subsection flattened)."""
+    shapley = network.get("shapley", {})
+    layers = network.get("layers")
+    return NetworkConfig(**_given(network, {"samples": int, "test_samples": int, "eval_split": str, "measure": str,
+                                            "max_removed": int, "criteria": tuple, "random_draws": int,
+                                            "table_ks": tuple, "device": str}),
+                         **_given(shapley, {"estimator": str, "budget": int, "top_k": int}),
+                         **({"layers": layers if layers == "all" else tuple(layers)} if layers else {}))
+
+
 def _given(section: dict, casts: dict) -> dict:
     """The keys of a config section that are set, cast; the rest take the dataclass's defaults (defined once)."""
     return {key: cast(section[key]) for key, cast in casts.items() if section.get(key) is not None}
