@@ -360,8 +360,9 @@ def cmd_network_removal(args) -> None:
     if list(values["name"]) != game.player_names:
         raise ValueError(f"{args.values} values other players than the network's channels ({len(values)} rows, "
                          f"{game.n_players} channels): rerun the values step (delete the file)")
-    rankings = [ranking(values["shapley"].to_numpy(), "shapley")]
-    scores = {"shapley": values["shapley"].to_numpy()}
+    shapley, upper = values["shapley"].to_numpy(), values["upper"].to_numpy()
+    rankings = [ranking(shapley, "shapley")]
+    scores = {"shapley": shapley}
     for criterion in net.criteria:
         scores[criterion] = criterion_scores(model, game, criterion, train, seed=args.seed)
         rankings.append(ranking(scores[criterion], criterion))
@@ -369,10 +370,10 @@ def cmd_network_removal(args) -> None:
     rankings += [ranking(rng.random(game.n_players), "random", draw) for draw in range(net.random_draws)]
     max_removed = net.max_removed
     curves = [removal_curves(game, rankings, max_removed, "test"),
-              negative_removal(game, values["shapley"].to_numpy(), values["upper"].to_numpy(), "test")]
+              negative_removal(game, shapley, upper, "test")]
     valuation = _network_game(model, splits, net.eval_split, net, net.samples)
     curves += [removal_curves(valuation, rankings[:1], max_removed, "valuation"),
-               negative_removal(valuation, values["shapley"].to_numpy(), values["upper"].to_numpy(), "valuation")]
+               negative_removal(valuation, shapley, upper, "valuation")]
     out = pd.concat(curves, ignore_index=True)
     log.info("test %s after removing the top 10 channels: %s", game.measure, ", ".join(
         f"{c} {out[(out.criterion == c) & (out.k == min(10, max_removed)) & (out.split == 'test')].measure.mean():.3f}"

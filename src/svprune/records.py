@@ -249,11 +249,13 @@ def read_removal(path: str | os.PathLike, criteria: Sequence[str], draws: int, m
     expected = {("test", c, 0, k) for c in ["shapley", *criteria] for k in ks}
     expected |= {("test", "random", d, k) for d in range(int(draws)) for k in ks}
     expected |= {("valuation", "shapley", 0, k) for k in ks}
-    where: dict = {}
-    for row in frame.itertuples(index=False):
-        key = (row.split, row.criterion, int(row.draw)) + (() if row.criterion in negatives else (int(row.k),))
-        _index(where, key, path, f"{row.split} {row.criterion} draw {row.draw} k {row.k} twice, and row")
     expected |= {(s, c, 0) for s in ("test", "valuation") for c in negatives}
+    keys = [(row.split, row.criterion, int(row.draw)) + (() if row.criterion in negatives else (int(row.k),))
+            for row in frame.itertuples(index=False)]
+    where = dict.fromkeys(keys)
+    if len(where) < len(keys):
+        twice = next(key for i, key in enumerate(keys) if key in keys[:i])
+        raise RecordError(f"{path}: the row {' '.join(map(str, twice))} is there twice. {_redo(path)}")
 
     def missing(key, count):
         return RecordError(f"{path}: no row for {' '.join(map(str, key))} ({count} expected rows missing); the file "

@@ -74,8 +74,7 @@ def removal_curves(game, rankings: list[Ranking], max_removed: int, split: str) 
 def negative_removal(game, values: np.ndarray, upper: np.ndarray, split: str) -> pd.DataFrame:
     """The measure after removing the channels of negative estimated value, and after removing only those whose
     upper confidence bound is negative too (Neuron Shapley's repair by negative neurons)."""
-    rows = []
-    for name, removed in (("negative", values < 0), ("negative (upper bound < 0)", upper < 0)):
-        rows.append({"criterion": name, "draw": 0, "k": int(removed.sum()), "split": split,
-                     "measure": float(game.measure_of((~removed)[None])[0])})
-    return pd.DataFrame(rows)
+    removed = {"negative": values < 0, "negative (upper bound < 0)": upper < 0}
+    measures = game.measure_of(~np.stack(list(removed.values())))
+    return pd.DataFrame([{"criterion": name, "draw": 0, "k": int(mask.sum()), "split": split, "measure": float(m)}
+                         for (name, mask), m in zip(removed.items(), measures)])

@@ -43,34 +43,37 @@ class StudyGame:
     reference_kind: str
 
 
-def _neuron_game(hidden: int, seed: int):
+def _trained_on_digits(build, epochs: int, seed: int):
+    """The model ``build(splits)`` returns, trained on digits (validation split drawn with ``seed``; step 0.01,
+    batches of 32), in eval mode, and the splits."""
     from svprune.data import load_splits
-    from svprune.games import NeuronGame
-    from svprune.models import MLP
     from svprune.settings import TrainConfig
     from svprune.train import as_tensors, train
 
     splits = load_splits("digits", split_seed=seed)
-    model = MLP(splits.n_features, [hidden], splits.n_classes, seed=seed)
-    train(model, *as_tensors(splits.x_train, splits.y_train), epochs=20, seed=seed,
+    model = build(splits)
+    train(model, *as_tensors(splits.x_train, splits.y_train), epochs=epochs, seed=seed,
           config=TrainConfig(learning_rate=0.01, batch_size=32))
+    return model.eval(), splits
+
+
+def _neuron_game(hidden: int, seed: int):
+    from svprune.games import NeuronGame
+    from svprune.models import MLP
+
+    model, splits = _trained_on_digits(lambda d: MLP(d.n_features, [hidden], d.n_classes, seed=seed), 20, seed)
     return NeuronGame(model, splits.x_val, splits.y_val)
 
 
 def channels40(seed: int = 0) -> Game:
     """Every channel of svprune's SmallCNN [8, 16, 16] trained on digits (40 channels in 3 layers), accuracy on the
     validation images: a many-layer channel game."""
-    from svprune.data import load_splits
     from svprune.games import ModuleGame
     from svprune.models import SmallCNN
-    from svprune.settings import TrainConfig
-    from svprune.train import as_tensors, train
+    from svprune.train import as_tensors
 
-    splits = load_splits("digits", split_seed=seed)
-    model = SmallCNN((1, 8, 8), [8, 16, 16], splits.n_classes, seed=seed)
-    train(model, *as_tensors(splits.x_train, splits.y_train), epochs=10, seed=seed,
-          config=TrainConfig(learning_rate=0.01, batch_size=32))
-    return ModuleGame(model.eval(), "all", *as_tensors(splits.x_val, splits.y_val))
+    model, splits = _trained_on_digits(lambda d: SmallCNN((1, 8, 8), [8, 16, 16], d.n_classes, seed=seed), 10, seed)
+    return ModuleGame(model, "all", *as_tensors(splits.x_val, splits.y_val))
 
 
 def security_council(seed: int = 0) -> Game:

@@ -45,7 +45,7 @@ class TopKBandit(TruncatedMC):
         decided = np.where(top, values - self.z * stderr > boundary, values + self.z * stderr < boundary)
         return ~(decided & (moments.seen >= self.min_seen))
 
-    def _extra(self, moments: Moments, rounds: int) -> dict:
+    def _extra(self, moments: Moments) -> dict:
         undecided = self.sampled(moments)
         return {"truncation": self.truncation, "top_k": min(int(self.k), len(moments.seen) - 1),
                 "undecided": int(undecided.sum()), "contributions": int(moments.seen.sum())}

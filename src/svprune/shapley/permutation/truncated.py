@@ -42,7 +42,7 @@ class TruncatedMC(Estimator):
             return Run(np.array([oracle.grand - oracle.empty]), np.zeros(1), 0)
         moments = Moments(n)
         tol = self.truncation * abs(oracle.grand - oracle.empty)
-        walked, rounds = 0, 0
+        walked = 0
         start = oracle.left
         progress, logged = Progress(start), oracle.spent
         while True:
@@ -56,27 +56,27 @@ class TruncatedMC(Estimator):
             if count == 0:
                 break
             perms, need = perms[:count], need[:count]
-            contrib, present = self._walk(oracle, perms, need, active, tol)
-            moments.add(contrib, present)
-            walked, rounds = walked + count, rounds + 1
+            contrib = self._walk(oracle, perms, need, tol)
+            moments.add(contrib, None if active is None else np.broadcast_to(active, contrib.shape))
+            walked += count
             if oracle.spent - logged >= start / 10:  # long estimates (a network's channels) say where they stand
                 logged = oracle.spent
                 log.info("%s: %s evaluations of %s, %s permutations; %s", self.name, f"{oracle.spent:,}",
                          f"{oracle.budget:,}", f"{walked:,}", self._state(moments, progress(start - oracle.left)))
-        return Run(moments.mean, moments.stderr, walked, self._extra(moments, rounds))
+        return Run(moments.mean, moments.stderr, walked, self._extra(moments))
 
-    def _extra(self, moments: Moments, rounds: int) -> dict:
+    def _extra(self, moments: Moments) -> dict:
         return {"truncation": self.truncation}
 
     def _state(self, moments: Moments, progress: str) -> str:
         """A progress line's state of the estimate."""
         return progress
 
-    def _walk(self, oracle: Oracle, perms: np.ndarray, need: np.ndarray, active: np.ndarray | None, tol: float):
+    def _walk(self, oracle: Oracle, perms: np.ndarray, need: np.ndarray, tol: float) -> np.ndarray:
         """Walk each permutation (removing its players in order from U), evaluating v(U without the first t
         players) at the positions t in ``need`` (block by block, all permutations together), until the payoff is
         within ``tol`` of v(empty); later positions are v(empty). Returns each permutation's marginal contributions
-        of the sampled players (count x n) and which players they are (None: all)."""
+        (count x n); those of players whose positions were not measured are meaningless."""
         count, n = perms.shape
         rank = np.empty_like(perms)
         rank[np.arange(count)[:, None], perms] = np.arange(n)
@@ -106,9 +106,7 @@ class TruncatedMC(Estimator):
             walking[rows[close]] = False
         contrib = np.zeros((count, n))
         contrib[np.arange(count)[:, None], perms] = values[:, :-1] - values[:, 1:]
-        if active is None:
-            return contrib, None
-        return contrib, active[None, :].repeat(count, 0)
+        return contrib
 
 
 def needed_positions(perms: np.ndarray, active: np.ndarray | None) -> np.ndarray:
