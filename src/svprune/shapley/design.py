@@ -22,7 +22,7 @@ from svprune.shapley.base import Oracle, log_binom
 class Design:
     """Evaluated coalitions of a design: ``coalitions`` (rows), their payoffs, log weights log ``c`` (kept as
     logs: C(n, k) overflows for large n) and, for sampled rows, the index of the pair they belong to (-1 for
-    enumerated rows)."""
+    enumerated rows). The enumerated rows come first, then the sampled ones, each pair's two rows consecutive."""
 
     n: int
     coalitions: np.ndarray

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from svprune.games.base import positions
-from svprune.shapley.base import Estimator, Oracle, Run, fold_stderr, rare_event_floor
+from svprune.shapley.base import Estimator, Oracle, Run, fold_stderr, rare_event_floor, unvaried
 from svprune.shapley.permutation.sampler import PermutationSampler
 
 
@@ -57,6 +57,7 @@ class AntitheticRegression(Estimator):
             folds.append(adjusted)
         values = np.mean(estimates, axis=0)
         spread = float(units.max() - units.min()) if units.size else 0.0
-        floor = rare_event_floor(spread, pairs)  # of the whole sample: a rare contribution unseen in all of it
+        # a player whose units all agree gets the floor of the whole sample: a rare contribution unseen in all of it
+        floor = np.where(unvaried(np.ptp(units, axis=0), spread), rare_event_floor(spread, pairs), 0.0)
         stderr = fold_stderr(folds, n, floor=lambda m: floor)  # never NaN, never 0 by chance
         return Run(values, stderr, len(perms), {"folds": k, "regressors": degree})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from svprune.shapley.base import PERMUTATION_BATCH, Oracle, rare_event_floor
+from svprune.shapley.base import PERMUTATION_BATCH, Oracle, rare_event_floor, unvaried
 
 
 def random_permutations(rng: np.random.Generator, count: int, n: int, antithetic: bool) -> np.ndarray:
@@ -30,21 +30,33 @@ def marginals(perms: np.ndarray, prefix_values: np.ndarray) -> np.ndarray:
 
 class Moments:
     """Running mean and standard error of i.i.d. sampling units (permutations, or antithetic pairs), per player;
-    a unit may sample only some players (``present``), so each player has its own count (``seen``). The standard
-    error's variance is floored by :func:`rare_event_floor` with the spread of all units seen."""
+    a unit may sample only some players (``present``), so each player has its own count (``seen``).
+
+    The standard error is built for contributions that are rare and large (a voting game's pivots, a unit that
+    matters only in a few coalitions), where the plain sample variance of a player seen pivotal once or twice is
+    as small as its few pivots make it and the interval misses as often as a binomial's Wald interval: the
+    variance adds one pseudo-unit at the player's own farthest unit from its mean (as Agresti and Coull add
+    pseudo-counts), which changes little once a player has many units; a player whose units are all equal (never
+    seen pivotal) gets :func:`rare_event_floor` with the spread of all units seen."""
 
     def __init__(self, n: int):
         self.sum, self.sq, self.count = np.zeros(n), np.zeros(n), 0
         self.seen = np.zeros(n, dtype=np.int64)
         self.low, self.high = np.inf, -np.inf
+        self.own_low, self.own_high = np.full(n, np.inf), np.full(n, -np.inf)
 
     def add(self, units: np.ndarray, present: np.ndarray | None = None) -> None:
         """Add units (count x n); ``present`` (count x n, boolean): the players each unit sampled (default all)."""
+        if not len(units):
+            return
         if present is not None:
+            self.own_low = np.minimum(self.own_low, np.where(present, units, np.inf).min(0))
+            self.own_high = np.maximum(self.own_high, np.where(present, units, -np.inf).max(0))
             units = np.where(present, units, 0.0)
             self.seen += present.sum(0)
             sampled = units[present]
         else:
+            self.own_low, self.own_high = np.minimum(self.own_low, units.min(0)), np.maximum(self.own_high, units.max(0))
             self.seen += len(units)
             sampled = units
         self.sum += units.sum(0)
@@ -60,9 +72,13 @@ class Moments:
     @property
     def stderr(self) -> np.ndarray:
         seen = self.seen.astype(float)
+        mean = self.mean
         with np.errstate(divide="ignore", invalid="ignore"):
-            var = np.maximum(self.sq - seen * self.mean**2, 0.0) / (seen - 1)
-            var = np.maximum(var, rare_event_floor(self.high - self.low, seen))
+            squares = np.maximum(self.sq - seen * mean**2, 0.0)
+            farthest = np.where(seen > 0, np.maximum(self.own_high - mean, mean - self.own_low), 0.0) ** 2
+            spread = self.high - self.low
+            floor = np.where(unvaried(self.own_high - self.own_low, spread), rare_event_floor(spread, seen), 0.0)
+            var = np.maximum((squares + farthest) / seen, floor)
             se = np.sqrt(var / seen)
         return np.where(seen >= 2, se, np.inf)  # one unit: its spread is unknown
 

@@ -7,6 +7,7 @@ enumerated where the budget covers them, the rest sampled in complementary pairs
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import cho_factor, cho_solve
 
 from svprune.shapley.base import Estimator, Oracle, Run, fold_stderr, log_weights
 from svprune.shapley.design import (
@@ -20,13 +21,55 @@ from svprune.shapley.design import (
 from svprune.shapley.regression.surrogate import AdditiveSurrogate
 
 
-def _pair_means(design: Design, terms: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Per sampled pair (among ``rows``), the sum of its two rows' terms (each row's terms carry the design
-    weight 1/(2 m q))."""
-    pairs = design.pair[rows]
-    out = np.zeros((design.n_pairs, terms.shape[1]))
-    np.add.at(out, pairs, terms[rows])
-    return out[np.unique(pairs)]
+def _pair_sums(terms: np.ndarray) -> np.ndarray:
+    """Per sampled pair, the sum of its two rows' terms (each row's terms carry the design weight 1/(2 m q));
+    ``terms``: the rows of whole pairs, in the design's order (a pair's two rows are consecutive)."""
+    return terms.reshape(-1, 2, terms.shape[1]).sum(1)
+
+
+MAX_GROUPS = 256
+"""Standard errors of the kernel estimators from at most this many group means of the sampled pairs: the influence
+of a pair costs a solve with the n x n Gram matrix, so 10,000 pairs of 2,000 players would cost 10,000 of them."""
+
+
+def group_means(units: np.ndarray, groups: int = MAX_GROUPS) -> tuple[np.ndarray, np.ndarray]:
+    """Means of consecutive groups of i.i.d. units (rows), at most ``groups`` of them, and their sizes."""
+    parts = np.array_split(units, min(groups, len(units)))
+    return np.stack([p.mean(0) for p in parts]), np.array([len(p) for p in parts])
+
+
+def batch_stderr(means: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Standard error of the mean of all units from group means of ``sizes`` units each (batch means): the units'
+    variance is sum_g size_g (mean_g - mean)^2 / (groups - 1), unbiased for equal sizes (here they differ by at
+    most one unit); with one unit per group, the plain sample variance."""
+    total = sizes.sum()
+    overall = (sizes[:, None] * means).sum(0) / total
+    variance = (sizes[:, None] * (means - overall) ** 2).sum(0) / (len(sizes) - 1)
+    return np.sqrt(variance / total)
+
+
+class WeightedLeastSquares:
+    """Solves (Z' diag(w) Z + ridge I) x = b for 0/1 rows Z and positive weights w. The Gram matrix is formed in
+    single precision (twice as fast; at 2,000 players it is most of an estimate's time) and factored once; a
+    solve is refined twice against the double-precision product Z' (w (Z x)), which costs two passes over Z, so
+    the result is as accurate as a double-precision solve. The ridge (1e-9 of the mean diagonal) keeps a design of
+    fewer coalitions than players solvable (its solution tends to the minimum-norm one)."""
+
+    def __init__(self, rows: np.ndarray, weights: np.ndarray):
+        self.rows, self.weights = rows, weights
+        scaled = (rows * np.sqrt(weights)[:, None]).astype(np.float32)
+        gram = (scaled.T @ scaled).astype(float)
+        self.ridge = 1e-9 * max(np.trace(gram) / max(len(gram), 1), 1e-300)
+        self.factor = cho_factor(gram + self.ridge * np.eye(len(gram)))
+
+    def _product(self, x: np.ndarray) -> np.ndarray:
+        return self.rows.T @ (self.weights * (self.rows @ x)) + self.ridge * x
+
+    def solve(self, b: np.ndarray, refine: bool = True) -> np.ndarray:
+        x = cho_solve(self.factor, b)
+        for _ in range(2 if refine else 0):
+            x = x + cho_solve(self.factor, b - self._product(x))
+        return x
 
 
 class KernelSHAP(Estimator):
@@ -47,21 +90,23 @@ class KernelSHAP(Estimator):
     def _run(self, oracle: Oracle, rng):
         n = oracle.n
         d = build(oracle, rng, self.size_weights(n))
-        z = d.coalitions.astype(float)
         w = np.exp(d.log_weights + log_shapley_kernel(n, d.coalitions.sum(1)))
         target = d.payoffs - oracle.empty
-        a = (z * w[:, None]).T @ z
-        b = (z * w[:, None]).T @ target
-        a_inv = np.linalg.pinv(a)
+        solve = WeightedLeastSquares(d.coalitions, w).solve
         ones = np.ones(n)
-        denom = ones @ a_inv @ ones
-        total = oracle.grand - oracle.empty
-        phi = a_inv @ b - a_inv @ ones * ((ones @ a_inv @ b - total) / denom)
+        a_inv_1 = solve(ones)
+        a_inv_b = solve(d.coalitions.T @ (w * target))
+        denom = ones @ a_inv_1
+        phi = a_inv_b - a_inv_1 * ((ones @ a_inv_b - (oracle.grand - oracle.empty)) / denom)
         if d.n_pairs > 1:
-            m_mat = a_inv - np.outer(a_inv @ ones, ones @ a_inv) / denom
-            influence = (z * (w * (target - z @ phi))[:, None]) @ m_mat.T  # rows: M z w r
-            per_pair = _pair_means(d, influence, d.sampled) * d.n_pairs  # each pair's own estimate of the sum
-            stderr = per_pair.std(0, ddof=1) / np.sqrt(d.n_pairs)
+            # each pair's own estimate of the sum: M z w r summed over its two rows (M: the constrained solution's
+            # matrix, symmetric), applied to group means of the pairs (M is linear; see batch_stderr)
+            residual = (w * (target - d.coalitions @ phi))[d.sampled]
+            per_pair = _pair_sums(d.coalitions[d.sampled] * residual[:, None]) * d.n_pairs
+            means, sizes = group_means(per_pair)
+            solved = solve(means.T, refine=False)
+            influence = (solved - np.outer(a_inv_1, ones @ solved) / denom).T
+            stderr = batch_stderr(influence, sizes)
         else:
             stderr = np.zeros(n) if not d.sampled.any() else np.full(n, np.inf)  # one pair: no variance to estimate
         return Run(phi, stderr, len(d.coalitions), {"complete_sizes": d.complete_sizes, "pairs": d.n_pairs})
@@ -114,23 +159,27 @@ class RegressionMC(Estimator):
         surrogate = AdditiveSurrogate(n, len(d.coalitions) * (k - 1) // k if k > 1 else len(d.coalitions))
         x = surrogate.features(d.coalitions)
         gram, rhs = surrogate.moments(x, d.payoffs, oracle.empty, oracle.grand)
+        by_fold = []  # each fold's rows' Gram matrix and right-hand side; the enumerated rows are in every fit
+        for f in range(-1, k):
+            rows = row_fold == f
+            by_fold.append((surrogate.gram(x[rows]), x[rows].T @ d.payoffs[rows]))
+        gram = gram + sum(g for g, _ in by_fold)
+        rhs = rhs + sum(r for _, r in by_fold)
         ends = np.stack([np.zeros(n, dtype=bool), np.ones(n, dtype=bool)])
-        coef_rows = shapley_coefficients(n, d.coalitions)  # for the enumerated rows (design weight 1)
-        weighted = shapley_coefficients(n, d.coalitions, d.log_weights)  # a(S) c(S), for the sampled rows
+        enumerated = ~d.sampled
+        coef_rows = shapley_coefficients(n, d.coalitions[enumerated])  # design weight 1
         coef_ends = shapley_coefficients(n, ends)
         estimates, folds = [], []
         for f in range(k):
-            rows = row_fold == f
-            fit = surrogate.solve(gram - surrogate.gram(x[rows]), rhs - x[rows].T @ d.payoffs[rows]) if k > 1 \
+            mine = row_fold == f  # sampled rows only: whole pairs, in order
+            fit = surrogate.solve(gram - by_fold[f + 1][0], rhs - by_fold[f + 1][1]) if k > 1 \
                 else surrogate.solve(gram, rhs)
-            residual = d.payoffs - x @ fit.coef
             end_residual = np.array([oracle.empty, oracle.grand]) - fit.predict(ends)
-            exact_part = coef_ends.T @ end_residual + coef_rows[~d.sampled].T @ residual[~d.sampled]
-            terms = weighted * residual[:, None]
-            mine = rows & d.sampled
-            m_fold = len(np.unique(d.pair[mine])) if mine.any() else 0
-            if m_fold:
-                per_pair = _pair_means(d, terms, mine) * d.n_pairs  # one pair's estimate of the sampled sum
+            exact_part = coef_ends.T @ end_residual + coef_rows.T @ (d.payoffs[enumerated] - x[enumerated] @ fit.coef)
+            if mine.any():
+                residual = d.payoffs[mine] - x[mine] @ fit.coef
+                weighted = shapley_coefficients(n, d.coalitions[mine], d.log_weights[mine])  # a(S) c(S)
+                per_pair = _pair_sums(weighted * residual[:, None]) * d.n_pairs  # one pair's estimate of the sum
                 sampled_part = per_pair.mean(0)
             else:  # every coalition of this fold's share was enumerated: no sampling error
                 per_pair, sampled_part = np.zeros((0, n)), np.zeros(n)

@@ -8,7 +8,15 @@ import logging
 
 import numpy as np
 
-from svprune.shapley.base import Estimator, Oracle, Run, log_weights, rare_event_floor
+from svprune.shapley.base import (
+    Estimator,
+    Oracle,
+    Run,
+    log_weights,
+    pseudo_unit_variance,
+    rare_event_floor,
+    unvaried,
+)
 
 
 def _pairs(oracle: Oracle, without: np.ndarray) -> np.ndarray:
@@ -69,6 +77,14 @@ def stratum_allocation(n: int, n_samples: int) -> np.ndarray:
     return alloc
 
 
+def _stratum_variance(diffs: np.ndarray) -> np.ndarray:
+    """Per player (row), the variance of its contributions in one stratum, with a pseudo-unit; where they are all
+    equal, the rare-event floor of the stratum's count and spread."""
+    spread = float(np.ptp(diffs))
+    return np.where(unvaried(np.ptp(diffs, axis=1), spread), rare_event_floor(spread, diffs.shape[1]),
+                    pseudo_unit_variance(diffs))
+
+
 class Stratified(Estimator):
     """Stratified sampling by coalition size (Maleki et al. 2013): phi(i) is the average over sizes k of the
     mean marginal contribution to a uniformly drawn coalition of size k; each size gets an equal share of the
@@ -93,9 +109,11 @@ class Stratified(Estimator):
         bounds = np.concatenate([[0], np.cumsum(alloc)])
         strata = list(zip(bounds[:-1], bounds[1:]))
         means = np.stack([diffs[:, a:b].mean(1) for a, b in strata], 1)
-        spread = float(diffs.max() - diffs.min()) if diffs.size else 0.0
-        floor = rare_event_floor(spread, total)  # of the whole sample: a rare contribution unseen in all of it
-        variances = np.stack([np.maximum(diffs[:, a:b].var(1, ddof=1), floor) if b - a > 1
-                              else np.zeros(n) for a, b in strata], 1)  # sizes 0 and n-1: one coalition, exact
+        # each size's stratum is its own sample: a player whose contributions in it are all equal (a pivot rare
+        # at that size, unseen) gets the rare-event floor of the stratum's count and spread (the whole sample's
+        # count gave a floor too low where the pivots sit in one size: coverage 0.80 of the Security Council's
+        # values at 20,000 evaluations); the others their variance with a pseudo-unit (svprune.shapley.base)
+        variances = np.stack([_stratum_variance(diffs[:, a:b]) if b - a > 1 else np.zeros(n)
+                              for a, b in strata], 1)  # sizes 0 and n-1: one coalition, exact
         stderr = np.sqrt((variances / alloc[None, :]).sum(1)) / n
         return Run(means.mean(1), stderr, total)

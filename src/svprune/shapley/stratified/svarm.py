@@ -36,6 +36,13 @@ def _warmup(rng: np.random.Generator, n: int, sizes: list[int]) -> np.ndarray:
     return np.array(rows, dtype=bool).reshape(-1, n)
 
 
+def _influence(payoffs: np.ndarray, mean: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Rows' influences on strata means of ``count`` samples: deviation / sqrt(count (count - 1)); 0 where a
+    stratum has fewer than two samples."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 1, (payoffs - mean) / np.sqrt(count * (count - 1)), 0.0)
+
+
 def warmup_cost(n: int, sizes) -> int:
     return sum(2 * -(-n // s) for s in sizes if s <= n // 2)
 
@@ -83,26 +90,30 @@ class StratifiedSVARM(Estimator):
         exact[complete] = True
         mean_in[n], mean_out[0] = oracle.grand, oracle.empty
         values = (mean_in[1:].sum(0) - mean_out[:n].sum(0)) / n
-        # variance of the strata means of sampled sizes (a stratum with one sample borrows its size's variance)
-        var = np.zeros(n)
+        # variance of the strata means of sampled sizes: each stratum's variance shrunk towards its size's pooled
+        # variance by one degree of freedom (a stratum of one sample takes its size's; one of a few samples that
+        # happen to agree, as a voting game's 0/1 payoffs often do, no longer claims a variance of 0)
+        pooled = {size: payoffs[sizes == size].var(ddof=1) if (sizes == size).sum() > 1 else 0.0
+                  for size in sampled_sizes}
+        var, single = np.zeros(n), np.zeros(n)
         for size in sampled_sizes:
-            pooled = payoffs[sizes == size].var(ddof=1) if (sizes == size).sum() > 1 else 0.0
             for mean_var, count in ((var_in[size], count_in[size]), (var_out[size], count_out[size])):
-                v = np.where(count > 1, mean_var, pooled)
-                var += v / np.maximum(count, 1)
+                dof = np.maximum(count - 1, 0)
+                var += (dof * np.nan_to_num(mean_var) + pooled[size]) / (dof + 1) / np.maximum(count, 1)
+                single += pooled[size] * (count == 1)
         # the same variance from the rows' influences, summed within each complementary pair (S, N \ S) first:
         # v(S) and v(N \ S) feed strata of the same player with opposite signs and are correlated (in a voting game,
-        # when S wins its complement loses), which the strata sums above leave out; the larger of the two is kept
+        # when S wins its complement loses), which the strata sums above leave out; the larger of the two is kept.
+        # A row's influence on a stratum mean of c samples is its deviation / sqrt(c (c - 1)), whose squares sum
+        # to the mean's unbiased variance (the plain deviation / c underestimated it by (c - 1) / c, and coverage
+        # of a 60-player voting game's values was 0.87 at 1,000 evaluations); a stratum of one sample, whose
+        # deviation is 0, adds its size's pooled variance instead (``single``)
         influence = np.zeros((len(rows), n))
         for size in sampled_sizes:
             at = sizes == size
-            if not at.any():
-                continue
             zs, vs = z[at], payoffs[at][:, None]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                inside = np.where(count_in[size] > 0, (vs - mean_in[size]) / count_in[size], 0.0)
-                outside = np.where(count_out[size] > 0, (vs - mean_out[size]) / count_out[size], 0.0)
-            influence[at] = zs * inside - (1 - zs) * outside
+            influence[at] = zs * _influence(vs, mean_in[size], count_in[size]) \
+                - (1 - zs) * _influence(vs, mean_out[size], count_out[size])
         # independent units: each warm-up partition (its coalitions are disjoint, so dependent), each drawn pair
         blocks = np.cumsum([0] + [2 * -(-n // size) for size in sampled_sizes if size <= n // 2])  # as _warmup
         warmed = influence[len(enumerated) : len(first)]
@@ -110,5 +121,5 @@ class StratifiedSVARM(Estimator):
         drawn = influence[len(first):]
         units = np.concatenate([np.reshape(warm_units, (-1, n)), drawn[: len(drawn) // 2 * 2].reshape(-1, 2, n).sum(1)])
         if len(units) > 1:
-            var = np.maximum(var, (units**2).sum(0) * len(units) / (len(units) - 1))
+            var = np.maximum(var, (units**2).sum(0) * len(units) / (len(units) - 1) + single)
         return Run(values, np.sqrt(var) / n, len(rows), {"complete_sizes": complete})
