@@ -381,3 +381,31 @@ class _Callable:
 
     def value(self, coalitions):
         return self.f(coalitions)
+
+
+@pytest.mark.parametrize("method", ["regression", "kernel", "leverage"])
+def test_a_game_of_the_size_alone_plus_an_additive_part_is_valued_exactly_from_samples(method):
+    """v(S) = |S|^3 / n^2 + sum_{i in S} a_i: the size polynomial and the linear terms fit it exactly, so the
+    estimators return its Shapley values, (n^3/n^2)/n + a_i = 1 + a_i, from 2,000 of its 2^50 coalitions (up to
+    1e-5: the ridge, and the sampled rows' projection of the linear part on the size polynomial)."""
+    n = 50
+    a = np.linspace(-1, 1, n)
+    game = sh.as_game(lambda s: s.sum(1) ** 3 / n**2 + s @ a, n_players=n)
+    est = sh.shapley_values(game, method, 2_000, seed=0)
+    np.testing.assert_allclose(est.values, 1 + a, atol=1e-4)
+
+
+def test_regression_and_kernel_estimators_stay_ahead_of_svarm_at_a_thousand_players():
+    """A sum of 500 unanimity games of up to 4 of 1,000 players at 20,000 evaluations (20 per player): without the
+    size terms the regression's error was 0.73 and KernelSHAP's 0.81, against SVARM's 0.37; now 0.09 / 0.14 / 0.08
+    (leverage), within the seconds of the benchmark (benchmarks/estimator_scaling.py)."""
+    game = UnanimitySumGame(1_000, n_terms=500, max_size=4, seed=0)
+    truth = game.exact_values()
+
+    def error(method):
+        values = sh.shapley_values(game, method, 20_000, seed=0).values
+        return np.linalg.norm(values - truth) / np.linalg.norm(truth)
+
+    reference = error("svarm")
+    for method in ("regression", "kernel", "leverage"):
+        assert error(method) < reference / 2, method

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from svprune.games.base import as_game
-from svprune.registry import DEFAULT_BUDGET, ESTIMATORS
+from svprune.registry import DEFAULT_BUDGET
 from svprune.shapley.base import ShapleyEstimate, get_estimator
 from svprune.shapley.permutation.bandit import TopKBandit
 

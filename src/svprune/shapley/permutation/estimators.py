@@ -4,8 +4,6 @@ permutations (each order paired with its reverse; Mitchell, Cooper, Frank and Ho
 
 from __future__ import annotations
 
-import numpy as np
-
 from svprune.shapley.base import PERMUTATION_BATCH, Estimator, Oracle, Run
 from svprune.shapley.permutation.sampler import Moments, PermutationSampler
 

@@ -7,11 +7,9 @@ enumerated where the budget covers them, the rest sampled in complementary pairs
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
 
 from svprune.shapley.base import Estimator, Oracle, Run, fold_stderr, log_weights
 from svprune.shapley.design import (
-    Design,
     build,
     kernel_size_weights,
     log_shapley_kernel,
@@ -19,6 +17,7 @@ from svprune.shapley.design import (
     uniform_size_weights,
 )
 from svprune.shapley.regression.surrogate import AdditiveSurrogate
+from svprune.shapley.regression.weighted import KernelRegression
 
 
 def _pair_sums(terms: np.ndarray) -> np.ndarray:
@@ -48,30 +47,6 @@ def batch_stderr(means: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     return np.sqrt(variance / total)
 
 
-class WeightedLeastSquares:
-    """Solves (Z' diag(w) Z + ridge I) x = b for 0/1 rows Z and positive weights w. The Gram matrix is formed in
-    single precision (twice as fast; at 2,000 players it is most of an estimate's time) and factored once; a
-    solve is refined twice against the double-precision product Z' (w (Z x)), which costs two passes over Z, so
-    the result is as accurate as a double-precision solve. The ridge (1e-9 of the mean diagonal) keeps a design of
-    fewer coalitions than players solvable (its solution tends to the minimum-norm one)."""
-
-    def __init__(self, rows: np.ndarray, weights: np.ndarray):
-        self.rows, self.weights = rows, weights
-        scaled = (rows * np.sqrt(weights)[:, None]).astype(np.float32)
-        gram = (scaled.T @ scaled).astype(float)
-        self.ridge = 1e-9 * max(np.trace(gram) / max(len(gram), 1), 1e-300)
-        self.factor = cho_factor(gram + self.ridge * np.eye(len(gram)))
-
-    def _product(self, x: np.ndarray) -> np.ndarray:
-        return self.rows.T @ (self.weights * (self.rows @ x)) + self.ridge * x
-
-    def solve(self, b: np.ndarray, refine: bool = True) -> np.ndarray:
-        x = cho_solve(self.factor, b)
-        for _ in range(2 if refine else 0):
-            x = x + cho_solve(self.factor, b - self._product(x))
-        return x
-
-
 class KernelSHAP(Estimator):
     """KernelSHAP: the Shapley values as the solution of a weighted least-squares problem over coalitions
     (weights mu(S) = (n-1)/(C(n,|S|)|S|(n-|S|))), with the efficiency constraint sum phi = v(U) - v(empty)
@@ -91,25 +66,21 @@ class KernelSHAP(Estimator):
         n = oracle.n
         d = build(oracle, rng, self.size_weights(n))
         w = np.exp(d.log_weights + log_shapley_kernel(n, d.coalitions.sum(1)))
+        regression = KernelRegression(d.coalitions, w)
         target = d.payoffs - oracle.empty
-        solve = WeightedLeastSquares(d.coalitions, w).solve
-        ones = np.ones(n)
-        a_inv_1 = solve(ones)
-        a_inv_b = solve(d.coalitions.T @ (w * target))
-        denom = ones @ a_inv_1
-        phi = a_inv_b - a_inv_1 * ((ones @ a_inv_b - (oracle.grand - oracle.empty)) / denom)
+        coefficients = regression.fit(target, oracle.grand - oracle.empty)
         if d.n_pairs > 1:
-            # each pair's own estimate of the sum: M z w r summed over its two rows (M: the constrained solution's
-            # matrix, symmetric), applied to group means of the pairs (M is linear; see batch_stderr)
-            residual = (w * (target - d.coalitions @ phi))[d.sampled]
-            per_pair = _pair_sums(d.coalitions[d.sampled] * residual[:, None]) * d.n_pairs
-            means, sizes = group_means(per_pair)
-            solved = solve(means.T, refine=False)
-            influence = (solved - np.outer(a_inv_1, ones @ solved) / denom).T
+            # each pair's own estimate of the sum: M [z, q] w r summed over its two rows (M: the constrained
+            # solution's matrix), applied to group means of the pairs (M is linear; see batch_stderr)
+            residual = (w * (target - regression.predict(coefficients)))[d.sampled]
+            rows = np.concatenate([d.coalitions[d.sampled], regression.terms[d.sampled]], axis=1)
+            means, sizes = group_means(_pair_sums(rows * residual[:, None]) * d.n_pairs)
+            influence = regression.shapley(regression.constrained(means.T, refine=False).T)
             stderr = batch_stderr(influence, sizes)
         else:
             stderr = np.zeros(n) if not d.sampled.any() else np.full(n, np.inf)  # one pair: no variance to estimate
-        return Run(phi, stderr, len(d.coalitions), {"complete_sizes": d.complete_sizes, "pairs": d.n_pairs})
+        return Run(regression.shapley(coefficients), stderr, len(d.coalitions),
+                   {"complete_sizes": d.complete_sizes, "pairs": d.n_pairs, "size_terms": regression.terms.shape[1]})
 
 
 class LeverageSHAP(KernelSHAP):
