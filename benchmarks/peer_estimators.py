@@ -88,7 +88,7 @@ def main() -> None:
         for peer in args.peers:
             source = "captum" if peer == "ShapleyValueSampling" else "shapiq"
             for budget in args.evaluations:
-                errors = []
+                found = []
                 for seed in range(args.seeds):
                     start = time.perf_counter()
                     if source == "captum":
@@ -97,12 +97,12 @@ def main() -> None:
                         values, asked = run_shapiq(peer, study.game, budget, seed)
                     seconds = time.perf_counter() - start
                     s = errors(values, np.full(len(values), np.nan), study.reference)
-                    errors.append(s["relative_error"])
+                    found.append(s["relative_error"])
                     rows.append({"game": game_name, "estimator": f"{source}:{peer}", "source": source,
                                  "target_evaluations": budget, "seed": seed, "n_players": study.game.n_players,
                                  "reference": study.reference_kind, "evaluations": asked, "seconds": seconds, **s})
                 logging.info("%s %s:%s %d evaluations: relative L2 error %.4f (%.3f s)", game_name, source, peer,
-                             budget, np.mean(errors), seconds)
+                             budget, np.mean(found), seconds)
     pd.DataFrame(rows).to_csv(args.out, index=False)
 
 

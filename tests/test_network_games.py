@@ -76,6 +76,48 @@ def test_every_incremental_path_equals_the_plain_batched_path(trained_mlp, digit
     assert np.abs(batched - reference).max() <= tol
 
 
+def test_cross_entropy_table_walk_equals_a_float64_log_softmax():
+    """The table walk (products of exp(W[c, j] h_j[s]) in float64, one log per many samples) against a float64
+    log-softmax of the accumulated logits: to 1e-12 of the mean log-likelihood (the earlier float32 kernel: 1e-8),
+    with 300 players, so that the blocks are shortened to keep the table within TABLE_BYTES."""
+    from scipy.special import log_softmax
+
+    from svprune.kernels import MarginData
+
+    rng = np.random.default_rng(5)
+    n, samples, classes = 300, 700, 10
+    h = np.maximum(rng.normal(size=(n, samples)), 0).astype(np.float32)
+    w = (rng.normal(size=(classes, n)) * 0.3).astype(np.float32)
+    b = rng.normal(size=classes).astype(np.float32)
+    y = np.sort(rng.integers(0, classes, samples))
+    margins = MarginData(h, w, b, y)
+    assert margins.log_likelihood_in_range
+    perms = np.stack([rng.permutation(n) for _ in range(3)])
+    walked = margins.prefix_log_likelihood(perms) / samples
+    for p, perm in enumerate(perms):
+        logits = np.repeat(b.astype(float)[:, None], samples, 1)
+        expected = [log_softmax(logits, 0)[y, np.arange(samples)].mean()]
+        for j in perm:
+            logits += w[:, j].astype(float)[:, None] * h[j].astype(float)[None, :]
+            expected.append(log_softmax(logits, 0)[y, np.arange(samples)].mean())
+        np.testing.assert_allclose(walked[p], expected, rtol=0, atol=1e-12)
+
+
+def test_logits_too_far_apart_for_the_cross_entropy_table_take_the_exact_path(digits):
+    """A read-out scaled up 10,000-fold puts logit differences beyond LOG_RANGE nats: the game does not use the
+    table walk (whose float64 products would underflow) and its prefix values equal the plain path's."""
+    model = MLP(digits.n_features, [8], digits.n_classes, seed=2)
+    with torch.no_grad():
+        model.linears[-1].weight.mul_(1e4)
+    game = NeuronGame(model, digits.x_val, digits.y_val, measure="neg_cross_entropy")
+    plain = NeuronGame(model, digits.x_val, digits.y_val, measure="neg_cross_entropy", fast=False)
+    assert game._margins is not None and not game._margins.log_likelihood_in_range
+    perms = np.random.default_rng(1).permuted(np.tile(np.arange(8), (4, 1)), axis=1)
+    np.testing.assert_allclose(game.prefix_values(perms), plain.prefix_values(perms), rtol=1e-8)  # float32 logits
+    with pytest.raises(ValueError, match="exact path"):
+        game._margins.prefix_log_likelihood(perms)
+
+
 def test_fast_exact_gray_code_equals_plain(digits):
     model = MLP(digits.n_features, [12], digits.n_classes, seed=3)
     train(model, *as_tensors(digits.x_train, digits.y_train), epochs=3, seed=3)

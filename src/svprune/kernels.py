@@ -1,8 +1,10 @@
 """Fused native kernels for the fast paths of a neuron game whose player layer feeds a linear read-out.
 
 Adding a player is a rank-one update of the logits, whatever the measure: accuracy and balanced accuracy
-count correct samples per label (from the margins below), cross-entropy takes a log-softmax of the updated
-logits. Both kinds run for permutation walks; accuracy and balanced accuracy also over all 2^n coalitions.
+count correct samples per label (from the margins below); cross-entropy multiplies the exponentials of the
+logits by a table of the players' factors exp(W[c, j] h_j), computed once per block of samples, so a step costs a
+multiply per class and sample instead of an exponential (see ``_prefix_loglik``). Both kinds run for permutation
+walks; accuracy and balanced accuracy also over all 2^n coalitions.
 
 With cached player activations H (n players x N samples) and read-out weights W (C x n), bias b, the logits
 of coalition S are b + sum_{j in S} W[:, j] H[j]. A sample with label y is classified correctly (first
@@ -16,6 +18,7 @@ coalition instead of a forward pass. numba compiles the kernels once and caches 
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -24,7 +27,12 @@ from svprune.games.base import check_permutation_rows
 
 BLOCK = 256
 FASTMATH = {"nnan", "ninf", "nsz", "contract"}  # no reassociation: each margin is one chain of multiply-adds
-FASTMATH_LOGLIK = FASTMATH | {"afn"}  # float32 exp and log: 3e-8 of the mean log-likelihood, twice as fast
+TABLE_BYTES = 1 << 22
+"""Cross-entropy's per-thread table of exp(W[c, j] h_j[s]) for a block of samples: at most this many bytes (fewer
+samples per block with many players)."""
+LOG_RANGE = 600.0
+"""Cross-entropy's table walk needs every logit difference and every step's term within this many nats, so that
+its float64 products neither overflow nor underflow between rescalings (checked per game; else the exact path)."""
 LOWEST = np.float32(-3.0e38)  # a finite "minus infinity" for the running maxima (fastmath assumes no inf)
 
 
@@ -62,6 +70,7 @@ class MarginData:
 
         self.w = np.ascontiguousarray(w.T)  # (n, C): W[:, j] as rows
         self.b = b
+        self._in_range: bool | None = None
 
     @classmethod
     def on(cls, device, ht, w, b, y) -> MarginData | None:
@@ -76,10 +85,27 @@ class MarginData:
         perms = check_permutations(perms, self.ht.shape[0])
         return _prefix_correct(self.ht, self.d, self.m0, self.starts, self.labels, perms)
 
+    @property
+    def log_likelihood_in_range(self) -> bool:
+        """Whether the logits' spread allows the cross-entropy table walk (LOG_RANGE): bounded, over every
+        coalition and sample, by the bias differences plus sum_j |W[c, j] - W[c', j]| max_s |h_j[s]|."""
+        if self._in_range is None:
+            reach = np.abs(self.ht).max(1) if self.ht.size else np.zeros(self.ht.shape[0], np.float32)
+            w, b = self.w.T.astype(float), self.b.astype(float)  # (C, n), (C,)
+            spread = np.abs(b[:, None] - b[None, :]) + np.abs(w[:, None, :] - w[None, :, :]) @ reach
+            step = (np.abs(w) * reach).max(initial=0.0)
+            self._in_range = bool(spread.max(initial=0.0) + step <= LOG_RANGE)
+        return self._in_range
+
     def prefix_log_likelihood(self, perms: np.ndarray) -> np.ndarray:
-        """Sum over samples of log softmax(logits)[y] for every prefix of every permutation, shape (P, n+1)."""
+        """Sum over samples of log softmax(logits)[y] for every prefix of every permutation, shape (P, n+1);
+        only where :attr:`log_likelihood_in_range`."""
+        if not self.log_likelihood_in_range:
+            raise ValueError("the logits span more than the cross-entropy table walk can hold; use the exact path")
         perms = check_permutations(perms, self.ht.shape[0])
-        return _prefix_loglik(self.ht, self.w, self.b, self.starts, self.labels, perms)
+        n, classes = self.w.shape
+        block = int(max(8, min(BLOCK, TABLE_BYTES // (8 * max(n, 1) * classes))))
+        return _prefix_loglik(self.ht, self.w, self.b, self.starts, self.labels, perms, block)
 
     def all_correct(self, low_bits: int = 10) -> np.ndarray:
         """Correct counts per label group of all 2^n coalitions, indexed by bitmask, shape (2^n, groups)."""
@@ -177,55 +203,76 @@ def _prefix_correct(HT, D, m0, starts, labels, perms):  # pragma: no cover - com
     return out
 
 
-@njit(cache=True, inline="always", fastmath=FASTMATH_LOGLIK)
-def _loglik_block(L, top, acc, wj, h, m, y, C, sign):  # pragma: no cover - compiled
-    """L[c, :m] += sign * wj[c] * h[:m]; return sum over the block of log softmax(L[:, s])[y], accumulated in
-    float64. Loops run over samples innermost (contiguous), so that the compiler vectorises them."""
-    for c in range(C):
-        d = sign * wj[c]
-        for s in range(m):
-            L[c, s] += d * h[s]
-    for s in range(m):
-        top[s] = L[0, s]
-    for c in range(1, C):
-        for s in range(m):
-            v = L[c, s]
-            top[s] = v if v > top[s] else top[s]
-    for s in range(m):
-        acc[s] = 0.0
-    for c in range(C):
-        for s in range(m):
-            acc[s] += np.exp(L[c, s] - top[s])
-    total = 0.0
-    for s in range(m):
-        total += np.float64(L[y, s] - top[s] - np.log(acc[s]))
-    return total
-
-
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _prefix_loglik(HT, Wt, b, starts, labels, perms):  # pragma: no cover - compiled
-    """Cross-entropy's incremental walk: the logits of a block of samples start at the bias and each added
-    player adds its rank-one term; after each step, the block's summed log-likelihood of the true labels."""
+def _prefix_loglik(HT, Wt, b, starts, labels, perms, block):  # pragma: no cover - compiled
+    """Cross-entropy's incremental walk, without an exponential per step: a block of samples (one label) keeps
+    E[c, s] = exp(logit[c, s] - shift[s]) in float64, and adding player j multiplies it by the table
+    F[j, c, s] = exp(W[c, j] h_j[s]), computed once per block for every player and reused by every permutation.
+    After each step, the block's log-likelihood is the sum of log(E[y, s] / sum_c E[c, s]), taken as the log of
+    running products of those ratios (one log per many samples); a sample whose E drifts out of [1e-30, 1e30] is
+    rescaled (the shift cancels in the ratio). MarginData.log_likelihood_in_range guarantees that no factor,
+    ratio or rescaled E leaves float64's range. Threads take blocks of samples and keep their own sums."""
     P, n = perms.shape
     C = Wt.shape[1]
-    out = np.zeros((P, n + 1), np.float64)
-    for p in prange(P):
-        L = np.empty((C, BLOCK), np.float32)
-        top = np.empty(BLOCK, np.float32)
-        acc = np.empty(BLOCK, np.float32)
-        zero = np.zeros(C, np.float32)
-        for g in range(len(labels)):
-            y = labels[g]
-            for s0 in range(starts[g], starts[g + 1], BLOCK):
-                m = min(BLOCK, starts[g + 1] - s0)
+    count = 0
+    for g in range(len(labels)):
+        count += (starts[g + 1] - starts[g] + block - 1) // block
+    first, size, label = np.empty(count, np.int64), np.empty(count, np.int64), np.empty(count, np.int64)
+    k = 0
+    for g in range(len(labels)):
+        for s0 in range(starts[g], starts[g + 1], block):
+            first[k], size[k], label[k] = s0, min(block, starts[g + 1] - s0), labels[g]
+            k += 1
+    threads = max(1, min(numba.get_num_threads(), count))
+    out = np.zeros((threads, P, n + 1))
+    top = np.float64(b.max())
+    e0 = np.empty(C)
+    z0 = 0.0
+    for c in range(C):
+        e0[c] = np.exp(np.float64(b[c]) - top)
+        z0 += e0[c]
+    for thread in prange(threads):
+        F = np.empty((n, C, block))
+        E = np.empty((C, block))
+        z = np.empty(block)
+        for k in range(thread, count, threads):
+            s0, m, y = first[k], size[k], label[k]
+            for j in range(n):
+                for c in range(C):
+                    w = np.float64(Wt[j, c])
+                    for s in range(m):
+                        F[j, c, s] = np.exp(w * np.float64(HT[j, s0 + s]))
+            start = m * np.log(e0[y] / z0)
+            for p in range(P):
                 for c in range(C):
                     for s in range(m):
-                        L[c, s] = b[c]
-                out[p, 0] += _loglik_block(L, top, acc, zero, HT[0, s0 : s0 + m], m, y, C, np.float32(0.0))
+                        E[c, s] = e0[c]
+                out[thread, p, 0] += start
                 for t in range(n):
                     j = perms[p, t]
-                    out[p, t + 1] += _loglik_block(L, top, acc, Wt[j], HT[j, s0 : s0 + m], m, y, C, np.float32(1.0))
-    return out
+                    for c in range(C):
+                        for s in range(m):
+                            E[c, s] *= F[j, c, s]
+                    for s in range(m):
+                        z[s] = E[0, s]
+                    for c in range(1, C):
+                        for s in range(m):
+                            z[s] += E[c, s]
+                    total, product = 0.0, 1.0
+                    for s in range(m):
+                        ratio = E[y, s] / z[s]
+                        if ratio > 1e-30:
+                            product *= ratio
+                            if product < 1e-270:
+                                total += np.log(product)
+                                product = 1.0
+                        else:  # at least exp(-LOG_RANGE): representable
+                            total += np.log(ratio)
+                        if z[s] > 1e30 or z[s] < 1e-30:
+                            for c in range(C):
+                                E[c, s] /= z[s]
+                    out[thread, p, t + 1] += total + np.log(product)
+    return out.sum(0)
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)

@@ -83,4 +83,6 @@ class NegCrossEntropy(Measure):
         return logp.gather(-1, y.expand(logits.shape[0], -1).unsqueeze(-1)).squeeze(-1).sum(-1)
 
     def prefix_kernel(self, margins, perms):
+        if not margins.log_likelihood_in_range:  # logits too far apart for the table walk: the exact path
+            return None
         return margins.prefix_log_likelihood(perms) / self.n_samples
