@@ -409,3 +409,15 @@ def test_regression_and_kernel_estimators_stay_ahead_of_svarm_at_a_thousand_play
     reference = error("svarm")
     for method in ("regression", "kernel", "leverage"):
         assert error(method) < reference / 2, method
+
+
+def test_kernel_estimators_neither_fail_nor_blow_up_with_about_as_many_pairs_as_players():
+    """1,000 evaluations of a 500-player game: KernelSHAP's Gram matrix, formed in single precision, was indefinite
+    (a LinAlgError), and Leverage SHAP's least squares with 500 pairs for 500 unknowns gave an error of 4.2; the
+    adaptive ridge makes them 0.45 and 0.42 (the regression's 0.84: its correction needs more samples)."""
+    game = UnanimitySumGame(500, n_terms=250, max_size=4, seed=0)
+    truth = game.exact_values()
+    for method in ("kernel", "leverage"):
+        est = sh.shapley_values(game, method, 1_000, seed=0)
+        assert np.linalg.norm(est.values - truth) / np.linalg.norm(truth) < 0.6, method
+        assert np.isfinite(est.stderr).all() and abs(est.values.sum() - est.total) < 1e-9

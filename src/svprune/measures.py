@@ -10,16 +10,34 @@ measure says so: ``prefix_kernel``/``all_kernel`` return the values, or None whe
 
 from __future__ import annotations
 
+from functools import reduce
+
 import numpy as np
 import torch
 
 
 class Measure:
-    """A measure bound to the labels ``y`` (sorted, on the game's device) of the evaluation samples."""
+    """A measure bound to the labels ``y`` (sorted, on the game's device) of the evaluation samples.
+
+    The samples of one label are contiguous, so a measure works on each label's block of logits with whole-tensor
+    operations over the classes (a maximum or a log-sum-exp over the class axis, the label's logits a slice):
+    several times faster than an arg-max or a gather per sample, and at their fastest where a game hands over
+    class-major logits (a (B, C, S) tensor viewed as (B, S, C)), as NeuronGame does."""
 
     def __init__(self, y: torch.Tensor, n_classes: int):
         self.y, self.n_classes = y, n_classes
         self.n_samples = int(y.shape[0])
+        labels, counts = torch.unique_consecutive(y.cpu(), return_counts=True)
+        ends = np.cumsum(counts.numpy())
+        self._groups = [(int(label), int(end - count), int(end))
+                        for label, count, end in zip(labels.tolist(), counts.tolist(), ends)]
+
+    def groups(self, sl: slice):
+        """(label, slice of the samples ``sl`` relative to its start) for each label with samples in ``sl``."""
+        start, stop = sl.start or 0, self.n_samples if sl.stop is None else sl.stop
+        for label, first, last in self._groups:
+            if first < stop and last > start:
+                yield label, slice(max(first, start) - start, min(last, stop) - start)
 
     def partial(self, logits: torch.Tensor, sl: slice) -> torch.Tensor:
         """Statistics of logits (B, S, C) of the samples ``sl``: shape (B,) or (B, C), float64."""
@@ -37,11 +55,29 @@ class Measure:
         return None
 
 
+def correct_by_label(logits: torch.Tensor, measure: Measure, sl: slice):
+    """(label, correct (B, samples of that label in ``sl``)) per label: whether the label is the first arg-max
+    logit (torch.argmax's tie rule): above every logit before it, at least every logit after it. The maxima are
+    elementwise over the class rows (a reduction over the class axis of a slice of samples is ten times slower)."""
+    z = logits.transpose(-1, -2)  # (B, C, S)
+    for label, loc in measure.groups(sl):
+        mine = z[:, label, loc]
+        correct = torch.ones_like(mine, dtype=torch.bool)
+        if label > 0:
+            correct &= mine > reduce(torch.maximum, (z[:, c, loc] for c in range(label)))
+        if label < z.shape[1] - 1:
+            correct &= mine >= reduce(torch.maximum, (z[:, c, loc] for c in range(label + 1, z.shape[1])))
+        yield label, correct
+
+
 class Accuracy(Measure):
     """The share of samples whose first arg-max logit is the label."""
 
     def partial(self, logits, sl):
-        return (logits.argmax(-1) == self.y[sl]).sum(-1).double()
+        total = torch.zeros(logits.shape[0], dtype=torch.float64, device=logits.device)
+        for _, correct in correct_by_label(logits, self, sl):
+            total += correct.sum(-1)
+        return total
 
     def from_counts(self, counts: np.ndarray, margins) -> np.ndarray:
         """The measure from correct counts per label group (..., groups)."""
@@ -65,7 +101,10 @@ class BalancedAccuracy(Accuracy):
         self.counts = counts[self.present]
 
     def partial(self, logits, sl):
-        return (logits.argmax(-1) == self.y[sl]).double() @ self.onehot[sl]
+        total = torch.zeros(logits.shape[0], self.n_classes, dtype=torch.float64, device=logits.device)
+        for label, correct in correct_by_label(logits, self, sl):
+            total[:, label] += correct.sum(-1)
+        return total
 
     def finish(self, total):
         return (total[:, self.present] / self.counts).mean(-1)
@@ -78,9 +117,13 @@ class NegCrossEntropy(Measure):
     """The mean log-likelihood of the labels under the softmax of the logits (minus the cross-entropy)."""
 
     def partial(self, logits, sl):
-        y = self.y[sl]
-        logp = torch.log_softmax(logits.double(), -1)
-        return logp.gather(-1, y.expand(logits.shape[0], -1).unsqueeze(-1)).squeeze(-1).sum(-1)
+        z = logits.transpose(-1, -2)  # (B, C, S)
+        # the log-sum-exp over all samples at once, in the logits' precision (their own rounding is as large);
+        # the labels' logits from each label's block; sums in float64
+        total = -torch.logsumexp(z, 1).sum(-1, dtype=torch.float64)
+        for label, loc in self.groups(sl):
+            total += z[:, label, loc].sum(-1, dtype=torch.float64)
+        return total
 
     def prefix_kernel(self, margins, perms):
         if not margins.log_likelihood_in_range:  # logits too far apart for the table walk: the exact path

@@ -191,8 +191,13 @@ class NeuronGame(_NetworkGame):
         # zeroing a player's activation = zeroing its column of the next layer's weights: mask those (B x n x
         # out, small) instead of the activations (B x samples x n), then one batched product per coalition block
         nxt = self.model.linears[self.layer + 1]
-        weights = masks.to(self._ht.dtype).unsqueeze(-1) * nxt.weight.T.unsqueeze(0)
-        z = torch.matmul(self._ht[:, sl].T.unsqueeze(0), weights) + nxt.bias
+        weights = masks.to(self._ht.dtype).unsqueeze(1) * nxt.weight.unsqueeze(0)  # (B, out, n)
+        # (B, out, n) @ (n, S): the cached activations as they are stored (players x samples), so the product
+        # reads them contiguously (three times faster than through their transpose)
+        z = torch.matmul(weights, self._ht[:, sl]) + nxt.bias[:, None]
+        if self.layer + 2 == len(self.model.linears):
+            return z.transpose(1, 2)  # the logits, class-major underneath (what the measures read fastest)
+        z = z.transpose(1, 2)
         for k in range(self.layer + 2, len(self.model.linears)):
             z = self.model.linears[k](torch.relu(z))
         return z
