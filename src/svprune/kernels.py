@@ -105,7 +105,8 @@ class MarginData:
         perms = check_permutations(perms, self.ht.shape[0])
         n, classes = self.w.shape
         block = int(max(8, min(BLOCK, TABLE_BYTES // (8 * max(n, 1) * classes))))
-        return _prefix_loglik(self.ht, self.w, self.b, self.starts, self.labels, perms, block)
+        return _prefix_loglik(self.ht, self.w, self.b, self.starts, self.labels, perms, block,
+                              numba.get_num_threads())
 
     def all_correct(self, low_bits: int = 10) -> np.ndarray:
         """Correct counts per label group of all 2^n coalitions, indexed by bitmask, shape (2^n, groups)."""
@@ -204,7 +205,7 @@ def _prefix_correct(HT, D, m0, starts, labels, perms):  # pragma: no cover - com
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _prefix_loglik(HT, Wt, b, starts, labels, perms, block):  # pragma: no cover - compiled
+def _prefix_loglik(HT, Wt, b, starts, labels, perms, block, threads):  # pragma: no cover - compiled
     """Cross-entropy's incremental walk, without an exponential per step: a block of samples (one label) keeps
     E[c, s] = exp(logit[c, s] - shift[s]) in float64, and adding player j multiplies it by the table
     F[j, c, s] = exp(W[c, j] h_j[s]), computed once per block for every player and reused by every permutation.
@@ -223,7 +224,7 @@ def _prefix_loglik(HT, Wt, b, starts, labels, perms, block):  # pragma: no cover
         for s0 in range(starts[g], starts[g + 1], block):
             first[k], size[k], label[k] = s0, min(block, starts[g + 1] - s0), labels[g]
             k += 1
-    threads = max(1, min(numba.get_num_threads(), count))
+    threads = max(1, min(threads, count))
     out = np.zeros((threads, P, n + 1))
     top = np.float64(b.max())
     e0 = np.empty(C)

@@ -330,8 +330,9 @@ class ModuleGame(_NetworkGame):
         return torch.stack(rows)
 
     def _logits(self, masks: torch.Tensor, sl: slice) -> torch.Tensor:
-        if self._terms is not None:  # additive read-out: one matrix product per block
-            return self._base[sl] + torch.einsum("bn,nsc->bsc", masks.to(self._terms.dtype), self._terms[:, sl])
+        if self._terms is not None:  # additive read-out: one matrix product per block, class-major (B, C, S)
+            z = torch.einsum("bn,ncs->bcs", masks.to(self._terms.dtype), self._terms[:, :, sl])
+            return (z + self._base[:, sl]).transpose(1, 2)
         with evaluating(self.model):
             if self.mode == "pruned":
                 return self._pruned_logits(masks, sl)
@@ -403,7 +404,9 @@ class ModuleGame(_NetworkGame):
         summed = empty + torch.einsum("bn,nsc->bsc", torch.as_tensor(probe, dtype=terms.dtype, device=self.device), terms)
         if float((direct - summed).abs().max()) > 1e-4 * scale:
             return None, None
-        return terms, empty
+        # class-major (players x classes x samples; classes x samples): the logits a product of them gives are
+        # what the measures read fastest
+        return terms.transpose(1, 2).contiguous(), empty.T.contiguous()
 
     def _all_logits(self, coalitions: np.ndarray) -> torch.Tensor:
         """Logits of coalitions over all samples, (B, S, C), in blocks."""
@@ -421,10 +424,10 @@ class ModuleGame(_NetworkGame):
         return self.fast
 
     def _prefix_terms(self, p: torch.Tensor, sl: slice) -> torch.Tensor:
-        return self._terms[p][:, :, sl]
+        return self._terms[p][..., sl]
 
     def _prefix_base(self, sl: slice) -> torch.Tensor:
-        return self._base[sl]
+        return self._base[:, sl]
 
     @torch.no_grad()
     def prefix_values(self, perms: np.ndarray) -> np.ndarray:

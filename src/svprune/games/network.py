@@ -100,11 +100,12 @@ class _NetworkGame(Game):
 
     # ---- the incremental walk in batched tensor operations, for games whose read-out is additive in the players
     def _prefix_terms(self, p: torch.Tensor, sl: slice) -> torch.Tensor:
-        """Each player's additive term of the logits, for permutations p and the samples sl: (P, n, S, C)."""
+        """Each player's additive term of the logits, for permutations p and the samples sl, class-major:
+        (P, n, C, S)."""
         raise NotImplementedError
 
     def _prefix_base(self, sl: slice) -> torch.Tensor:
-        """The logits of the empty coalition for the samples sl: broadcastable to (S, C)."""
+        """The logits of the empty coalition for the samples sl: broadcastable to (C, S)."""
         raise NotImplementedError
 
     @torch.no_grad()
@@ -122,7 +123,7 @@ class _NetworkGame(Game):
                 sl = slice(s0, min(self.n_samples, s0 + span))
                 terms = self._prefix_terms(p, sl)
                 logits = torch.cat([torch.zeros_like(terms[:, :1]), terms.cumsum(1)], 1) + self._prefix_base(sl)
-                part = self._measure.partial(logits.flatten(0, 1), sl)  # (P (n+1),) or (P (n+1), C)
+                part = self._measure.partial(logits.flatten(0, 1).transpose(1, 2), sl)  # (P (n+1),) or (P (n+1), C)
                 total = part if total is None else total + part
             out[start : start + len(p)] = self._measure.finish(total).cpu().numpy().reshape(len(p), n + 1)
         return out
@@ -213,10 +214,10 @@ class NeuronGame(_NetworkGame):
         return measure - self.empty_measure
 
     def _prefix_terms(self, p: torch.Tensor, sl: slice) -> torch.Tensor:
-        return self._ht[p, sl].float().unsqueeze(-1) * self._W.T[p].unsqueeze(2)  # h_j W[:, j]: (P, n, S, C)
+        return self._W.T[p].unsqueeze(-1) * self._ht[p, sl].float().unsqueeze(2)  # W[:, j] h_j: (P, n, C, S)
 
     def _prefix_base(self, sl: slice) -> torch.Tensor:
-        return self._b
+        return self._b[:, None]
 
     @torch.no_grad()
     def all_values(self) -> np.ndarray:
