@@ -125,7 +125,8 @@ def study_game(name: str, seed: int = 0) -> StudyGame:
 def errors(estimate: np.ndarray, stderr: np.ndarray, exact: np.ndarray) -> dict:
     """Errors of one estimate against reference values: relative L2 error (||error|| / ||exact||, shapiq's
     measure), relative L1 error (sum |error| / sum |exact|), mean absolute error, Spearman rank correlation,
-    and the share of players whose reference value lies within 2 standard errors."""
+    and the share of players whose reference value lies within 2 standard errors (where the reference is a long
+    run of its own, give the root sum of squares of both standard errors: the difference has both errors)."""
     err = np.abs(estimate - exact)
     rho = spearmanr(estimate, exact).statistic if np.ptp(exact) > 0 and np.ptp(estimate) > 0 else np.nan
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -164,7 +165,7 @@ def run_study(
                     break
                 seconds = time.perf_counter() - start
                 rows.append({**base, "evaluations": est.n_evaluations, "seconds": seconds,
-                             **errors(est.values, est.stderr, study.reference)})
+                             **errors(est.values, np.hypot(est.stderr, study.reference_stderr), study.reference)})
         log.info("%s: %s done (%d of %d estimators, %s)", game_name, estimator, done + 1, len(estimators),
                  progress(done + 1))
     return pd.DataFrame(rows)
