@@ -129,7 +129,7 @@ class RegressionMC(Estimator):
         row_fold = np.where(d.sampled, pair_fold[np.maximum(d.pair, 0)], -1)
         surrogate = AdditiveSurrogate(n, len(d.coalitions) * (k - 1) // k if k > 1 else len(d.coalitions))
         x = surrogate.features(d.coalitions)
-        gram, rhs = surrogate.moments(x, d.payoffs, oracle.empty, oracle.grand)
+        gram, rhs = surrogate.end_moments(oracle.empty, oracle.grand)
         by_fold = []  # each fold's rows' Gram matrix and right-hand side; the enumerated rows are in every fit
         for f in range(-1, k):
             rows = row_fold == f

@@ -106,7 +106,7 @@ class AdditiveSurrogate:
             out[k:, k:] = members.T @ members
         return out
 
-    def moments(self, features, targets, empty: float, grand: float) -> tuple[np.ndarray, np.ndarray]:
+    def end_moments(self, empty: float, grand: float) -> tuple[np.ndarray, np.ndarray]:
         """Gram matrix and right-hand side of the empty and grand coalitions (to which the rows' add up)."""
         ends = self.features(np.stack([np.zeros(self.n, dtype=bool), np.ones(self.n, dtype=bool)]))
         return ends.T @ ends, ends.T @ np.array([empty, grand])
