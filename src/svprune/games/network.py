@@ -114,18 +114,19 @@ class _NetworkGame(Game):
         every prefix are the empty coalition's plus a cumulative sum of the players' additive terms, for a block
         of permutations and a slice of the samples at a time (within ``max_batch_bytes``)."""
         n_perm, n = perms.shape
-        step, span = self._blocks(n_perm, self.n_samples, 4 * self.n_classes * (n + 1) * 3)
+        step, span = self._blocks(n_perm, self.n_samples, 4 * self.n_classes * n * 2)
         out = np.empty((n_perm, n + 1))
+        out[:, 0] = self.empty_measure  # the empty prefix: the same for every permutation
         for start in range(0, n_perm, step):
             p = torch.as_tensor(perms[start : start + step], device=self.device)
             total = None
             for s0 in range(0, self.n_samples, span):
                 sl = slice(s0, min(self.n_samples, s0 + span))
-                terms = self._prefix_terms(p, sl)
-                logits = torch.cat([torch.zeros_like(terms[:, :1]), terms.cumsum(1)], 1) + self._prefix_base(sl)
-                part = self._measure.partial(logits.flatten(0, 1).transpose(1, 2), sl)  # (P (n+1),) or (P (n+1), C)
+                logits = self._prefix_terms(p, sl).contiguous()  # (P, n, C, S), gathered: a copy of our own
+                logits.cumsum_(1).add_(self._prefix_base(sl))  # in place: the prefixes of 1..n players
+                part = self._measure.partial(logits.flatten(0, 1).transpose(1, 2), sl)  # (P n,) or (P n, C)
                 total = part if total is None else total + part
-            out[start : start + len(p)] = self._measure.finish(total).cpu().numpy().reshape(len(p), n + 1)
+            out[start : start + len(p), 1:] = self._measure.finish(total).cpu().numpy().reshape(len(p), n)
         return out
 
     @property
