@@ -200,7 +200,7 @@ GAMES.register("perturbed_uniform", "svprune.study:perturbed_uniform", "Perturbe
 GAMES.register("unanimity40", "svprune.study:unanimity40", "Sum of 50 unanimity games (40 players)")
 GAMES.register("neuron16", "svprune.study:neuron16", "16 hidden units of an MLP on digits")
 GAMES.register("neuron40", "svprune.study:neuron40", "40 hidden units of an MLP on digits")
-GAMES.register("voting60", "svprune.study:voting60", "Weighted voting game (60 players, exact by dynamic programming)")
+GAMES.register("voting60", "svprune.study:voting60", "Weighted voting game (60 players)")
 GAMES.register("channels40", "svprune.study:channels40", "Every channel of a small CNN on digits (40 in 3 layers)",
                reference_evaluations=400_000)
 
