@@ -18,6 +18,8 @@ coalition instead of a forward pass. numba compiles the kernels once and caches 
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numba
 import numpy as np
 from numba import njit, prange
@@ -70,7 +72,6 @@ class MarginData:
 
         self.w = np.ascontiguousarray(w.T)  # (n, C): W[:, j] as rows
         self.b = b
-        self._in_range: bool | None = None
 
     @classmethod
     def on(cls, device, ht, w, b, y) -> MarginData | None:
@@ -85,17 +86,15 @@ class MarginData:
         perms = check_permutations(perms, self.ht.shape[0])
         return _prefix_correct(self.ht, self.d, self.m0, self.starts, self.labels, perms)
 
-    @property
+    @cached_property
     def log_likelihood_in_range(self) -> bool:
         """Whether the logits' spread allows the cross-entropy table walk (LOG_RANGE): bounded, over every
         coalition and sample, by the bias differences plus sum_j |W[c, j] - W[c', j]| max_s |h_j[s]|."""
-        if self._in_range is None:
-            reach = np.abs(self.ht).max(1) if self.ht.size else np.zeros(self.ht.shape[0], np.float32)
-            w, b = self.w.T.astype(float), self.b.astype(float)  # (C, n), (C,)
-            spread = np.abs(b[:, None] - b[None, :]) + np.abs(w[:, None, :] - w[None, :, :]) @ reach
-            step = (np.abs(w) * reach).max(initial=0.0)
-            self._in_range = bool(spread.max(initial=0.0) + step <= LOG_RANGE)
-        return self._in_range
+        reach = np.abs(self.ht).max(1) if self.ht.size else np.zeros(self.ht.shape[0], np.float32)
+        w, b = self.w.T.astype(float), self.b.astype(float)  # (C, n), (C,)
+        spread = np.abs(b[:, None] - b[None, :]) + np.abs(w[:, None, :] - w[None, :, :]) @ reach
+        step = (np.abs(w) * reach).max(initial=0.0)
+        return bool(spread.max(initial=0.0) + step <= LOG_RANGE)
 
     def prefix_log_likelihood(self, perms: np.ndarray) -> np.ndarray:
         """Sum over samples of log softmax(logits)[y] for every prefix of every permutation, shape (P, n+1);

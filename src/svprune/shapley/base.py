@@ -95,13 +95,15 @@ def unvaried(own_range, spread: float) -> np.ndarray:
     return np.asarray(own_range) <= 1e-9 * spread
 
 
-def pseudo_unit_variance(units: np.ndarray) -> np.ndarray:
-    """Per row of ``units`` (players x samples), the variance of its samples with one pseudo-sample added at the
-    row's own farthest sample from its mean (see :class:`~svprune.shapley.permutation.sampler.Moments`): a row
-    whose few large values are rare keeps a variance as large as they suggest."""
-    count = units.shape[1]
-    deviations = units - units.mean(1, keepdims=True)
-    return ((deviations**2).sum(1) + np.abs(deviations).max(1) ** 2) / count
+def rare_event_variance(squares, farthest, count, own_range, spread: float) -> np.ndarray:
+    """The variance of one sampling unit that the permutation and stratified families report, per player, built for
+    contributions that are rare and large: the squared deviations from the mean (``squares``, summed over the
+    player's ``count`` units) with one pseudo-unit at the player's own farthest unit from its mean (``farthest``,
+    that distance), as Agresti and Coull add pseudo-counts; a player whose units all agree (``own_range``, see
+    :func:`unvaried`) gets :func:`rare_event_floor` of the ``spread`` of all units instead."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(unvaried(own_range, spread), rare_event_floor(spread, count),
+                        (np.asarray(squares) + np.asarray(farthest) ** 2) / count)
 
 
 def fold_stderr(folds: list[np.ndarray], n: int, floor=None) -> np.ndarray:

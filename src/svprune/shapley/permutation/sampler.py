@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from svprune.shapley.base import PERMUTATION_BATCH, Oracle, rare_event_floor, unvaried
+from svprune.shapley.base import PERMUTATION_BATCH, Oracle, rare_event_variance
 
 
 def random_permutations(rng: np.random.Generator, count: int, n: int, antithetic: bool) -> np.ndarray:
@@ -35,9 +35,8 @@ class Moments:
     The standard error is built for contributions that are rare and large (a voting game's pivots, a unit that
     matters only in a few coalitions), where the plain sample variance of a player seen pivotal once or twice is
     as small as its few pivots make it and the interval misses as often as a binomial's Wald interval: the
-    variance adds one pseudo-unit at the player's own farthest unit from its mean (as Agresti and Coull add
-    pseudo-counts), which changes little once a player has many units; a player whose units are all equal (never
-    seen pivotal) gets :func:`rare_event_floor` with the spread of all units seen."""
+    variance is :func:`~svprune.shapley.base.rare_event_variance` (one pseudo-unit at the player's own farthest
+    unit, which changes little once a player has many units; the rare-event floor where all its units agree)."""
 
     def __init__(self, n: int):
         self.sum, self.sq, self.count = np.zeros(n), np.zeros(n), 0
@@ -75,10 +74,8 @@ class Moments:
         mean = self.mean
         with np.errstate(divide="ignore", invalid="ignore"):
             squares = np.maximum(self.sq - seen * mean**2, 0.0)
-            farthest = np.where(seen > 0, np.maximum(self.own_high - mean, mean - self.own_low), 0.0) ** 2
-            spread = self.high - self.low
-            floor = np.where(unvaried(self.own_high - self.own_low, spread), rare_event_floor(spread, seen), 0.0)
-            var = np.maximum((squares + farthest) / seen, floor)
+            farthest = np.where(seen > 0, np.maximum(self.own_high - mean, mean - self.own_low), 0.0)
+            var = rare_event_variance(squares, farthest, seen, self.own_high - self.own_low, self.high - self.low)
             se = np.sqrt(var / seen)
         return np.where(seen >= 2, se, np.inf)  # one unit: its spread is unknown
 

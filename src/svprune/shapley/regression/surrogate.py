@@ -32,10 +32,15 @@ instead of jumping where pairwise terms would switch on (n = 60: 1,831 parameter
 SIZE_TERMS = [0, *range(2, SIZE_DEGREE + 1)]
 
 
+def legendre_of_size(sizes, n: int, degree: int = SIZE_DEGREE) -> np.ndarray:
+    """Legendre polynomials of degree 0..``degree`` of 2 size / n - 1, one row per size: the regression
+    estimators' terms in the coalition's size."""
+    return np.polynomial.legendre.legvander(2.0 * np.asarray(sizes, dtype=float) / max(n, 1) - 1.0, degree)
+
+
 def size_basis(sizes: np.ndarray, n: int) -> np.ndarray:
     """Legendre polynomials of degree 0 and 2..SIZE_DEGREE of 2 size / n - 1, one row per size."""
-    t = 2.0 * np.asarray(sizes, dtype=float) / max(n, 1) - 1.0
-    return np.polynomial.legendre.legvander(t, SIZE_DEGREE)[:, SIZE_TERMS]
+    return legendre_of_size(sizes, n)[:, SIZE_TERMS]
 
 
 @dataclass

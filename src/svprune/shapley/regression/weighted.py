@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
-from svprune.shapley.regression.surrogate import SIZE_DEGREE
+from svprune.shapley.regression.surrogate import SIZE_DEGREE, legendre_of_size
 
 RIDGE = 0.01
 """The members' ridge, relative to the Gram matrix's mean diagonal: this times (players / pairs)^3. It shrinks the
@@ -51,8 +51,8 @@ class WeightedLeastSquares:
             raise np.linalg.LinAlgError("the coalitions' Gram matrix is not positive definite even with a ridge")
 
     def _product(self, x: np.ndarray) -> np.ndarray:
-        return self.rows.T @ (self.weights[:, None] * (self.rows @ x)) + self.ridge * x if x.ndim == 2 \
-            else self.rows.T @ (self.weights * (self.rows @ x)) + self.ridge * x
+        weights = self.weights.reshape(-1, *([1] * (x.ndim - 1)))  # broadcast over a matrix's columns
+        return self.rows.T @ (weights * (self.rows @ x)) + self.ridge * x
 
     def solve(self, b: np.ndarray, refine: bool = True) -> np.ndarray:
         x = cho_solve(self.factor, b)
@@ -63,8 +63,7 @@ class WeightedLeastSquares:
 
 def size_terms(sizes: np.ndarray, n: int, degree: int) -> np.ndarray:
     """q(|S|): Legendre polynomials of 2|S|/n - 1 of degree 2..``degree``, minus their values at size 0."""
-    basis = np.polynomial.legendre.legvander(2.0 * np.asarray(sizes, float) / n - 1.0, degree)[:, 2:]
-    return basis - np.polynomial.legendre.legvander(np.array([-1.0]), degree)[:, 2:]
+    return legendre_of_size(sizes, n, degree)[:, 2:] - legendre_of_size([0], n, degree)[:, 2:]
 
 
 class KernelRegression:
@@ -104,7 +103,7 @@ class KernelRegression:
 
     def moments(self, values: np.ndarray) -> np.ndarray:
         """[Z, Q]' W values, for a vector or the columns of a matrix (one column per row group)."""
-        weighted = self.weights * values if values.ndim == 1 else self.weights[:, None] * values
+        weighted = self.weights.reshape(-1, *([1] * (values.ndim - 1))) * values
         return np.concatenate([self.rows.T @ weighted, self.terms.T @ weighted])
 
     def fit(self, target: np.ndarray, total: float) -> np.ndarray:

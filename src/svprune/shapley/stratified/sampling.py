@@ -8,15 +8,7 @@ import logging
 
 import numpy as np
 
-from svprune.shapley.base import (
-    Estimator,
-    Oracle,
-    Run,
-    log_weights,
-    pseudo_unit_variance,
-    rare_event_floor,
-    unvaried,
-)
+from svprune.shapley.base import Estimator, Oracle, Run, log_weights, rare_event_variance
 
 
 def _pairs(oracle: Oracle, without: np.ndarray) -> np.ndarray:
@@ -78,11 +70,11 @@ def stratum_allocation(n: int, n_samples: int) -> np.ndarray:
 
 
 def _stratum_variance(diffs: np.ndarray) -> np.ndarray:
-    """Per player (row), the variance of its contributions in one stratum, with a pseudo-unit; where they are all
-    equal, the rare-event floor of the stratum's count and spread."""
-    spread = float(np.ptp(diffs))
-    return np.where(unvaried(np.ptp(diffs, axis=1), spread), rare_event_floor(spread, diffs.shape[1]),
-                    pseudo_unit_variance(diffs))
+    """Per player (row), the variance of its contributions in one stratum (rare_event_variance over the stratum's
+    own count and spread)."""
+    deviations = diffs - diffs.mean(1, keepdims=True)
+    return rare_event_variance((deviations**2).sum(1), np.abs(deviations).max(1), diffs.shape[1],
+                               np.ptp(diffs, axis=1), float(np.ptp(diffs)))
 
 
 class Stratified(Estimator):
@@ -112,7 +104,7 @@ class Stratified(Estimator):
         # each size's stratum is its own sample: a player whose contributions in it are all equal (a pivot rare
         # at that size, unseen) gets the rare-event floor of the stratum's count and spread (the whole sample's
         # count gave a floor too low where the pivots sit in one size: coverage 0.80 of the Security Council's
-        # values at 20,000 evaluations); the others their variance with a pseudo-unit (svprune.shapley.base)
+        # values at 20,000 evaluations); the others their variance with a pseudo-unit
         variances = np.stack([_stratum_variance(diffs[:, a:b]) if b - a > 1 else np.zeros(n)
                               for a, b in strata], 1)  # sizes 0 and n-1: one coalition, exact
         stderr = np.sqrt((variances / alloc[None, :]).sum(1)) / n
