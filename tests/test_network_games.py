@@ -327,3 +327,23 @@ def test_the_game_keeps_one_activation_matrix(trained_mlp, digits):
     assert game.fast
     assert game._ht.shape == (40, len(digits.y_val))
     assert np.shares_memory(game._ht.numpy(), game._margins.ht)
+
+
+def test_a_fast_walk_that_disagrees_with_the_plain_evaluation_is_refused_at_run_time(trained_mlp, digits):
+    """Each game checks its fast walk once, on the first permutation's prefixes, against measure_of; a walk off by
+    more than rounding (here: one prefix of the kernel shifted by 0.05) is refused with advice, never used."""
+    for measure in ("accuracy", "neg_cross_entropy"):
+        game = NeuronGame(trained_mlp, digits.x_val, digits.y_val, measure=measure)
+        right = game._measure.prefix_kernel
+
+        def wrong(margins, perms, right=right):
+            out = right(margins, perms)
+            out[:, 10] += 0.05
+            return out
+
+        game._measure.prefix_kernel = wrong
+        perms = np.stack([np.random.default_rng(0).permutation(40)])
+        with pytest.raises(RuntimeError, match="disagrees with its plain evaluation.*fast=False"):
+            game.prefix_values(perms)
+        game._measure.prefix_kernel = right
+        assert np.isfinite(game.prefix_values(perms)).all() and game._walk_checked

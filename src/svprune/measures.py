@@ -46,6 +46,11 @@ class Measure:
     def finish(self, total: torch.Tensor) -> torch.Tensor:
         return total / self.n_samples
 
+    def rounding(self, value: float) -> float:
+        """How far two correct paths to the measure ``value`` may differ by rounding: what the games' run-time
+        check of a fast walk against the plain evaluation allows (float32 logits)."""
+        return 1e-5 * max(1.0, abs(value))
+
     def prefix_kernel(self, margins, perms: np.ndarray) -> np.ndarray | None:
         """The measure of every prefix of every permutation (P, n+1) by a compiled kernel, or None."""
         return None
@@ -73,6 +78,9 @@ def correct_by_label(logits: torch.Tensor, measure: Measure, sl: slice):
 class Accuracy(Measure):
     """The share of samples whose first arg-max logit is the label."""
 
+    def rounding(self, value):
+        return 3 / self.n_samples  # three samples whose arg-max a rounding of near-equal logits flips
+
     def partial(self, logits, sl):
         total = torch.zeros(logits.shape[0], dtype=torch.float64, device=logits.device)
         for _, correct in correct_by_label(logits, self, sl):
@@ -95,8 +103,7 @@ class BalancedAccuracy(Accuracy):
 
     def __init__(self, y, n_classes):
         super().__init__(y, n_classes)
-        self.onehot = torch.nn.functional.one_hot(y, n_classes).double()  # (N, C)
-        counts = self.onehot.sum(0)
+        counts = torch.bincount(y, minlength=n_classes).double()  # samples per class
         self.present = counts > 0
         self.counts = counts[self.present]
 
@@ -108,6 +115,9 @@ class BalancedAccuracy(Accuracy):
 
     def finish(self, total):
         return (total[:, self.present] / self.counts).mean(-1)
+
+    def rounding(self, value):
+        return 3 / (len(self.counts) * float(self.counts.min()))  # three flipped samples of the rarest class
 
     def from_counts(self, counts, margins):
         return (np.asarray(counts, dtype=np.float64) / np.diff(margins.starts).astype(np.float64)).mean(-1)

@@ -435,4 +435,5 @@ class ModuleGame(_NetworkGame):
             return super().prefix_values(perms)
         from svprune.kernels import check_permutations
 
-        return self._prefix_measure_torch(check_permutations(perms, self.n_players)) - self.empty_measure
+        measure = self._prefix_measure_torch(check_permutations(perms, self.n_players))
+        return self._checked_walk(perms, measure) - self.empty_measure

@@ -25,9 +25,15 @@ from svprune.registry import MEASURES
 DEFAULT_MAX_BATCH_BYTES = 1 << 28  # 256 MiB of intermediate tensors per evaluated block of coalitions
 
 
+WALK_CHECK_POSITIONS = 16
+"""Prefix sizes of one permutation at which a game checks its fast walk against the plain evaluation, once."""
+
+
 class _NetworkGame(Game):
     """Shared machinery: checked inputs, labels sorted on the model's device, blocked evaluation, m(empty)
     computed once."""
+
+    _walk_checked = False
 
     def _setup(self, model: torch.nn.Module, x, y, measure: str, n_classes: int, max_batch_bytes: int) -> None:
         check_count(max_batch_bytes, "max_batch_bytes", minimum=1)
@@ -107,6 +113,29 @@ class _NetworkGame(Game):
     def _prefix_base(self, sl: slice) -> torch.Tensor:
         """The logits of the empty coalition for the samples sl: broadcastable to (C, S)."""
         raise NotImplementedError
+
+    def _checked_walk(self, perms: np.ndarray, measure: np.ndarray) -> np.ndarray:
+        """A fast walk's measures (P, n + 1), checked once per game against the plain evaluation: the prefixes of
+        its first permutation at up to WALK_CHECK_POSITIONS + 1 sizes, through ``measure_of``. The fast paths rest
+        on the read-out being additive in the players and on compiled kernels; a disagreement beyond rounding is
+        refused, never used."""
+        if not self._walk_checked and len(perms):
+            n = self.n_players
+            sizes = np.unique(np.linspace(0, n, min(n, WALK_CHECK_POSITIONS) + 1).round().astype(np.int64))
+            order = np.argsort(np.asarray(perms[0]), kind="stable")  # order[i]: where player i stands
+            plain = self.measure_of(order[None, :] < sizes[:, None])
+            walked = measure[0, sizes]
+            gap = np.abs(plain - walked)
+            allowed = np.array([self._measure.rounding(v) for v in plain])
+            if (gap > allowed).any():
+                worst = int(np.argmax(gap - allowed))
+                raise RuntimeError(
+                    f"the fast permutation walk of this {type(self).__name__} disagrees with its plain evaluation: "
+                    f"the first {sizes[worst]} players of a permutation measure {walked[worst]:.6g} on the walk and "
+                    f"{plain[worst]:.6g} evaluated plainly (more than rounding, {allowed[worst]:.2g}). This is a bug "
+                    "in svprune; report it, and pass fast=False meanwhile (the plain path)")
+            self._walk_checked = True
+        return measure
 
     @torch.no_grad()
     def _prefix_measure_torch(self, perms: np.ndarray) -> np.ndarray:
@@ -196,10 +225,8 @@ class NeuronGame(_NetworkGame):
         weights = masks.to(self._ht.dtype).unsqueeze(1) * nxt.weight.unsqueeze(0)  # (B, out, n)
         # (B, out, n) @ (n, S): the cached activations as they are stored (players x samples), so the product
         # reads them contiguously (three times faster than through their transpose)
-        z = torch.matmul(weights, self._ht[:, sl]) + nxt.bias[:, None]
-        if self.layer + 2 == len(self.model.linears):
-            return z.transpose(1, 2)  # the logits, class-major underneath (what the measures read fastest)
-        z = z.transpose(1, 2)
+        # (B, S, out), class-major underneath: where this is the read-out, what the measures read fastest
+        z = (torch.matmul(weights, self._ht[:, sl]) + nxt.bias[:, None]).transpose(1, 2)
         for k in range(self.layer + 2, len(self.model.linears)):
             z = self.model.linears[k](torch.relu(z))
         return z
@@ -212,7 +239,7 @@ class NeuronGame(_NetworkGame):
         measure = self._measure.prefix_kernel(self._margins, perms) if self._margins is not None else None
         if measure is None:  # the measure has no compiled kernel on this device: batched tensor operations
             measure = self._prefix_measure_torch(kernels.check_permutations(perms, self.n_players))
-        return measure - self.empty_measure
+        return self._checked_walk(perms, measure) - self.empty_measure
 
     def _prefix_terms(self, p: torch.Tensor, sl: slice) -> torch.Tensor:
         return self._W.T[p].unsqueeze(-1) * self._ht[p, sl].float().unsqueeze(2)  # W[:, j] h_j: (P, n, C, S)
