@@ -103,6 +103,32 @@ def test_incremental_path_equals_the_plain_one(cnn_data):
         assert np.abs(fast.prefix_values(perms) - plain.prefix_values(perms)).max() <= tol
         coalitions = np.random.default_rng(2).random((20, 8)) < 0.5
         assert np.abs(fast.value(coalitions) - plain.value(coalitions)).max() <= tol
+        # on the CPU the walk is the compiled kernels' (svprune.kernels.TermData, reading the game's own margin
+        # terms in place); the batched tensor walk (the CUDA path) agrees too
+        assert fast._kernel_data is not None and np.shares_memory(fast._terms.numpy(), fast._kernel_data.d)
+        torch_walk = fast._prefix_measure_torch(perms) - fast.empty_measure
+        assert np.abs(torch_walk - plain.prefix_values(perms)).max() <= tol
+
+
+def test_kernel_terms_must_be_margins_of_the_label():
+    """The kernels leave out each sample's label row (its margin is 0 by construction); terms that are not margins
+    are refused, as are inconsistent shapes."""
+    from svprune.kernels import TermData
+
+    rng = np.random.default_rng(0)
+    y = np.array([0, 0, 1, 2])
+    terms = rng.normal(size=(3, 3, 4)).astype(np.float32)
+    base = rng.normal(size=(3, 4)).astype(np.float32)
+    with pytest.raises(ValueError, match="margins relative to each sample's label"):
+        TermData(terms, base, y)
+    terms -= terms[:, y, np.arange(4)][:, None, :]
+    base -= base[y, np.arange(4)][None, :]
+    data = TermData(terms, base, y)
+    assert data.n_players == 3 and data.log_likelihood_dtype is np.float32
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        TermData(terms, base[:, :3], y)
+    with pytest.raises(ValueError, match="sorted by label"):
+        TermData(terms, base, y[::-1].copy())
 
 
 @pytest.fixture(scope="module")

@@ -77,9 +77,10 @@ def test_every_incremental_path_equals_the_plain_batched_path(trained_mlp, digit
 
 
 def test_cross_entropy_table_walk_equals_a_float64_log_softmax():
-    """The table walk (products of exp(W[c, j] h_j[s]) in float64, one log per many samples) against a float64
-    log-softmax of the accumulated logits: to 1e-12 of the mean log-likelihood (the earlier float32 kernel: 1e-8),
-    with 300 players, so that the blocks are shortened to keep the table within TABLE_BYTES."""
+    """The table walk (products of exp of the players' margin terms, one log per block and step) against a float64
+    log-softmax of the accumulated logits: to 1e-12 of the mean log-likelihood in float64, and to 1e-6 in float32
+    (where the margins are within FLOAT32_RANGE, the rounding of float32 logits), with 300 players, so that the
+    blocks are shortened to keep the table within TABLE_BYTES."""
     from scipy.special import log_softmax
 
     from svprune.kernels import MarginData
@@ -90,17 +91,20 @@ def test_cross_entropy_table_walk_equals_a_float64_log_softmax():
     w = (rng.normal(size=(classes, n)) * 0.3).astype(np.float32)
     b = rng.normal(size=classes).astype(np.float32)
     y = np.sort(rng.integers(0, classes, samples))
-    margins = MarginData(h, w, b, y)
-    assert margins.log_likelihood_in_range
+    wide, narrow = MarginData(h, w, b, y), MarginData(h * 0.1, w, b, y)
+    assert wide.log_likelihood_dtype is np.float64 and narrow.log_likelihood_dtype is np.float32
     perms = np.stack([rng.permutation(n) for _ in range(3)])
-    walked = margins.prefix_log_likelihood(perms) / samples
-    for p, perm in enumerate(perms):
-        logits = np.repeat(b.astype(float)[:, None], samples, 1)
-        expected = [log_softmax(logits, 0)[y, np.arange(samples)].mean()]
-        for j in perm:
-            logits += w[:, j].astype(float)[:, None] * h[j].astype(float)[None, :]
-            expected.append(log_softmax(logits, 0)[y, np.arange(samples)].mean())
-        np.testing.assert_allclose(walked[p], expected, rtol=0, atol=1e-12)
+    for margins, dtype, tol in ((wide, None, 1e-12), (narrow, np.float64, 1e-12), (narrow, None, 1e-6)):
+        walked = margins.prefix_log_likelihood(perms, dtype) / samples
+        for p, perm in enumerate(perms):
+            logits = np.repeat(b.astype(float)[:, None], samples, 1)
+            expected = [log_softmax(logits, 0)[y, np.arange(samples)].mean()]
+            for j in perm:
+                logits += w[:, j].astype(float)[:, None] * margins.h[j].astype(float)[None, :]
+                expected.append(log_softmax(logits, 0)[y, np.arange(samples)].mean())
+            np.testing.assert_allclose(walked[p], expected, rtol=0, atol=tol)
+    with pytest.raises(ValueError, match="float64 walk"):
+        wide.prefix_log_likelihood(perms, np.float32)
 
 
 def test_logits_too_far_apart_for_the_cross_entropy_table_take_the_exact_path(digits):
@@ -111,11 +115,11 @@ def test_logits_too_far_apart_for_the_cross_entropy_table_take_the_exact_path(di
         model.linears[-1].weight.mul_(1e4)
     game = NeuronGame(model, digits.x_val, digits.y_val, measure="neg_cross_entropy")
     plain = NeuronGame(model, digits.x_val, digits.y_val, measure="neg_cross_entropy", fast=False)
-    assert game._margins is not None and not game._margins.log_likelihood_in_range
+    assert game._kernel_data is not None and not game._kernel_data.log_likelihood_in_range
     perms = np.random.default_rng(1).permuted(np.tile(np.arange(8), (4, 1)), axis=1)
     np.testing.assert_allclose(game.prefix_values(perms), plain.prefix_values(perms), rtol=1e-8)  # float32 logits
     with pytest.raises(ValueError, match="exact path"):
-        game._margins.prefix_log_likelihood(perms)
+        game._kernel_data.prefix_log_likelihood(perms)
 
 
 def test_fast_exact_gray_code_equals_plain(digits):
@@ -326,7 +330,7 @@ def test_the_game_keeps_one_activation_matrix(trained_mlp, digits):
     game = NeuronGame(trained_mlp, digits.x_val, digits.y_val)
     assert game.fast
     assert game._ht.shape == (40, len(digits.y_val))
-    assert np.shares_memory(game._ht.numpy(), game._margins.ht)
+    assert np.shares_memory(game._ht.numpy(), game._kernel_data.h)
 
 
 def test_a_fast_walk_that_disagrees_with_the_plain_evaluation_is_refused_at_run_time(trained_mlp, digits):

@@ -1,23 +1,27 @@
-"""Fused native kernels for the fast paths of a neuron game whose player layer feeds a linear read-out.
+"""Fused native kernels for the fast paths of a game whose logits are additive in its players.
 
-Adding a player is a rank-one update of the logits, whatever the measure: accuracy and balanced accuracy
-count correct samples per label (from the margins below); cross-entropy multiplies the exponentials of the
-logits by a table of the players' factors exp(W[c, j] h_j), computed once per block of samples, so a step costs a
-multiply per class and sample instead of an exponential (see ``_prefix_loglik``). Both kinds run for permutation
-walks; accuracy and balanced accuracy also over all 2^n coalitions.
+With the samples sorted by label, every kernel works on blocks of samples that share a label y and keeps the
+margins M[c, s] = logit[c, s] - logit[y, s] of a block (the label's own margin is 0) in a small cache-resident
+array. Adding player j adds its margin terms to M; two layouts of those terms:
 
-With cached player activations H (n players x N samples) and read-out weights W (C x n), bias b, the logits
-of coalition S are b + sum_{j in S} W[:, j] H[j]. A sample with label y is classified correctly (first
-arg-max, the tie rule of ``torch.argmax``) iff its margins M[c] = logit[c] - logit[y] are < 0 for c < y
-and <= 0 for c > y. Adding player j adds H[j] * (W[c, j] - W[y, j]) to M[c]: one multiply-add per class
-and sample. With the samples sorted by label, every block of samples shares y, so the kernels keep the
-margins of a block in a small cache-resident array and update them with scalar x vector operations that the
-compiler vectorises. Permutation walks and Gray-code walks over all coalitions then cost O(N * C) per
-coalition instead of a forward pass. numba compiles the kernels once and caches the machine code on disk.
+- rank one (:class:`MarginData`, a neuron game: cached activations H, n players x N samples, and a linear read-out
+  W, C x n, bias b): player j adds H[j, s] (W[c, j] - W[y, j]) to M[c, s], one multiply-add per class and sample;
+- general (:class:`TermData`, a channel game whose network after the channels is additive in them, pooling and a
+  linear layer): player j adds its own margin terms D[j, c, s], computed once per game; one add.
+
+A sample is classified correctly (first arg-max, the tie rule of ``torch.argmax``) iff its margins are < 0 for
+c < y and <= 0 for c > y: accuracy and balanced accuracy count correct samples per label. Cross-entropy keeps
+E[c, s] = exp(M[c, s]) and multiplies it by a table of the players' factors exp(D[j, c, s]), computed once per
+block of samples and reused by every permutation, so a step costs a multiply per class and sample instead of an
+exponential; the sample's log-likelihood is -log(1 + sum_{c != y} E[c, s]), summed as the log of running products
+(one log per block and step). Permutation walks and Gray-code walks over all coalitions (accuracy) then cost
+O(N C) per coalition instead of a forward pass. numba compiles the kernels once and caches the machine code on
+disk.
 """
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 
 import numba
@@ -30,46 +34,108 @@ from svprune.games.base import check_permutation_rows
 BLOCK = 256
 FASTMATH = {"nnan", "ninf", "nsz", "contract"}  # no reassociation: each margin is one chain of multiply-adds
 TABLE_BYTES = 1 << 22
-"""Cross-entropy's per-thread table of exp(W[c, j] h_j[s]) for a block of samples: at most this many bytes (fewer
-samples per block with many players)."""
+"""Cross-entropy's per-thread table of a block's factors exp(D[j, c, s]): at most this many bytes (fewer samples per
+block with many players)."""
+FLOAT32_RANGE = 80.0
+"""Cross-entropy walks in float32 where every margin, over every coalition and sample, is bounded by this many nats
+less log(classes): exp(M) and 1 + sum exp(M) then stay normal float32 numbers below 1e36. Its rounding (1e-7 per
+factor) is that of the float32 logits the plain path computes."""
 LOG_RANGE = 600.0
-"""Cross-entropy's table walk needs every logit difference and every step's term within this many nats, so that
-its float64 products neither overflow nor underflow between rescalings (checked per game; else the exact path)."""
+"""Beyond FLOAT32_RANGE, cross-entropy walks in float64 where the margins are bounded by this many nats (exp(M)
+stays a normal float64), and takes the exact path beyond it."""
+PRODUCT_LIMIT = 1e36
+"""Eight factors 1 + sum exp(M) below this multiply without overflow; a larger one takes its own log."""
 LOWEST = np.float32(-3.0e38)  # a finite "minus infinity" for the running maxima (fastmath assumes no inf)
 
 
-class MarginData:
-    """The arrays the kernels read: activations (players x samples, samples sorted by label), per-label weight
-    differences and bias margins, and the label groups. Built once per game, without copying the activations
-    when they come as float32 in that layout.
+class _Readout:
+    """What every kernel reads besides the players' terms: the label groups of the samples (sorted by label),
+    validated before any compiled loop indexes them."""
+
+    rank_one = False
+
+    def _labels(self, y: np.ndarray, n_samples: int, n_classes: int) -> None:
+        y = np.asarray(y, dtype=np.int64)
+        if y.shape != (n_samples,):
+            raise ValueError(f"{len(y)} labels for {n_samples} samples")
+        if len(y) and (y.min() < 0 or y.max() >= n_classes):
+            raise ValueError(f"labels range over [{y.min()}, {y.max()}] but the read-out has {n_classes} classes")
+        if len(y) > 1 and (np.diff(y) < 0).any():
+            raise ValueError("the kernels need the samples sorted by label")
+        self.n_classes = n_classes
+        self.labels = np.unique(y).astype(np.int64)
+        self.starts = np.searchsorted(y, np.append(self.labels, n_classes)).astype(np.int64)
+
+    @property
+    def n_players(self) -> int:
+        return self.h.shape[0]
+
+    def prefix_correct(self, perms: np.ndarray) -> np.ndarray:
+        """Correct counts per label group of every prefix of every permutation, shape (P, n+1, groups)."""
+        perms = check_permutations(perms, self.n_players)
+        return _prefix_correct(self.h, self.d, self.m0, self.starts, self.labels, perms, self.rank_one,
+                               numba.get_num_threads())
+
+    def all_correct(self, low_bits: int = 10) -> np.ndarray:
+        """Correct counts per label group of all 2^n coalitions, indexed by bitmask, shape (2^n, groups)."""
+        return _gray_correct(self.h, self.d, self.m0, self.starts, self.labels, min(low_bits, self.n_players),
+                             self.rank_one)
+
+    @cached_property
+    def margin_bound(self) -> float:
+        """A bound on |M[c, s]|, the margins of every coalition and sample."""
+        raise NotImplementedError
+
+    @cached_property
+    def log_likelihood_dtype(self):
+        """The float type of the cross-entropy walk (FLOAT32_RANGE, LOG_RANGE), or None: the exact path."""
+        bound = self.margin_bound + math.log(max(self.n_classes, 1))
+        return np.float32 if bound <= FLOAT32_RANGE else np.float64 if bound <= LOG_RANGE else None
+
+    @property
+    def log_likelihood_in_range(self) -> bool:
+        return self.log_likelihood_dtype is not None
+
+    def prefix_log_likelihood(self, perms: np.ndarray, dtype=None) -> np.ndarray:
+        """Sum over samples of log softmax(logits)[y] for every prefix of every permutation, shape (P, n+1); only
+        where :attr:`log_likelihood_in_range`. ``dtype``: float64 to walk in double precision where float32 would
+        do (never the reverse)."""
+        chosen = self.log_likelihood_dtype
+        if chosen is None:
+            raise ValueError("the logits span more than the cross-entropy table walk can hold; use the exact path")
+        if dtype is not None and np.dtype(dtype).itemsize < np.dtype(chosen).itemsize:
+            raise ValueError(f"the margins need a {np.dtype(chosen).name} walk")
+        dtype = np.dtype(dtype or chosen)
+        perms = check_permutations(perms, self.n_players)
+        n, classes = self.n_players, self.n_classes
+        block = int(max(8, min(BLOCK, TABLE_BYTES // (dtype.itemsize * max(n, 1) * classes))))
+        return _prefix_loglik(self.h, self.d, self.m0, self.w, self.b, self.starts, self.labels, perms, block,
+                              numba.get_num_threads(), np.zeros(0, dtype), self.rank_one)
+
+
+class MarginData(_Readout):
+    """A rank-one read-out: activations (players x samples, samples sorted by label), read-out weights and bias.
+    Built once per game, without copying the activations when they come as float32 in that layout.
 
     Everything the compiled loops index is validated here first: labels sorted and within 0..C-1, shapes
     consistent, values finite (the kernels are compiled with fast-math, which assumes no NaN or inf)."""
+
+    rank_one = True
 
     def __init__(self, ht: np.ndarray, w: np.ndarray, b: np.ndarray, y: np.ndarray):
         ht = np.ascontiguousarray(ht, dtype=np.float32)
         w = np.asarray(w, dtype=np.float32)
         b = np.asarray(b, dtype=np.float32)
-        y = np.asarray(y, dtype=np.int64)
         if w.ndim != 2 or b.shape != (w.shape[0],) or ht.ndim != 2 or ht.shape[0] != w.shape[1]:
             raise ValueError(f"inconsistent shapes: activations {ht.shape} (players x samples), read-out weights "
                              f"{w.shape} (classes x players), bias {b.shape}")
-        if y.shape != (ht.shape[1],):
-            raise ValueError(f"{len(y)} labels for {ht.shape[1]} samples")
-        n_classes = w.shape[0]
-        if len(y) and (y.min() < 0 or y.max() >= n_classes):
-            raise ValueError(f"labels range over [{y.min()}, {y.max()}] but the read-out has {n_classes} classes")
-        if len(y) > 1 and (np.diff(y) < 0).any():
-            raise ValueError("the kernels need the samples sorted by label")
+        self._labels(y, ht.shape[1], w.shape[0])
         for name, a in (("activations", ht), ("read-out weights", w), ("read-out bias", b)):
             if not all_finite(a):
                 raise ValueError(f"{name} hold NaN or infinite values")
-        self.labels = np.unique(y).astype(np.int64)
-        self.starts = np.searchsorted(y, np.append(self.labels, n_classes)).astype(np.int64)
-        self.ht = ht  # (n, N)
+        self.h = ht  # (n, N)
         self.d = np.ascontiguousarray((w[None, :, :] - w[:, None, :]).transpose(0, 2, 1))  # d[y, j, c] = W[c, j] - W[y, j]
         self.m0 = np.ascontiguousarray(b[None, :] - b[:, None])  # m0[y, c] = b[c] - b[y]
-
         self.w = np.ascontiguousarray(w.T)  # (n, C): W[:, j] as rows
         self.b = b
 
@@ -81,35 +147,49 @@ class MarginData:
             return None
         return cls(ht.float().numpy(), w.numpy(), b.numpy(), y.numpy())
 
-    def prefix_correct(self, perms: np.ndarray) -> np.ndarray:
-        """Correct counts per label group of every prefix of every permutation, shape (P, n+1, groups)."""
-        perms = check_permutations(perms, self.ht.shape[0])
-        return _prefix_correct(self.ht, self.d, self.m0, self.starts, self.labels, perms)
-
     @cached_property
-    def log_likelihood_in_range(self) -> bool:
-        """Whether the logits' spread allows the cross-entropy table walk (LOG_RANGE): bounded, over every
-        coalition and sample, by the bias differences plus sum_j |W[c, j] - W[c', j]| max_s |h_j[s]|."""
-        reach = np.abs(self.ht).max(1) if self.ht.size else np.zeros(self.ht.shape[0], np.float32)
+    def margin_bound(self) -> float:
+        """The bias differences plus sum_j |W[c, j] - W[c', j]| max_s |h_j[s]|, the largest over class pairs."""
+        reach = np.abs(self.h).max(1) if self.h.size else np.zeros(self.h.shape[0], np.float32)
         w, b = self.w.T.astype(float), self.b.astype(float)  # (C, n), (C,)
         spread = np.abs(b[:, None] - b[None, :]) + np.abs(w[:, None, :] - w[None, :, :]) @ reach
-        step = (np.abs(w) * reach).max(initial=0.0)
-        return bool(spread.max(initial=0.0) + step <= LOG_RANGE)
+        return float(spread.max(initial=0.0))
 
-    def prefix_log_likelihood(self, perms: np.ndarray) -> np.ndarray:
-        """Sum over samples of log softmax(logits)[y] for every prefix of every permutation, shape (P, n+1);
-        only where :attr:`log_likelihood_in_range`."""
-        if not self.log_likelihood_in_range:
-            raise ValueError("the logits span more than the cross-entropy table walk can hold; use the exact path")
-        perms = check_permutations(perms, self.ht.shape[0])
-        n, classes = self.w.shape
-        block = int(max(8, min(BLOCK, TABLE_BYTES // (8 * max(n, 1) * classes))))
-        return _prefix_loglik(self.ht, self.w, self.b, self.starts, self.labels, perms, block,
-                              numba.get_num_threads())
 
-    def all_correct(self, low_bits: int = 10) -> np.ndarray:
-        """Correct counts per label group of all 2^n coalitions, indexed by bitmask, shape (2^n, groups)."""
-        return _gray_correct(self.ht, self.d, self.m0, self.starts, self.labels, min(low_bits, self.ht.shape[0]))
+class TermData(_Readout):
+    """General additive margins: ``terms`` D (players x classes x samples) and ``base`` (classes x samples), both
+    relative to each sample's label (the label's row 0), samples sorted by label; read in place when they come as
+    contiguous float32 (a game's own tensors on the CPU). Validated like :class:`MarginData`, and the label rows
+    must be 0: the kernels leave them out."""
+
+    def __init__(self, terms: np.ndarray, base: np.ndarray, y: np.ndarray):
+        terms = np.ascontiguousarray(terms, dtype=np.float32)
+        base = np.ascontiguousarray(base, dtype=np.float32)
+        if terms.ndim != 3 or base.shape != terms.shape[1:]:
+            raise ValueError(f"inconsistent shapes: terms {terms.shape} (players x classes x samples), base "
+                             f"{base.shape} (classes x samples)")
+        self._labels(y, terms.shape[2], terms.shape[1])
+        for name, a in (("terms", terms), ("base", base)):
+            if not all_finite(a):
+                raise ValueError(f"{name} hold NaN or infinite values")
+        at = np.asarray(y, dtype=np.int64)
+        if terms.size and (terms[:, at, np.arange(len(at))].any() or base[at, np.arange(len(at))].any()):
+            raise ValueError("the terms must be margins relative to each sample's label (its own row 0)")
+        self.d, self.m0 = terms, base
+        self.h = np.zeros((terms.shape[0], 0), np.float32)  # unused: no rank-one factor
+        self.w, self.b = np.zeros((terms.shape[0], 0), np.float32), np.zeros(0, np.float32)
+
+    @property
+    def n_players(self) -> int:
+        return self.d.shape[0]
+
+    @cached_property
+    def margin_bound(self) -> float:
+        """max over samples of max_c |base[c, s]| + sum_j max_c |D[j, c, s]|."""
+        if not self.d.size:
+            return float(np.abs(self.m0).max(initial=0.0))
+        reach = np.abs(self.d).max(1).sum(0, dtype=np.float64) + np.abs(self.m0).max(0)
+        return float(reach.max(initial=0.0))
 
 
 def check_permutations(perms: np.ndarray, n: int) -> np.ndarray:
@@ -119,8 +199,8 @@ def check_permutations(perms: np.ndarray, n: int) -> np.ndarray:
 
 @njit(cache=True, inline="always", fastmath=FASTMATH)
 def _update_group(M, acc, d_row, h, m, c0, c1, sign):  # pragma: no cover - compiled
-    """M[c, :m] += sign * d_row[c] * h[:m] for classes c0 <= c < c1, and acc[:m] = their maximum margin.
-    Classes go two per pass over the samples, so the running maximum is loaded and stored half as often."""
+    """Rank one: M[c, :m] += sign * d_row[c] * h[:m] for classes c0 <= c < c1, and acc[:m] = their maximum
+    margin. Classes go two per pass over the samples, so the running maximum is loaded and stored half as often."""
     if c1 <= c0:
         for s in range(m):
             acc[s] = LOWEST
@@ -158,142 +238,239 @@ def _update_group(M, acc, d_row, h, m, c0, c1, sign):  # pragma: no cover - comp
 
 
 @njit(cache=True, inline="always", fastmath=FASTMATH)
-def _add_player(M, lo, hi, d_row, h, m, y, C, sign):  # pragma: no cover - compiled
-    """Add (sign=1) or remove (sign=-1) one player for a block of samples of label y; return how many are
-    classified correctly: margins < 0 below y and <= 0 above y (the first arg-max rule)."""
-    _update_group(M, lo, d_row, h, m, 0, y, sign)
-    _update_group(M, hi, d_row, h, m, y + 1, C, sign)
+def _update_terms(M, acc, D, s0, m, c0, c1, sign):  # pragma: no cover - compiled
+    """General terms: M[c, :m] += sign * D[c, s0:s0+m] for classes c0 <= c < c1, and acc[:m] = their maximum
+    margin (D: one player's (C, N) terms, whose rows are contiguous)."""
+    if c1 <= c0:
+        for s in range(m):
+            acc[s] = LOWEST
+        return
+    c = c0
+    if (c1 - c0) % 2 == 1:
+        d = D[c, s0 : s0 + m]  # a slice, not d[s0 + s]: numba vectorises only the former
+        for s in range(m):
+            v = M[c, s] + sign * d[s]
+            M[c, s] = v
+            acc[s] = v
+        c += 1
+    else:
+        d0, d1 = D[c, s0 : s0 + m], D[c + 1, s0 : s0 + m]
+        for s in range(m):
+            v0 = M[c, s] + sign * d0[s]
+            v1 = M[c + 1, s] + sign * d1[s]
+            M[c, s] = v0
+            M[c + 1, s] = v1
+            acc[s] = v0 if v0 > v1 else v1
+        c += 2
+    while c < c1:
+        d0, d1 = D[c, s0 : s0 + m], D[c + 1, s0 : s0 + m]
+        for s in range(m):
+            v0 = M[c, s] + sign * d0[s]
+            v1 = M[c + 1, s] + sign * d1[s]
+            M[c, s] = v0
+            M[c + 1, s] = v1
+            a = acc[s]
+            a = v0 if v0 > a else a
+            acc[s] = v1 if v1 > a else a
+        c += 2
+
+
+@njit(cache=True, inline="always", fastmath=FASTMATH)
+def _add_player(M, lo, hi, H, D, j, y, s0, m, C, sign, rank_one):  # pragma: no cover - compiled
+    """Add (sign=1) or remove (sign=-1) player j for the block of m samples from s0, of label y; return how many
+    are classified correctly: margins < 0 below y and <= 0 above y (the first arg-max rule)."""
+    if rank_one:
+        h = H[j, s0 : s0 + m]
+        _update_group(M, lo, D[y, j], h, m, 0, y, sign)
+        _update_group(M, hi, D[y, j], h, m, y + 1, C, sign)
+    else:
+        _update_terms(M, lo, D[j], s0, m, 0, y, sign)
+        _update_terms(M, hi, D[j], s0, m, y + 1, C, sign)
     total = 0
     for s in range(m):
         total += (lo[s] < 0) & (hi[s] <= 0)
     return total
 
 
-@njit(cache=True, inline="always")
-def _scratch(C):  # pragma: no cover - compiled
-    """Per-task buffers: the margins of a block, a zero weight row, the running maxima below and above y."""
-    return (np.empty((C, BLOCK), np.float32), np.zeros(C, np.float32), np.empty(BLOCK, np.float32),
-            np.empty(BLOCK, np.float32))
-
-
-@njit(cache=True, inline="always")
-def _reset(M, m0_row, m, C):  # pragma: no cover - compiled
-    """The margins of the empty coalition: bias differences b[c] - b[y]."""
+@njit(cache=True, inline="always", fastmath=FASTMATH)
+def _reset(M, lo, hi, M0, y, s0, m, C, rank_one):  # pragma: no cover - compiled
+    """The margins of the empty coalition (rank one: bias differences b[c] - b[y]; general: the base margins);
+    return how many samples it classifies correctly."""
+    for c in range(C):
+        if rank_one:
+            M[c, :m] = M0[y, c]
+        else:
+            M[c, :m] = M0[c, s0 : s0 + m]
+    for s in range(m):
+        lo[s], hi[s] = LOWEST, LOWEST
     for c in range(C):
         for s in range(m):
-            M[c, s] = m0_row[c]
+            if c < y:
+                lo[s] = max(lo[s], M[c, s])
+            elif c > y:
+                hi[s] = max(hi[s], M[c, s])
+    total = 0
+    for s in range(m):
+        total += (lo[s] < 0) & (hi[s] <= 0)
+    return total
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _prefix_correct(HT, D, m0, starts, labels, perms):  # pragma: no cover - compiled
-    P, n = perms.shape
-    C = D.shape[2]
-    out = np.zeros((P, n + 1, len(labels)), np.int64)
-    for p in prange(P):
-        M, zero, lo, hi = _scratch(C)
-        for g in range(len(labels)):
-            y = labels[g]
-            for s0 in range(starts[g], starts[g + 1], BLOCK):
-                m = min(BLOCK, starts[g + 1] - s0)
-                _reset(M, m0[y], m, C)
-                out[p, 0, g] += _add_player(M, lo, hi, zero, HT[0, s0 : s0 + m], m, y, C, np.float32(0.0))
-                for t in range(n):
-                    j = perms[p, t]
-                    out[p, t + 1, g] += _add_player(M, lo, hi, D[y, j], HT[j, s0 : s0 + m], m, y, C, np.float32(1.0))
-    return out
-
-
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _prefix_loglik(HT, Wt, b, starts, labels, perms, block, threads):  # pragma: no cover - compiled
-    """Cross-entropy's incremental walk, without an exponential per step: a block of samples (one label) keeps
-    E[c, s] = exp(logit[c, s] - shift[s]) in float64, and adding player j multiplies it by the table
-    F[j, c, s] = exp(W[c, j] h_j[s]), computed once per block for every player and reused by every permutation.
-    After each step, the block's log-likelihood is the sum of log(E[y, s] / sum_c E[c, s]), taken as the log of
-    running products of those ratios (one log per many samples); a sample whose E drifts out of [1e-30, 1e30] is
-    rescaled (the shift cancels in the ratio). MarginData.log_likelihood_in_range guarantees that no factor,
-    ratio or rescaled E leaves float64's range. Threads take blocks of samples and keep their own sums."""
-    P, n = perms.shape
-    C = Wt.shape[1]
+@njit(cache=True)
+def _blocks(starts, labels, block):  # pragma: no cover - compiled
+    """The blocks of at most ``block`` samples of one label: first sample, size, label."""
     count = 0
     for g in range(len(labels)):
         count += (starts[g + 1] - starts[g] + block - 1) // block
-    first, size, label = np.empty(count, np.int64), np.empty(count, np.int64), np.empty(count, np.int64)
+    first, size, group = np.empty(count, np.int64), np.empty(count, np.int64), np.empty(count, np.int64)
     k = 0
     for g in range(len(labels)):
         for s0 in range(starts[g], starts[g + 1], block):
-            first[k], size[k], label[k] = s0, min(block, starts[g + 1] - s0), labels[g]
+            first[k], size[k], group[k] = s0, min(block, starts[g + 1] - s0), g
             k += 1
+    return first, size, group
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def _prefix_correct(H, D, M0, starts, labels, perms, rank_one, threads):  # pragma: no cover - compiled
+    """Threads take blocks of samples (and, with fewer blocks than threads, shares of the permutations); a block's
+    terms stay in cache while every permutation of the share walks it."""
+    P, n = perms.shape
+    C = M0.shape[0]  # rank one: (C, C) bias margins; general: (C, N)
+    first, size, group = _blocks(starts, labels, BLOCK)
+    shares = max(1, min(P, -(-2 * threads // max(len(first), 1))))
+    tasks = len(first) * shares
+    threads = max(1, min(threads, tasks))
+    out = np.zeros((threads, len(labels), P, n + 1), np.int64)  # a walk's counts contiguous
+    for thread in prange(threads):
+        M = np.empty((C, BLOCK), np.float32)
+        lo, hi = np.empty(BLOCK, np.float32), np.empty(BLOCK, np.float32)
+        for task in range(thread, tasks, threads):
+            k, share = task // shares, task % shares
+            s0, m, g = first[k], size[k], group[k]
+            y = labels[g]
+            for p in range(share * P // shares, (share + 1) * P // shares):
+                counts = out[thread, g, p]
+                counts[0] += _reset(M, lo, hi, M0, y, s0, m, C, rank_one)
+                for t in range(n):
+                    counts[t + 1] += _add_player(M, lo, hi, H, D, perms[p, t], y, s0, m, C, np.float32(1.0),
+                                                 rank_one)
+    return out.sum(0).transpose(1, 2, 0).copy()
+
+
+@njit(cache=True, inline="always", fastmath=FASTMATH)
+def _sum_log(z, m):  # pragma: no cover - compiled
+    """sum_s log z[s] for z >= 1: products of eight (at most PRODUCT_LIMIT^8 < 1e308), their exponents taken out
+    by frexp, one log at the end; a factor above PRODUCT_LIMIT takes its own log."""
+    exponent = 0
+    mantissa = 1.0
+    extra = 0.0
+    k = 0
+    while k + 8 <= m:
+        top = z[k]
+        for i in range(k + 1, k + 8):
+            top = max(top, z[i])
+        if top < PRODUCT_LIMIT:
+            a = (np.float64(z[k]) * np.float64(z[k + 1])) * (np.float64(z[k + 2]) * np.float64(z[k + 3]))
+            b = (np.float64(z[k + 4]) * np.float64(z[k + 5])) * (np.float64(z[k + 6]) * np.float64(z[k + 7]))
+            frac, e = math.frexp(a * b)
+            mantissa *= frac  # in [0.5, 1): 32 of them (a block of 256) stay far above underflow
+            exponent += e
+            if mantissa < 1e-200:
+                extra += math.log(mantissa)
+                mantissa = 1.0
+        else:
+            for i in range(k, k + 8):
+                extra += math.log(np.float64(z[i]))
+        k += 8
+    for i in range(k, m):
+        extra += math.log(np.float64(z[i]))
+    return math.log(mantissa) + exponent * 0.6931471805599453 + extra
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def _prefix_loglik(H, D, M0, W, B, starts, labels, perms, block, threads, proto, rank_one):  # pragma: no cover
+    """Cross-entropy's incremental walk, without an exponential per step: a block of samples (one label) keeps
+    E[c, s] = exp(M[c, s]) for the classes c != y (in ``proto``'s float type), and adding player j multiplies it
+    by the table F[j, c, s] = exp(D[j, c, s]), computed once per block for every player and reused by every
+    permutation. After each step, the block's log-likelihood is -sum_s log(1 + sum_c E[c, s]) (_sum_log). The
+    margin bound of the data (``log_likelihood_dtype``) keeps every E and factor a normal number of that type.
+    Threads take blocks of samples and keep their own sums."""
+    P, n = perms.shape
+    C = M0.shape[0]  # rank one: (C, C) bias margins; general: (C, N)
+    first, size, group = _blocks(starts, labels, block)
+    count = len(first)
     threads = max(1, min(threads, count))
     out = np.zeros((threads, P, n + 1))
-    top = np.float64(b.max())
-    e0 = np.empty(C)
-    z0 = 0.0
-    for c in range(C):
-        e0[c] = np.exp(np.float64(b[c]) - top)
-        z0 += e0[c]
     for thread in prange(threads):
-        F = np.empty((n, C, block))
-        E = np.empty((C, block))
-        z = np.empty(block)
+        F = np.empty((n, C, block), proto.dtype)
+        E0 = np.empty((C, block), proto.dtype)
+        E = np.empty((C, block), proto.dtype)
+        z = np.empty(block, proto.dtype)
         for k in range(thread, count, threads):
-            s0, m, y = first[k], size[k], label[k]
+            s0, m, y = first[k], size[k], labels[group[k]]
             for j in range(n):
                 for c in range(C):
-                    w = np.float64(Wt[j, c])
-                    for s in range(m):
-                        F[j, c, s] = np.exp(w * np.float64(HT[j, s0 + s]))
-            start = m * np.log(e0[y] / z0)
+                    if c == y:
+                        continue
+                    if rank_one:
+                        a = np.float64(W[j, c]) - np.float64(W[j, y])
+                        for s in range(m):
+                            F[j, c, s] = np.exp(a * np.float64(H[j, s0 + s]))
+                    else:
+                        d = D[j, c, s0 : s0 + m]
+                        for s in range(m):
+                            F[j, c, s] = np.exp(np.float64(d[s]))
+            for s in range(m):
+                z[s] = 1.0
+            for c in range(C):
+                if c == y:
+                    continue
+                for s in range(m):
+                    E0[c, s] = np.exp(np.float64(B[c]) - np.float64(B[y])) if rank_one else np.exp(np.float64(M0[c, s0 + s]))
+                    z[s] += E0[c, s]
+            start = -_sum_log(z, m)
             for p in range(P):
                 for c in range(C):
-                    for s in range(m):
-                        E[c, s] = e0[c]
+                    if c != y:
+                        for s in range(m):
+                            E[c, s] = E0[c, s]
                 out[thread, p, 0] += start
                 for t in range(n):
                     j = perms[p, t]
+                    for s in range(m):
+                        z[s] = 1.0
                     for c in range(C):
+                        if c == y:
+                            continue
+                        e, f = E[c], F[j, c]
                         for s in range(m):
-                            E[c, s] *= F[j, c, s]
-                    for s in range(m):
-                        z[s] = E[0, s]
-                    for c in range(1, C):
-                        for s in range(m):
-                            z[s] += E[c, s]
-                    total, product = 0.0, 1.0
-                    for s in range(m):
-                        ratio = E[y, s] / z[s]
-                        if ratio > 1e-30:
-                            product *= ratio
-                            if product < 1e-270:
-                                total += np.log(product)
-                                product = 1.0
-                        else:  # at least exp(-LOG_RANGE): representable
-                            total += np.log(ratio)
-                        if z[s] > 1e30 or z[s] < 1e-30:
-                            for c in range(C):
-                                E[c, s] /= z[s]
-                    out[thread, p, t + 1] += total + np.log(product)
+                            v = e[s] * f[s]
+                            e[s] = v
+                            z[s] += v
+                    out[thread, p, t + 1] -= _sum_log(z, m)
     return out.sum(0)
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _gray_correct(HT, D, m0, starts, labels, low):  # pragma: no cover - compiled
+def _gray_correct(H, D, M0, starts, labels, low, rank_one):  # pragma: no cover - compiled
     """The high n-low bits are fixed per parallel task, whose margins are recomputed from scratch (bounding
     floating-point drift); the low bits are walked in Gray-code order, one player added or removed per step."""
-    n = HT.shape[0]
-    C = D.shape[2]
+    n = H.shape[0]
+    C = M0.shape[0]  # rank one: (C, C) bias margins; general: (C, N)
     out = np.zeros((1 << n, len(labels)), np.int64)
     for hi_bits in prange(1 << (n - low)):
         base = hi_bits << low
-        M, zero, lo, hi = _scratch(C)
+        M = np.empty((C, BLOCK), np.float32)
+        lo, hi = np.empty(BLOCK, np.float32), np.empty(BLOCK, np.float32)
         for g in range(len(labels)):
             y = labels[g]
             for s0 in range(starts[g], starts[g + 1], BLOCK):
                 m = min(BLOCK, starts[g + 1] - s0)
-                _reset(M, m0[y], m, C)
+                correct = _reset(M, lo, hi, M0, y, s0, m, C, rank_one)
                 for j in range(low, n):
                     if (base >> j) & 1:
-                        _add_player(M, lo, hi, D[y, j], HT[j, s0 : s0 + m], m, y, C, np.float32(1.0))
-                out[base, g] += _add_player(M, lo, hi, zero, HT[0, s0 : s0 + m], m, y, C, np.float32(0.0))
+                        correct = _add_player(M, lo, hi, H, D, j, y, s0, m, C, np.float32(1.0), rank_one)
+                out[base, g] += correct
                 code = 0
                 for k in range(1, 1 << low):
                     j = 0
@@ -301,5 +478,5 @@ def _gray_correct(HT, D, m0, starts, labels, low):  # pragma: no cover - compile
                         j += 1
                     code ^= 1 << j
                     sign = np.float32(1.0) if (code >> j) & 1 else np.float32(-1.0)
-                    out[base | code, g] += _add_player(M, lo, hi, D[y, j], HT[j, s0 : s0 + m], m, y, C, sign)
+                    out[base | code, g] += _add_player(M, lo, hi, H, D, j, y, s0, m, C, sign, rank_one)
     return out

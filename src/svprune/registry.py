@@ -203,6 +203,8 @@ GAMES.register("neuron40", "svprune.study:neuron40", "40 hidden units of an MLP 
 GAMES.register("voting60", "svprune.study:voting60", "Weighted voting game (60 players)")
 GAMES.register("channels40", "svprune.study:channels40", "Every channel of a small CNN on digits (40 in 3 layers)",
                reference_evaluations=400_000)
+GAMES.register("neuron40_ce", "svprune.study:neuron40_ce", "40 hidden units of an MLP on digits, cross-entropy")
+GAMES.register("channels32", "svprune.study:channels32", "32 channels of a small CNN's last convolution on digits")
 
 
 def strategy_families() -> dict[str, tuple[str, str, str]]:

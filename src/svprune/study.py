@@ -57,12 +57,24 @@ def _trained_on_digits(build, epochs: int, seed: int):
     return model.eval(), splits
 
 
-def _neuron_game(hidden: int, seed: int):
+def _neuron_game(hidden: int, seed: int, measure: str = "accuracy"):
     from svprune.games import NeuronGame
     from svprune.models import MLP
 
     model, splits = _trained_on_digits(lambda d: MLP(d.n_features, [hidden], d.n_classes, seed=seed), 20, seed)
-    return NeuronGame(model, splits.x_val, splits.y_val)
+    return NeuronGame(model, splits.x_val, splits.y_val, measure=measure)
+
+
+def channels32(seed: int = 0) -> Game:
+    """The 32 channels of the last convolution of svprune's SmallCNN [16, 32] trained on digits, accuracy on the
+    validation images: a one-layer channel game whose read-out (pooling and a linear layer) is additive in its
+    players, so it has the fast permutation walk."""
+    from svprune.games import ModuleGame
+    from svprune.models import SmallCNN
+    from svprune.train import as_tensors
+
+    model, splits = _trained_on_digits(lambda d: SmallCNN((1, 8, 8), [16, 32], d.n_classes, seed=seed), 10, seed)
+    return ModuleGame(model, "conv2", *as_tensors(splits.x_val, splits.y_val))
 
 
 def channels40(seed: int = 0) -> Game:
@@ -98,6 +110,11 @@ def neuron16(seed: int = 0) -> Game:
 
 def neuron40(seed: int = 0) -> Game:
     return _neuron_game(40, seed)
+
+
+def neuron40_ce(seed: int = 0) -> Game:
+    """neuron40's network with the mean log-likelihood (minus the cross-entropy) as the payoff."""
+    return _neuron_game(40, seed, "neg_cross_entropy")
 
 
 def make_game(name: str, seed: int = 0) -> Game:

@@ -44,6 +44,7 @@ from svprune.channels import (
     remember_example,
 )
 from svprune.games.network import DEFAULT_MAX_BATCH_BYTES, _NetworkGame
+from svprune.kernels import TermData
 from svprune.outputs import logits_of, logits_on
 from svprune.registry import MEASURES
 from svprune.settings import REMOVALS
@@ -217,6 +218,8 @@ class ModuleGame(_NetworkGame):
                 self._terms, self._base = self._additive_terms()
         model.train(was_training)
         self.fast = self._terms is not None
+        if self.fast and self.device.type == "cpu":
+            self._kernel_data = TermData(self._terms.float().numpy(), self._base.float().numpy(), self._y.numpy())
         if fast and not self.fast:
             raise ValueError(f"fast=True needs the network after {self.layer!r} to be additive in its channels "
                              "(per-channel pooling, reshapes and linear layers only)")
@@ -330,7 +333,7 @@ class ModuleGame(_NetworkGame):
         return torch.stack(rows)
 
     def _logits(self, masks: torch.Tensor, sl: slice) -> torch.Tensor:
-        if self._terms is not None:  # additive read-out: one matrix product per block, class-major (B, C, S)
+        if self._terms is not None:  # additive read-out: one matrix product per block of the margins (B, C, S)
             z = torch.einsum("bn,ncs->bcs", masks.to(self._terms.dtype), self._terms[:, :, sl])
             return (z + self._base[:, sl]).transpose(1, 2)
         with evaluating(self.model):
@@ -388,7 +391,8 @@ class ModuleGame(_NetworkGame):
     @torch.no_grad()
     def _additive_terms(self):
         """Per-channel logit terms T[j] = logits({j}) - logits(empty), kept when logits(S) = logits(empty) +
-        sum_{j in S} T[j] holds on probe coalitions and they fit in max_batch_bytes; else (None, None)."""
+        sum_{j in S} T[j] holds on probe coalitions and they fit in max_batch_bytes; else (None, None). Returned as
+        margins (below)."""
         n, n_samples = self.n_players, self.n_samples
         if n * n_samples * self.n_classes * 4 > 4 * self.max_batch_bytes:
             return None, None
@@ -405,8 +409,13 @@ class ModuleGame(_NetworkGame):
         if float((direct - summed).abs().max()) > 1e-4 * scale:
             return None, None
         # class-major (players x classes x samples; classes x samples): the logits a product of them gives are
-        # what the measures read fastest
-        return terms.transpose(1, 2).contiguous(), empty.T.contiguous()
+        # what the measures read fastest. Kept as margins, each sample's label logit subtracted (no measure sees a
+        # constant added to a sample's logits): what the compiled kernels read, in place
+        terms, base = terms.transpose(1, 2), empty.T
+        at = self._y.view(1, 1, -1)
+        terms = (terms - terms.gather(1, at.expand(n, 1, -1))).contiguous()
+        base = (base - base.gather(0, at[0])).contiguous()
+        return terms, base
 
     def _all_logits(self, coalitions: np.ndarray) -> torch.Tensor:
         """Logits of coalitions over all samples, (B, S, C), in blocks."""
@@ -419,21 +428,8 @@ class ModuleGame(_NetworkGame):
             out.append(torch.cat(parts, 1))
         return torch.cat(out)
 
-    @property
-    def fast_prefixes(self) -> bool:
-        return self.fast
-
     def _prefix_terms(self, p: torch.Tensor, sl: slice) -> torch.Tensor:
         return self._terms[p][..., sl]
 
     def _prefix_base(self, sl: slice) -> torch.Tensor:
         return self._base[:, sl]
-
-    @torch.no_grad()
-    def prefix_values(self, perms: np.ndarray) -> np.ndarray:
-        if not self.fast or self.n_players == 0:
-            return super().prefix_values(perms)
-        from svprune.kernels import check_permutations
-
-        measure = self._prefix_measure_torch(check_permutations(perms, self.n_players))
-        return self._checked_walk(perms, measure) - self.empty_measure

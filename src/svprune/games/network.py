@@ -104,6 +104,34 @@ class _NetworkGame(Game):
     def value(self, coalitions: np.ndarray) -> np.ndarray:
         return self.measure_of(coalitions) - self.empty_measure
 
+    # ---- fast paths of games whose logits are additive in the players ------------------------------------------
+    fast = False
+    _kernel_data = None  # the compiled kernels' arrays (svprune.kernels), where they run (CPU)
+
+    @property
+    def fast_prefixes(self) -> bool:
+        return self.fast
+
+    @torch.no_grad()
+    def prefix_values(self, perms: np.ndarray) -> np.ndarray:
+        """The incremental walk where the logits are additive in the players: compiled kernels on CPU (where the
+        measure has one), batched tensor operations elsewhere; checked once against the plain evaluation."""
+        if not self.fast or self.n_players == 0:
+            return super().prefix_values(perms)
+        data = self._kernel_data
+        measure = self._measure.prefix_kernel(data, perms) if data is not None else None
+        if measure is None:  # the measure has no compiled kernel on this device: batched tensor operations
+            measure = self._prefix_measure_torch(kernels.check_permutations(perms, self.n_players))
+        return self._checked_walk(perms, measure) - self.empty_measure
+
+    @torch.no_grad()
+    def all_values(self) -> np.ndarray:
+        check_exact_size(self.n_players)
+        table = None
+        if self.fast and self.n_players and self._kernel_data is not None:
+            table = self._measure.all_kernel(self._kernel_data)
+        return super().all_values() if table is None else table - self.empty_measure
+
     # ---- the incremental walk in batched tensor operations, for games whose read-out is additive in the players
     def _prefix_terms(self, p: torch.Tensor, sl: slice) -> torch.Tensor:
         """Each player's additive term of the logits, for permutations p and the samples sl, class-major:
@@ -202,17 +230,12 @@ class NeuronGame(_NetworkGame):
         if fast and not eligible:
             raise ValueError("fast=True needs the player layer to feed the linear read-out (the last hidden layer)")
         self.fast = eligible if fast is None else bool(fast)
-        self._margins = None
         self.empty_measure = float(self.measure_of(np.zeros((1, self.n_players), dtype=bool))[0])
         if self.fast:
             head = model.linears[-1]
             self._W = head.weight.detach().float()
             self._b = head.bias.detach().float()
-            self._margins = kernels.MarginData.on(self.device, self._ht, self._W, self._b, self._y)
-
-    @property
-    def fast_prefixes(self) -> bool:
-        return self.fast
+            self._kernel_data = kernels.MarginData.on(self.device, self._ht, self._W, self._b, self._y)
 
     def _bytes_per_sample(self) -> int:
         widths = [self.n_players, *self.model.hidden_sizes[self.layer + 1 :], self.n_classes]
@@ -232,28 +255,11 @@ class NeuronGame(_NetworkGame):
         return z
 
     # ---- fast paths: adding a player is a rank-one update of the logits -----------------------------------
-    @torch.no_grad()
-    def prefix_values(self, perms: np.ndarray) -> np.ndarray:
-        if not self.fast or self.n_players == 0:
-            return super().prefix_values(perms)
-        measure = self._measure.prefix_kernel(self._margins, perms) if self._margins is not None else None
-        if measure is None:  # the measure has no compiled kernel on this device: batched tensor operations
-            measure = self._prefix_measure_torch(kernels.check_permutations(perms, self.n_players))
-        return self._checked_walk(perms, measure) - self.empty_measure
-
     def _prefix_terms(self, p: torch.Tensor, sl: slice) -> torch.Tensor:
         return self._W.T[p].unsqueeze(-1) * self._ht[p, sl].float().unsqueeze(2)  # W[:, j] h_j: (P, n, C, S)
 
     def _prefix_base(self, sl: slice) -> torch.Tensor:
         return self._b[:, None]
-
-    @torch.no_grad()
-    def all_values(self) -> np.ndarray:
-        check_exact_size(self.n_players)
-        table = None
-        if self.fast and self.n_players and self._margins is not None:
-            table = self._measure.all_kernel(self._margins)
-        return super().all_values() if table is None else table - self.empty_measure
 
 
 class LayerGame(_NetworkGame):
