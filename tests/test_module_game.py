@@ -282,3 +282,49 @@ def test_a_game_over_several_layers_equals_a_hand_masked_forward_pass(digits):
         ModuleGame(model, ["c1", "c1"], xv[:64], yv[:64])
     with pytest.raises(ValueError, match="one layer at a time"):
         ModuleGame(model, ["c1", "c2"], xv[:64], yv[:64], removal="prune")
+
+
+def test_cross_entropy_of_label_margins_equals_that_of_the_logits():
+    """Channel games with an additive read-out hand the measure margins (each sample's label logit subtracted) and a
+    bound on them: within exp's range it sums exponentials without taking out the maximum and adds nothing for the
+    labels; beyond it, the log-sum-exp. Both equal the measure of the logits themselves."""
+    from svprune.measures import NegCrossEntropy
+
+    rng = np.random.default_rng(3)
+    y = torch.as_tensor(np.sort(rng.integers(0, 5, 40)))
+    measure = NegCrossEntropy(y, 5)
+    for scale in (3.0, 60.0):  # margins within exp's float32 range, and beyond it
+        logits = torch.as_tensor(rng.normal(size=(6, 40, 5)) * scale, dtype=torch.float32)
+        margins = logits - logits.gather(2, y.view(1, -1, 1).expand(6, -1, 1))
+        bound = float(margins.abs().max())
+        expected = measure.partial(logits.double(), slice(0, 40))
+        got = measure.statistics(margins, slice(0, 40), bound)
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-4)
+    assert bound + np.log(5) > 80  # the second case took the log-sum-exp
+
+
+def test_a_measure_that_reads_the_logits_themselves_gets_them(cnn_data):
+    """Only a shift-invariant measure is handed margins: one of the label's raw logit (which a constant per sample
+    changes) gets the logits on the additive path too, and equals the plain path."""
+    from svprune.measures import Measure
+    from svprune.registry import MEASURES
+
+    class LabelLogit(Measure):
+        def partial(self, logits, sl):
+            z = logits.transpose(-1, -2)
+            total = torch.zeros(logits.shape[0], dtype=torch.float64)
+            for label, loc in self.groups(sl):
+                total += z[:, label, loc].sum(-1, dtype=torch.float64)
+            return total
+
+    model, x, y = cnn_data
+    MEASURES.register("label_logit_test", LabelLogit, "the label's logit")
+    try:
+        fast = ModuleGame(model, "4", x, y, measure="label_logit_test")
+        plain = ModuleGame(model, "4", x, y, measure="label_logit_test", fast=False)
+    finally:
+        MEASURES.unregister("label_logit_test")
+    assert fast.fast and fast._kernel_data is None
+    coalitions = np.random.default_rng(4).random((12, 8)) < 0.5
+    np.testing.assert_allclose(fast.value(coalitions), plain.value(coalitions), rtol=1e-5, atol=1e-5)
+    assert np.abs(fast.value(coalitions)).max() > 1e-3  # not trivially 0

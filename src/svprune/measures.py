@@ -10,10 +10,15 @@ measure says so: ``prefix_kernel``/``all_kernel`` return the values, or None whe
 
 from __future__ import annotations
 
+import math
 from functools import reduce
 
 import numpy as np
 import torch
+
+
+EXP_RANGE = 80.0
+"""exp of float32 logits up to this many nats (plus log of the classes) stays finite and normal."""
 
 
 class Measure:
@@ -39,9 +44,21 @@ class Measure:
             if first < stop and last > start:
                 yield label, slice(max(first, start) - start, min(last, stop) - start)
 
+    shift_invariant = False
+    """Whether adding a constant to all logits of a sample leaves the measure unchanged (true of every measure of
+    the softmax or the arg-max). Games may then hand over margins, each sample's label logit subtracted."""
+
     def partial(self, logits: torch.Tensor, sl: slice) -> torch.Tensor:
         """Statistics of logits (B, S, C) of the samples ``sl``: shape (B,) or (B, C), float64."""
         raise NotImplementedError
+
+    def statistics(self, logits: torch.Tensor, sl: slice, margins: float | None = None,
+                   scratch: bool = False) -> torch.Tensor:
+        """What the games call: :meth:`partial`, with hints a measure may use to skip work. ``margins``: the logits
+        are margins (0 at each sample's label; only given to a shift-invariant measure), and this bounds their
+        absolute values; ``scratch``: the logits are a temporary of the caller's, which the measure may
+        overwrite."""
+        return self.partial(logits, sl)
 
     def finish(self, total: torch.Tensor) -> torch.Tensor:
         return total / self.n_samples
@@ -77,6 +94,8 @@ def correct_by_label(logits: torch.Tensor, measure: Measure, sl: slice):
 
 class Accuracy(Measure):
     """The share of samples whose first arg-max logit is the label."""
+
+    shift_invariant = True
 
     def rounding(self, value):
         return 3 / self.n_samples  # three samples whose arg-max a rounding of near-equal logits flips
@@ -126,6 +145,8 @@ class BalancedAccuracy(Accuracy):
 class NegCrossEntropy(Measure):
     """The mean log-likelihood of the labels under the softmax of the logits (minus the cross-entropy)."""
 
+    shift_invariant = True
+
     def partial(self, logits, sl):
         z = logits.transpose(-1, -2)  # (B, C, S)
         # the log-sum-exp over all samples at once, in the logits' precision (their own rounding is as large);
@@ -134,6 +155,16 @@ class NegCrossEntropy(Measure):
         for label, loc in self.groups(sl):
             total += z[:, label, loc].sum(-1, dtype=torch.float64)
         return total
+
+    def statistics(self, logits, sl, margins=None, scratch=False):
+        if margins is None:
+            return self.partial(logits, sl)
+        z = logits.transpose(-1, -2)  # (B, C, S)
+        if margins + math.log(self.n_classes) <= EXP_RANGE:
+            # margins that exp cannot overflow: the log of the sum of exponentials without the maximum taken out
+            # (its own pass over the logits), in place where allowed
+            return -(z.exp_() if scratch else z.exp()).sum(1).log_().sum(-1, dtype=torch.float64)
+        return -torch.logsumexp(z, 1).sum(-1, dtype=torch.float64)  # nothing to add for the labels: margins 0
 
     def prefix_kernel(self, margins, perms):
         if not margins.log_likelihood_in_range:  # logits too far apart for the table walk: the exact path

@@ -218,7 +218,7 @@ class ModuleGame(_NetworkGame):
                 self._terms, self._base = self._additive_terms()
         model.train(was_training)
         self.fast = self._terms is not None
-        if self.fast and self.device.type == "cpu":
+        if self.fast and self.device.type == "cpu" and self._margin_bound is not None:
             self._kernel_data = TermData(self._terms.float().numpy(), self._base.float().numpy(), self._y.numpy())
         if fast and not self.fast:
             raise ValueError(f"fast=True needs the network after {self.layer!r} to be additive in its channels "
@@ -334,7 +334,12 @@ class ModuleGame(_NetworkGame):
 
     def _logits(self, masks: torch.Tensor, sl: slice) -> torch.Tensor:
         if self._terms is not None:  # additive read-out: one matrix product per block of the margins (B, C, S)
-            z = torch.einsum("bn,ncs->bcs", masks.to(self._terms.dtype), self._terms[:, :, sl])
+            weights = masks.to(self._terms.dtype)
+            n, classes, samples = self._terms.shape
+            if (sl.start or 0) == 0 and sl.stop >= samples:  # all samples: the base added by the product itself
+                z = torch.addmm(self._base.reshape(1, -1), weights, self._terms.reshape(n, -1))
+                return z.view(-1, classes, samples).transpose(1, 2)
+            z = torch.einsum("bn,ncs->bcs", weights, self._terms[:, :, sl])
             return (z + self._base[:, sl]).transpose(1, 2)
         with evaluating(self.model):
             if self.mode == "pruned":
@@ -409,12 +414,15 @@ class ModuleGame(_NetworkGame):
         if float((direct - summed).abs().max()) > 1e-4 * scale:
             return None, None
         # class-major (players x classes x samples; classes x samples): the logits a product of them gives are
-        # what the measures read fastest. Kept as margins, each sample's label logit subtracted (no measure sees a
-        # constant added to a sample's logits): what the compiled kernels read, in place
-        terms, base = terms.transpose(1, 2), empty.T
+        # what the measures read fastest. For a shift-invariant measure (every built-in one), kept as margins, each
+        # sample's label logit subtracted: what the compiled kernels read, in place
+        terms, base = terms.transpose(1, 2).contiguous(), empty.T.contiguous()
+        if not self._measure.shift_invariant:
+            return terms, base
         at = self._y.view(1, 1, -1)
         terms = (terms - terms.gather(1, at.expand(n, 1, -1))).contiguous()
         base = (base - base.gather(0, at[0])).contiguous()
+        self._margin_bound = float((terms.abs().amax(1).sum(0, dtype=torch.float64) + base.abs().amax(0)).max())
         return terms, base
 
     def _all_logits(self, coalitions: np.ndarray) -> torch.Tensor:

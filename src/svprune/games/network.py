@@ -96,7 +96,7 @@ class _NetworkGame(Game):
             total = None
             for s0 in range(0, n_samples, span):
                 sl = slice(s0, min(n_samples, s0 + span))
-                part = self._measure.partial(self._logits(masks, sl), sl)
+                part = self._measure.statistics(self._logits(masks, sl), sl, self._margin_bound, scratch=True)
                 total = part if total is None else total + part
             out[start : start + len(masks)] = self._measure.finish(total).cpu().numpy()
         return out
@@ -107,6 +107,7 @@ class _NetworkGame(Game):
     # ---- fast paths of games whose logits are additive in the players ------------------------------------------
     fast = False
     _kernel_data = None  # the compiled kernels' arrays (svprune.kernels), where they run (CPU)
+    _margin_bound = None  # where _logits returns margins (each sample's label logit subtracted), a bound on them
 
     @property
     def fast_prefixes(self) -> bool:
@@ -181,7 +182,8 @@ class _NetworkGame(Game):
                 sl = slice(s0, min(self.n_samples, s0 + span))
                 logits = self._prefix_terms(p, sl).contiguous()  # (P, n, C, S), gathered: a copy of our own
                 logits.cumsum_(1).add_(self._prefix_base(sl))  # in place: the prefixes of 1..n players
-                part = self._measure.partial(logits.flatten(0, 1).transpose(1, 2), sl)  # (P n,) or (P n, C)
+                part = self._measure.statistics(logits.flatten(0, 1).transpose(1, 2), sl, self._margin_bound,
+                                                scratch=True)
                 total = part if total is None else total + part
             out[start : start + len(p), 1:] = self._measure.finish(total).cpu().numpy().reshape(len(p), n)
         return out
