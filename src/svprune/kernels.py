@@ -358,26 +358,41 @@ def _prefix_correct(H, D, M0, starts, labels, perms, rank_one, threads):  # prag
 
 
 @njit(cache=True, inline="always", fastmath=FASTMATH)
-def _sum_log(z, m):  # pragma: no cover - compiled
+def _split(x, word, bits):  # pragma: no cover - compiled
+    """x = mantissa * 2^exponent with the mantissa in [1, 2), by the bits of the float64 (``word``: a one-element
+    float64 array, ``bits`` its int64 view): (mantissa, exponent), far cheaper than a call to frexp."""
+    word[0] = x
+    b = bits[0]
+    bits[0] = (b & 0x800FFFFFFFFFFFFF) | 0x3FF0000000000000
+    return word[0], ((b >> 52) & 0x7FF) - 1023
+
+
+@njit(cache=True, inline="always", fastmath=FASTMATH)
+def _sum_log(z, m, checked, word, bits):  # pragma: no cover - compiled
     """sum_s log z[s] for z >= 1: products of eight (at most PRODUCT_LIMIT^8 < 1e308), their exponents taken out
-    by frexp, one log at the end; a factor above PRODUCT_LIMIT takes its own log."""
+    (_split), one log at the end. ``checked``: a factor may exceed PRODUCT_LIMIT (the float64 walk), and then
+    takes its own log."""
     exponent = 0
     mantissa = 1.0
     extra = 0.0
     k = 0
     while k + 8 <= m:
-        top = z[k]
-        for i in range(k + 1, k + 8):
-            top = max(top, z[i])
-        if top < PRODUCT_LIMIT:
+        safe = True
+        if checked:
+            top = z[k]
+            for i in range(k + 1, k + 8):
+                top = max(top, z[i])
+            safe = top < PRODUCT_LIMIT
+        if safe:
             a = (np.float64(z[k]) * np.float64(z[k + 1])) * (np.float64(z[k + 2]) * np.float64(z[k + 3]))
             b = (np.float64(z[k + 4]) * np.float64(z[k + 5])) * (np.float64(z[k + 6]) * np.float64(z[k + 7]))
-            frac, e = math.frexp(a * b)
-            mantissa *= frac  # in [0.5, 1): 32 of them (a block of 256) stay far above underflow
+            frac, e = _split(a * b, word, bits)
+            mantissa *= frac  # in [1, 2): renormalised before it could overflow
             exponent += e
-            if mantissa < 1e-200:
-                extra += math.log(mantissa)
-                mantissa = 1.0
+            if mantissa > 1e200:
+                frac, e = _split(mantissa, word, bits)
+                mantissa = frac
+                exponent += e
         else:
             for i in range(k, k + 8):
                 extra += math.log(np.float64(z[i]))
@@ -397,6 +412,7 @@ def _prefix_loglik(H, D, M0, W, B, starts, labels, perms, block, threads, proto,
     Threads take blocks of samples and keep their own sums."""
     P, n = perms.shape
     C = M0.shape[0]  # rank one: (C, C) bias margins; general: (C, N)
+    checked = proto.itemsize > 4  # float32: the margin bound keeps every factor below PRODUCT_LIMIT
     first, size, group = _blocks(starts, labels, block)
     count = len(first)
     threads = max(1, min(threads, count))
@@ -406,20 +422,24 @@ def _prefix_loglik(H, D, M0, W, B, starts, labels, perms, block, threads, proto,
         E0 = np.empty((C, block), proto.dtype)
         E = np.empty((C, block), proto.dtype)
         z = np.empty(block, proto.dtype)
+        word = np.empty(1)
+        bits = word.view(np.int64)
         for k in range(thread, count, threads):
             s0, m, y = first[k], size[k], labels[group[k]]
             for j in range(n):
                 for c in range(C):
                     if c == y:
                         continue
+                    # the exponents in float64, the exponential in the walk's type (float32's is twice as fast)
                     if rank_one:
                         a = np.float64(W[j, c]) - np.float64(W[j, y])
+                        h = H[j, s0 : s0 + m]
                         for s in range(m):
-                            F[j, c, s] = np.exp(a * np.float64(H[j, s0 + s]))
+                            F[j, c, s] = np.exp(proto.dtype.type(a * np.float64(h[s])))
                     else:
                         d = D[j, c, s0 : s0 + m]
                         for s in range(m):
-                            F[j, c, s] = np.exp(np.float64(d[s]))
+                            F[j, c, s] = np.exp(proto.dtype.type(d[s]))
             for s in range(m):
                 z[s] = 1.0
             for c in range(C):
@@ -428,7 +448,7 @@ def _prefix_loglik(H, D, M0, W, B, starts, labels, perms, block, threads, proto,
                 for s in range(m):
                     E0[c, s] = np.exp(np.float64(B[c]) - np.float64(B[y])) if rank_one else np.exp(np.float64(M0[c, s0 + s]))
                     z[s] += E0[c, s]
-            start = -_sum_log(z, m)
+            start = -_sum_log(z, m, True, word, bits)
             for p in range(P):
                 for c in range(C):
                     if c != y:
@@ -447,7 +467,7 @@ def _prefix_loglik(H, D, M0, W, B, starts, labels, perms, block, threads, proto,
                             v = e[s] * f[s]
                             e[s] = v
                             z[s] += v
-                    out[thread, p, t + 1] -= _sum_log(z, m)
+                    out[thread, p, t + 1] -= _sum_log(z, m, checked, word, bits)
     return out.sum(0)
 
 
