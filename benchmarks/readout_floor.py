@@ -24,7 +24,7 @@ from svprune.games import ModuleGame, NeuronGame
 from svprune.models import MLP, SmallCNN
 
 
-def best_of(fn, repeat: int = 3) -> float:
+def best_of(fn, repeat: int = 7) -> float:
     fn()
     times = []
     for _ in range(repeat):
