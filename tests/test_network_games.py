@@ -351,3 +351,41 @@ def test_a_fast_walk_that_disagrees_with_the_plain_evaluation_is_refused_at_run_
             game.prefix_values(perms)
         game._measure.prefix_kernel = right
         assert np.isfinite(game.prefix_values(perms)).all() and game._walk_checked
+
+
+def test_kernels_on_label_groups_of_any_size_equal_a_direct_evaluation():
+    """The kernels pad each block of one label to whole vectors of 8 samples; groups of 1, 3, 8, 9 and 300 samples
+    (and a class with none) give the counts of a direct arg-max and the log-likelihoods of a float64 log-softmax,
+    for the rank-one and the general layout, along permutations and (accuracy) over all coalitions."""
+    from scipy.special import log_softmax
+
+    from svprune.kernels import MarginData, TermData
+
+    rng = np.random.default_rng(11)
+    n, classes = 7, 6
+    y = np.repeat([0, 1, 2, 4, 5], [1, 3, 8, 9, 300])
+    samples = len(y)
+    h = np.maximum(rng.normal(size=(n, samples)), 0).astype(np.float32)
+    w = rng.normal(size=(classes, n)).astype(np.float32)
+    b = rng.normal(size=classes).astype(np.float32)
+    terms = w.T[:, :, None] * h[:, None, :]  # (n, C, N) float32
+    at = np.arange(samples)
+    rank_one = MarginData(h, w, b, y)
+    general = TermData(terms - terms[:, y, at][:, None, :], np.repeat(b[:, None], samples, 1) - b[y][None, :], y)
+    perms = np.stack([rng.permutation(n) for _ in range(5)])
+
+    def logits_of(members):
+        return b.astype(float)[:, None] + terms[list(members)].astype(float).sum(0)
+
+    for data in (rank_one, general):
+        counts = data.prefix_correct(perms).sum(-1)
+        loglik = data.prefix_log_likelihood(perms)
+        for p, perm in enumerate(perms):
+            for t in range(n + 1):
+                z = logits_of(perm[:t])
+                assert abs(counts[p, t] - (z.argmax(0) == y).sum()) <= 1  # an arg-max tie may round either way
+                assert loglik[p, t] == pytest.approx(log_softmax(z, 0)[y, at].sum(), abs=1e-4)
+        table = data.all_correct(low_bits=3).sum(-1)
+        for mask in rng.choice(1 << n, size=20, replace=False):
+            z = logits_of([i for i in range(n) if (mask >> i) & 1])
+            assert abs(table[mask] - (z.argmax(0) == y).sum()) <= 1

@@ -73,13 +73,19 @@ class _Readout:
     def prefix_correct(self, perms: np.ndarray) -> np.ndarray:
         """Correct counts per label group of every prefix of every permutation, shape (P, n+1, groups)."""
         perms = check_permutations(perms, self.n_players)
-        return _prefix_correct(self.h, self.d, self.m0, self.starts, self.labels, perms, self.rank_one,
-                               numba.get_num_threads())
+        return _prefix_correct(self.h, self.d, self.m0, self.starts, self.labels, perms, self._block(4),
+                               self.rank_one, numba.get_num_threads())
 
     def all_correct(self, low_bits: int = 10) -> np.ndarray:
         """Correct counts per label group of all 2^n coalitions, indexed by bitmask, shape (2^n, groups)."""
         return _gray_correct(self.h, self.d, self.m0, self.starts, self.labels, min(low_bits, self.n_players),
-                             self.rank_one)
+                             self._block(4), self.rank_one)
+
+    def _block(self, itemsize: int) -> int:
+        """Samples per block: BLOCK, fewer where a block's per-thread copy of the players' terms (or cross-entropy's
+        table) would pass TABLE_BYTES; a multiple of 8."""
+        per_sample = itemsize * max(self.n_players, 1) * (1 if self.rank_one else self.n_classes)
+        return int(max(8, min(BLOCK, TABLE_BYTES // per_sample) // 8 * 8))
 
     @cached_property
     def margin_bound(self) -> float:
@@ -107,8 +113,8 @@ class _Readout:
             raise ValueError(f"the margins need a {np.dtype(chosen).name} walk")
         dtype = np.dtype(dtype or chosen)
         perms = check_permutations(perms, self.n_players)
-        n, classes = self.n_players, self.n_classes
-        block = int(max(8, min(BLOCK, TABLE_BYTES // (dtype.itemsize * max(n, 1) * classes))))
+        block = int(max(8, min(BLOCK, TABLE_BYTES // (dtype.itemsize * max(self.n_players, 1) * self.n_classes))
+                        // 8 * 8))
         return _prefix_loglik(self.h, self.d, self.m0, self.w, self.b, self.starts, self.labels, perms, block,
                               numba.get_num_threads(), np.zeros(0, dtype), self.rank_one)
 
@@ -276,43 +282,77 @@ def _update_terms(M, acc, D, s0, m, c0, c1, sign):  # pragma: no cover - compile
 
 
 @njit(cache=True, inline="always", fastmath=FASTMATH)
-def _add_player(M, lo, hi, H, D, j, y, s0, m, C, sign, rank_one):  # pragma: no cover - compiled
-    """Add (sign=1) or remove (sign=-1) player j for the block of m samples from s0, of label y; return how many
-    are classified correctly: margins < 0 below y and <= 0 above y (the first arg-max rule)."""
+def _add_player(M, lo, hi, Hb, D, Db, j, y, m, real, C, sign, rank_one):  # pragma: no cover - compiled
+    """Add (sign=1) or remove (sign=-1) player j for a block of m samples (padded, _load) of label y; return how
+    many of its ``real`` samples are classified correctly: margins < 0 below y and <= 0 above y (the first
+    arg-max rule)."""
     if rank_one:
-        h = H[j, s0 : s0 + m]
-        _update_group(M, lo, D[y, j], h, m, 0, y, sign)
-        _update_group(M, hi, D[y, j], h, m, y + 1, C, sign)
+        _update_group(M, lo, D[y, j], Hb[j], m, 0, y, sign)
+        _update_group(M, hi, D[y, j], Hb[j], m, y + 1, C, sign)
     else:
-        _update_terms(M, lo, D[j], s0, m, 0, y, sign)
-        _update_terms(M, hi, D[j], s0, m, y + 1, C, sign)
+        _update_terms(M, lo, Db[j], 0, m, 0, y, sign)
+        _update_terms(M, hi, Db[j], 0, m, y + 1, C, sign)
     total = 0
-    for s in range(m):
+    for s in range(real):
         total += (lo[s] < 0) & (hi[s] <= 0)
     return total
 
 
 @njit(cache=True, inline="always", fastmath=FASTMATH)
-def _reset(M, lo, hi, M0, y, s0, m, C, rank_one):  # pragma: no cover - compiled
-    """The margins of the empty coalition (rank one: bias differences b[c] - b[y]; general: the base margins);
-    return how many samples it classifies correctly."""
+def _load(Hb, Db, Mb, H, D, M0, y, s0, m, C, rank_one):  # pragma: no cover - compiled
+    """Copy a block's players' terms (rank one: activations; general: margin terms) and its empty coalition's
+    margins into the thread's buffers, padded with zero terms and margins of 1 to a multiple of 8 samples, so that
+    every loop over the block is whole vectors (a block of one label in a small data set is a few dozen samples,
+    and scalar remainders cost more than the vectors); a padding sample is never counted correct. Returns the
+    padded length."""
+    padded = (m + 7) // 8 * 8
+    n = Hb.shape[0] if rank_one else Db.shape[0]
+    for j in range(n):
+        if rank_one:
+            Hb[j, :m] = H[j, s0 : s0 + m]
+            Hb[j, m:padded] = 0.0
+        else:
+            for c in range(C):
+                Db[j, c, :m] = D[j, c, s0 : s0 + m]
+                Db[j, c, m:padded] = 0.0
     for c in range(C):
         if rank_one:
-            M[c, :m] = M0[y, c]
+            Mb[c, :m] = M0[y, c]
         else:
-            M[c, :m] = M0[c, s0 : s0 + m]
-    for s in range(m):
-        lo[s], hi[s] = LOWEST, LOWEST
+            Mb[c, :m] = M0[c, s0 : s0 + m]
+        Mb[c, m:padded] = 1.0
+    return padded
+
+
+@njit(cache=True, inline="always", fastmath=FASTMATH)
+def _reset(M, lo, hi, Mb, y, m, real, C):  # pragma: no cover - compiled
+    """The margins of the empty coalition (from _load); return how many samples it classifies correctly."""
     for c in range(C):
-        for s in range(m):
-            if c < y:
+        M[c, :m] = Mb[c, :m]
+    lo[:m] = LOWEST
+    hi[:m] = LOWEST
+    for c in range(C):
+        if c < y:
+            for s in range(m):
                 lo[s] = max(lo[s], M[c, s])
-            elif c > y:
+        elif c > y:
+            for s in range(m):
                 hi[s] = max(hi[s], M[c, s])
     total = 0
-    for s in range(m):
+    for s in range(real):
         total += (lo[s] < 0) & (hi[s] <= 0)
     return total
+
+
+@njit(cache=True, inline="always")
+def _buffers(n, C, block, rank_one):  # pragma: no cover - compiled
+    """A thread's buffers: margins, their maxima below and above the label, the block's terms and base margins.
+    Rows of BLOCK (a constant: loops over rows of a compile-time stride run faster) but for the general terms,
+    whose copy is bounded by ``block`` (n x C x block)."""
+    Hb = np.empty((n if rank_one else 0, BLOCK), np.float32)
+    Db = np.empty((0 if rank_one else n, C, block), np.float32)
+    return (np.empty((C, BLOCK), np.float32), np.empty(BLOCK, np.float32), np.empty(BLOCK, np.float32), Hb, Db,
+            np.empty((C, BLOCK), np.float32))
 
 
 @njit(cache=True)
@@ -331,29 +371,30 @@ def _blocks(starts, labels, block):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _prefix_correct(H, D, M0, starts, labels, perms, rank_one, threads):  # pragma: no cover - compiled
+def _prefix_correct(H, D, M0, starts, labels, perms, block, rank_one, threads):  # pragma: no cover - compiled
     """Threads take blocks of samples (and, with fewer blocks than threads, shares of the permutations); a block's
     terms stay in cache while every permutation of the share walks it."""
     P, n = perms.shape
     C = M0.shape[0]  # rank one: (C, C) bias margins; general: (C, N)
-    first, size, group = _blocks(starts, labels, BLOCK)
+    first, size, group = _blocks(starts, labels, block)
     shares = max(1, min(P, -(-2 * threads // max(len(first), 1))))
     tasks = len(first) * shares
     threads = max(1, min(threads, tasks))
     out = np.zeros((threads, len(labels), P, n + 1), np.int64)  # a walk's counts contiguous
     for thread in prange(threads):
-        M = np.empty((C, BLOCK), np.float32)
-        lo, hi = np.empty(BLOCK, np.float32), np.empty(BLOCK, np.float32)
+        M, lo, hi, Hb, Db, Mb = _buffers(n, C, block, rank_one)
         for task in range(thread, tasks, threads):
             k, share = task // shares, task % shares
-            s0, m, g = first[k], size[k], group[k]
+            g = group[k]
             y = labels[g]
+            real = size[k]
+            m = _load(Hb, Db, Mb, H, D, M0, y, first[k], real, C, rank_one)
             for p in range(share * P // shares, (share + 1) * P // shares):
                 counts = out[thread, g, p]
-                counts[0] += _reset(M, lo, hi, M0, y, s0, m, C, rank_one)
+                counts[0] += _reset(M, lo, hi, Mb, y, m, real, C)
                 for t in range(n):
-                    counts[t + 1] += _add_player(M, lo, hi, H, D, perms[p, t], y, s0, m, C, np.float32(1.0),
-                                                 rank_one)
+                    counts[t + 1] += _add_player(M, lo, hi, Hb, D, Db, perms[p, t], y, m, real, C,
+                                                 np.float32(1.0), rank_one)
     return out.sum(0).transpose(1, 2, 0).copy()
 
 
@@ -419,13 +460,14 @@ def _prefix_loglik(H, D, M0, W, B, starts, labels, perms, block, threads, proto,
     out = np.zeros((threads, P, n + 1))
     for thread in prange(threads):
         F = np.empty((n, C, block), proto.dtype)
-        E0 = np.empty((C, block), proto.dtype)
-        E = np.empty((C, block), proto.dtype)
-        z = np.empty(block, proto.dtype)
+        E0 = np.empty((C, BLOCK), proto.dtype)  # rows of a compile-time stride (block <= BLOCK)
+        E = np.empty((C, BLOCK), proto.dtype)
+        z = np.empty(BLOCK, proto.dtype)
         word = np.empty(1)
         bits = word.view(np.int64)
         for k in range(thread, count, threads):
-            s0, m, y = first[k], size[k], labels[group[k]]
+            s0, real, y = first[k], size[k], labels[group[k]]
+            m = (real + 7) // 8 * 8  # padded to whole vectors (as _load): factors 1, margins 0, log terms 0
             for j in range(n):
                 for c in range(C):
                     if c == y:
@@ -433,32 +475,31 @@ def _prefix_loglik(H, D, M0, W, B, starts, labels, perms, block, threads, proto,
                     # the exponents in float64, the exponential in the walk's type (float32's is twice as fast)
                     if rank_one:
                         a = np.float64(W[j, c]) - np.float64(W[j, y])
-                        h = H[j, s0 : s0 + m]
-                        for s in range(m):
+                        h = H[j, s0 : s0 + real]
+                        for s in range(real):
                             F[j, c, s] = np.exp(proto.dtype.type(a * np.float64(h[s])))
                     else:
-                        d = D[j, c, s0 : s0 + m]
-                        for s in range(m):
+                        d = D[j, c, s0 : s0 + real]
+                        for s in range(real):
                             F[j, c, s] = np.exp(proto.dtype.type(d[s]))
-            for s in range(m):
-                z[s] = 1.0
+                    F[j, c, real:m] = 1.0
+            z[:m] = 1.0
             for c in range(C):
                 if c == y:
                     continue
-                for s in range(m):
+                for s in range(real):
                     E0[c, s] = np.exp(np.float64(B[c]) - np.float64(B[y])) if rank_one else np.exp(np.float64(M0[c, s0 + s]))
                     z[s] += E0[c, s]
-            start = -_sum_log(z, m, True, word, bits)
+                E0[c, real:m] = 0.0
+            start = -_sum_log(z, real, True, word, bits)
             for p in range(P):
                 for c in range(C):
                     if c != y:
-                        for s in range(m):
-                            E[c, s] = E0[c, s]
+                        E[c, :m] = E0[c, :m]
                 out[thread, p, 0] += start
                 for t in range(n):
                     j = perms[p, t]
-                    for s in range(m):
-                        z[s] = 1.0
+                    z[:m] = 1.0
                     for c in range(C):
                         if c == y:
                             continue
@@ -472,31 +513,32 @@ def _prefix_loglik(H, D, M0, W, B, starts, labels, perms, block, threads, proto,
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _gray_correct(H, D, M0, starts, labels, low, rank_one):  # pragma: no cover - compiled
+def _gray_correct(H, D, M0, starts, labels, low, block, rank_one):  # pragma: no cover - compiled
     """The high n-low bits are fixed per parallel task, whose margins are recomputed from scratch (bounding
     floating-point drift); the low bits are walked in Gray-code order, one player added or removed per step."""
     n = H.shape[0]
-    C = M0.shape[0]  # rank one: (C, C) bias margins; general: (C, N)
+    C = M0.shape[0]
+    first, size, group = _blocks(starts, labels, block)
     out = np.zeros((1 << n, len(labels)), np.int64)
     for hi_bits in prange(1 << (n - low)):
         base = hi_bits << low
-        M = np.empty((C, BLOCK), np.float32)
-        lo, hi = np.empty(BLOCK, np.float32), np.empty(BLOCK, np.float32)
-        for g in range(len(labels)):
+        M, lo, hi, Hb, Db, Mb = _buffers(n, C, block, rank_one)
+        for k in range(len(first)):
+            g = group[k]
             y = labels[g]
-            for s0 in range(starts[g], starts[g + 1], BLOCK):
-                m = min(BLOCK, starts[g + 1] - s0)
-                correct = _reset(M, lo, hi, M0, y, s0, m, C, rank_one)
-                for j in range(low, n):
-                    if (base >> j) & 1:
-                        correct = _add_player(M, lo, hi, H, D, j, y, s0, m, C, np.float32(1.0), rank_one)
-                out[base, g] += correct
-                code = 0
-                for k in range(1, 1 << low):
-                    j = 0
-                    while not (k >> j) & 1:
-                        j += 1
-                    code ^= 1 << j
-                    sign = np.float32(1.0) if (code >> j) & 1 else np.float32(-1.0)
-                    out[base | code, g] += _add_player(M, lo, hi, H, D, j, y, s0, m, C, sign, rank_one)
+            real = size[k]
+            m = _load(Hb, Db, Mb, H, D, M0, y, first[k], real, C, rank_one)
+            correct = _reset(M, lo, hi, Mb, y, m, real, C)
+            for j in range(low, n):
+                if (base >> j) & 1:
+                    correct = _add_player(M, lo, hi, Hb, D, Db, j, y, m, real, C, np.float32(1.0), rank_one)
+            out[base, g] += correct
+            code = 0
+            for step in range(1, 1 << low):
+                j = 0
+                while not (step >> j) & 1:
+                    j += 1
+                code ^= 1 << j
+                sign = np.float32(1.0) if (code >> j) & 1 else np.float32(-1.0)
+                out[base | code, g] += _add_player(M, lo, hi, Hb, D, Db, j, y, m, real, C, sign, rank_one)
     return out
