@@ -11,7 +11,9 @@ are printed: an error below a few times their norm is not resolved, and the rati
 
     python benchmarks/equal_time.py [--games neuron40 neuron40_ce channels32] [--seeds 5]
 
-One thread for every library (``torch.set_num_threads(1)``, ``numba.set_num_threads(1)``), on this machine.
+One thread for every library by default (``torch.set_num_threads``, ``numba.set_num_threads``; ``--threads 2``
+gives both libraries both cores of this machine: shapiq's sampling is single-threaded Python, the game it calls
+runs on torch's threads), on this machine.
 """
 
 from __future__ import annotations
@@ -71,12 +73,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--estimator", default="auto")
     parser.add_argument("--reference-evaluations", type=int, default=40_000_000)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     warnings.filterwarnings("ignore")
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
-    print(f"one thread; {args.seeds} seeds; svprune's {args.estimator!r} against shapiq 1.4.1's best of "
+    torch.set_num_threads(args.threads)
+    numba.set_num_threads(args.threads)
+    print(f"{args.threads} thread(s); {args.seeds} seeds; svprune's {args.estimator!r} against shapiq 1.4.1's best of "
           f"{', '.join(PEERS)}")
     print("| game | shapiq budget | shapiq best | its error | its seconds | svprune's error in that time | ratio |")
     print("| --- | --- | --- | --- | --- | --- | --- |")

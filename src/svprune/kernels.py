@@ -292,8 +292,10 @@ def _add_player(M, lo, hi, Hb, D, Db, j, y, m, real, C, sign, rank_one):  # prag
     else:
         _update_terms(M, lo, Db[j], 0, m, 0, y, sign)
         _update_terms(M, hi, Db[j], 0, m, y + 1, C, sign)
+    if C == 1:  # nothing to beat
+        return real
     total = 0
-    for s in range(real):
+    for s in range(m):  # whole vectors: a padding sample's margins are 1, never correct
         total += (lo[s] < 0) & (hi[s] <= 0)
     return total
 
@@ -338,8 +340,10 @@ def _reset(M, lo, hi, Mb, y, m, real, C):  # pragma: no cover - compiled
         elif c > y:
             for s in range(m):
                 hi[s] = max(hi[s], M[c, s])
+    if C == 1:  # nothing to beat
+        return real
     total = 0
-    for s in range(real):
+    for s in range(m):  # whole vectors: a padding sample's margins are 1, never correct
         total += (lo[s] < 0) & (hi[s] <= 0)
     return total
 
