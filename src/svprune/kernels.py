@@ -204,80 +204,68 @@ def check_permutations(perms: np.ndarray, n: int) -> np.ndarray:
 
 
 @njit(cache=True, inline="always", fastmath=FASTMATH)
-def _update_group(M, acc, d_row, h, m, c0, c1, sign):  # pragma: no cover - compiled
-    """Rank one: M[c, :m] += sign * d_row[c] * h[:m] for classes c0 <= c < c1, and acc[:m] = their maximum
-    margin. Classes go two per pass over the samples, so the running maximum is loaded and stored half as often."""
+def _update(M, acc, D, Hb, Db, y, j, m, c0, c1, sign, rank_one):  # pragma: no cover - compiled
+    """M[c, :m] += sign * (player j's margin terms) for classes c0 <= c < c1, and acc[:m] = their maximum margin.
+    Rank one: the terms are D[y, j, c] * Hb[j, :m]; general: Db[j, c, :m]. Classes go two per pass over the
+    samples, so the running maximum is loaded and stored half as often. Everything is indexed in place: an array
+    view per step (a slice) costs more than the arithmetic on a block of a few dozen samples."""
     if c1 <= c0:
         for s in range(m):
             acc[s] = LOWEST
         return
     c = c0
     if (c1 - c0) % 2 == 1:
-        d = sign * d_row[c]
-        for s in range(m):
-            v = M[c, s] + d * h[s]
-            M[c, s] = v
-            acc[s] = v
+        if rank_one:
+            d = sign * D[y, j, c]
+            for s in range(m):
+                v = M[c, s] + d * Hb[j, s]
+                M[c, s] = v
+                acc[s] = v
+        else:
+            for s in range(m):
+                v = M[c, s] + sign * Db[j, c, s]
+                M[c, s] = v
+                acc[s] = v
         c += 1
     else:
-        d0 = sign * d_row[c]
-        d1 = sign * d_row[c + 1]
-        for s in range(m):
-            v0 = M[c, s] + d0 * h[s]
-            v1 = M[c + 1, s] + d1 * h[s]
-            M[c, s] = v0
-            M[c + 1, s] = v1
-            acc[s] = v0 if v0 > v1 else v1
+        if rank_one:
+            d0, d1 = sign * D[y, j, c], sign * D[y, j, c + 1]
+            for s in range(m):
+                h = Hb[j, s]
+                v0 = M[c, s] + d0 * h
+                v1 = M[c + 1, s] + d1 * h
+                M[c, s] = v0
+                M[c + 1, s] = v1
+                acc[s] = v0 if v0 > v1 else v1
+        else:
+            for s in range(m):
+                v0 = M[c, s] + sign * Db[j, c, s]
+                v1 = M[c + 1, s] + sign * Db[j, c + 1, s]
+                M[c, s] = v0
+                M[c + 1, s] = v1
+                acc[s] = v0 if v0 > v1 else v1
         c += 2
     while c < c1:
-        d0 = sign * d_row[c]
-        d1 = sign * d_row[c + 1]
-        for s in range(m):
-            v0 = M[c, s] + d0 * h[s]
-            v1 = M[c + 1, s] + d1 * h[s]
-            M[c, s] = v0
-            M[c + 1, s] = v1
-            a = acc[s]
-            a = v0 if v0 > a else a
-            acc[s] = v1 if v1 > a else a
-        c += 2
-
-
-@njit(cache=True, inline="always", fastmath=FASTMATH)
-def _update_terms(M, acc, D, s0, m, c0, c1, sign):  # pragma: no cover - compiled
-    """General terms: M[c, :m] += sign * D[c, s0:s0+m] for classes c0 <= c < c1, and acc[:m] = their maximum
-    margin (D: one player's (C, N) terms, whose rows are contiguous)."""
-    if c1 <= c0:
-        for s in range(m):
-            acc[s] = LOWEST
-        return
-    c = c0
-    if (c1 - c0) % 2 == 1:
-        d = D[c, s0 : s0 + m]  # a slice, not d[s0 + s]: numba vectorises only the former
-        for s in range(m):
-            v = M[c, s] + sign * d[s]
-            M[c, s] = v
-            acc[s] = v
-        c += 1
-    else:
-        d0, d1 = D[c, s0 : s0 + m], D[c + 1, s0 : s0 + m]
-        for s in range(m):
-            v0 = M[c, s] + sign * d0[s]
-            v1 = M[c + 1, s] + sign * d1[s]
-            M[c, s] = v0
-            M[c + 1, s] = v1
-            acc[s] = v0 if v0 > v1 else v1
-        c += 2
-    while c < c1:
-        d0, d1 = D[c, s0 : s0 + m], D[c + 1, s0 : s0 + m]
-        for s in range(m):
-            v0 = M[c, s] + sign * d0[s]
-            v1 = M[c + 1, s] + sign * d1[s]
-            M[c, s] = v0
-            M[c + 1, s] = v1
-            a = acc[s]
-            a = v0 if v0 > a else a
-            acc[s] = v1 if v1 > a else a
+        if rank_one:
+            d0, d1 = sign * D[y, j, c], sign * D[y, j, c + 1]
+            for s in range(m):
+                h = Hb[j, s]
+                v0 = M[c, s] + d0 * h
+                v1 = M[c + 1, s] + d1 * h
+                M[c, s] = v0
+                M[c + 1, s] = v1
+                a = acc[s]
+                a = v0 if v0 > a else a
+                acc[s] = v1 if v1 > a else a
+        else:
+            for s in range(m):
+                v0 = M[c, s] + sign * Db[j, c, s]
+                v1 = M[c + 1, s] + sign * Db[j, c + 1, s]
+                M[c, s] = v0
+                M[c + 1, s] = v1
+                a = acc[s]
+                a = v0 if v0 > a else a
+                acc[s] = v1 if v1 > a else a
         c += 2
 
 
@@ -286,12 +274,8 @@ def _add_player(M, lo, hi, Hb, D, Db, j, y, m, real, C, sign, rank_one):  # prag
     """Add (sign=1) or remove (sign=-1) player j for a block of m samples (padded, _load) of label y; return how
     many of its ``real`` samples are classified correctly: margins < 0 below y and <= 0 above y (the first
     arg-max rule)."""
-    if rank_one:
-        _update_group(M, lo, D[y, j], Hb[j], m, 0, y, sign)
-        _update_group(M, hi, D[y, j], Hb[j], m, y + 1, C, sign)
-    else:
-        _update_terms(M, lo, Db[j], 0, m, 0, y, sign)
-        _update_terms(M, hi, Db[j], 0, m, y + 1, C, sign)
+    _update(M, lo, D, Hb, Db, y, j, m, 0, y, sign, rank_one)
+    _update(M, hi, D, Hb, Db, y, j, m, y + 1, C, sign, rank_one)
     if C == 1:  # nothing to beat
         return real
     total = 0
