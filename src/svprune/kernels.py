@@ -207,12 +207,10 @@ def check_permutations(perms: np.ndarray, n: int) -> np.ndarray:
 def _update(M, acc, D, Hb, Db, y, j, m, c0, c1, sign, rank_one):  # pragma: no cover - compiled
     """M[c, :m] += sign * (player j's margin terms) for classes c0 <= c < c1, and acc[:m] = their maximum margin.
     Rank one: the terms are D[y, j, c] * Hb[j, :m]; general: Db[j, c, :m]. Classes go two per pass over the
-    samples, so the running maximum is loaded and stored half as often. Everything is indexed in place: an array
-    view per step (a slice) costs more than the arithmetic on a block of a few dozen samples."""
-    if c1 <= c0:
-        for s in range(m):
-            acc[s] = LOWEST
-        return
+    samples (an odd one first), so the running maximum is loaded and stored half as often. Everything is indexed
+    in place: an array view per step (a slice) costs more than the arithmetic on a block of a few dozen samples."""
+    for s in range(m):
+        acc[s] = LOWEST
     c = c0
     if (c1 - c0) % 2 == 1:
         if rank_one:
@@ -227,24 +225,6 @@ def _update(M, acc, D, Hb, Db, y, j, m, c0, c1, sign, rank_one):  # pragma: no c
                 M[c, s] = v
                 acc[s] = v
         c += 1
-    else:
-        if rank_one:
-            d0, d1 = sign * D[y, j, c], sign * D[y, j, c + 1]
-            for s in range(m):
-                h = Hb[j, s]
-                v0 = M[c, s] + d0 * h
-                v1 = M[c + 1, s] + d1 * h
-                M[c, s] = v0
-                M[c + 1, s] = v1
-                acc[s] = v0 if v0 > v1 else v1
-        else:
-            for s in range(m):
-                v0 = M[c, s] + sign * Db[j, c, s]
-                v1 = M[c + 1, s] + sign * Db[j, c + 1, s]
-                M[c, s] = v0
-                M[c + 1, s] = v1
-                acc[s] = v0 if v0 > v1 else v1
-        c += 2
     while c < c1:
         if rank_one:
             d0, d1 = sign * D[y, j, c], sign * D[y, j, c + 1]
@@ -270,18 +250,24 @@ def _update(M, acc, D, Hb, Db, y, j, m, c0, c1, sign, rank_one):  # pragma: no c
 
 
 @njit(cache=True, inline="always", fastmath=FASTMATH)
-def _add_player(M, lo, hi, Hb, D, Db, j, y, m, real, C, sign, rank_one):  # pragma: no cover - compiled
-    """Add (sign=1) or remove (sign=-1) player j for a block of m samples (padded, _load) of label y; return how
-    many of its ``real`` samples are classified correctly: margins < 0 below y and <= 0 above y (the first
-    arg-max rule)."""
-    _update(M, lo, D, Hb, Db, y, j, m, 0, y, sign, rank_one)
-    _update(M, hi, D, Hb, Db, y, j, m, y + 1, C, sign, rank_one)
+def _count(lo, hi, m, real, C):  # pragma: no cover - compiled
+    """How many of a block's ``real`` samples are correct: maximum margin < 0 below the label, <= 0 above it."""
     if C == 1:  # nothing to beat
         return real
     total = 0
     for s in range(m):  # whole vectors: a padding sample's margins are 1, never correct
         total += (lo[s] < 0) & (hi[s] <= 0)
     return total
+
+
+@njit(cache=True, inline="always", fastmath=FASTMATH)
+def _add_player(M, lo, hi, Hb, D, Db, j, y, m, real, C, sign, rank_one):  # pragma: no cover - compiled
+    """Add (sign=1) or remove (sign=-1) player j for a block of m samples (padded, _load) of label y; return how
+    many of its ``real`` samples are classified correctly: margins < 0 below y and <= 0 above y (the first
+    arg-max rule)."""
+    _update(M, lo, D, Hb, Db, y, j, m, 0, y, sign, rank_one)
+    _update(M, hi, D, Hb, Db, y, j, m, y + 1, C, sign, rank_one)
+    return _count(lo, hi, m, real, C)
 
 
 @njit(cache=True, inline="always", fastmath=FASTMATH)
@@ -324,12 +310,7 @@ def _reset(M, lo, hi, Mb, y, m, real, C):  # pragma: no cover - compiled
         elif c > y:
             for s in range(m):
                 hi[s] = max(hi[s], M[c, s])
-    if C == 1:  # nothing to beat
-        return real
-    total = 0
-    for s in range(m):  # whole vectors: a padding sample's margins are 1, never correct
-        total += (lo[s] < 0) & (hi[s] <= 0)
-    return total
+    return _count(lo, hi, m, real, C)
 
 
 @njit(cache=True, inline="always")
