@@ -207,12 +207,15 @@ def check_permutations(perms: np.ndarray, n: int) -> np.ndarray:
 def _update(M, acc, D, Hb, Db, y, j, m, c0, c1, sign, rank_one):  # pragma: no cover - compiled
     """M[c, :m] += sign * (player j's margin terms) for classes c0 <= c < c1, and acc[:m] = their maximum margin.
     Rank one: the terms are D[y, j, c] * Hb[j, :m]; general: Db[j, c, :m]. Classes go two per pass over the
-    samples (an odd one first), so the running maximum is loaded and stored half as often. Everything is indexed
-    in place: an array view per step (a slice) costs more than the arithmetic on a block of a few dozen samples."""
-    for s in range(m):
-        acc[s] = LOWEST
+    samples (an odd one first), so the running maximum is loaded and stored half as often, and the first pass
+    stores it without loading it. Everything is indexed in place: an array view per step (a slice) costs more than
+    the arithmetic on a block of a few dozen samples."""
+    if c1 <= c0:
+        for s in range(m):
+            acc[s] = LOWEST
+        return
     c = c0
-    if (c1 - c0) % 2 == 1:
+    if (c1 - c0) % 2 == 1:  # the odd class: the maximum's first value
         if rank_one:
             d = sign * D[y, j, c]
             for s in range(m):
@@ -225,6 +228,7 @@ def _update(M, acc, D, Hb, Db, y, j, m, c0, c1, sign, rank_one):  # pragma: no c
                 M[c, s] = v
                 acc[s] = v
         c += 1
+    first = c == c0
     while c < c1:
         if rank_one:
             d0, d1 = sign * D[y, j, c], sign * D[y, j, c + 1]
@@ -234,8 +238,7 @@ def _update(M, acc, D, Hb, Db, y, j, m, c0, c1, sign, rank_one):  # pragma: no c
                 v1 = M[c + 1, s] + d1 * h
                 M[c, s] = v0
                 M[c + 1, s] = v1
-                a = acc[s]
-                a = v0 if v0 > a else a
+                a = v0 if first else (v0 if v0 > acc[s] else acc[s])
                 acc[s] = v1 if v1 > a else a
         else:
             for s in range(m):
@@ -243,9 +246,9 @@ def _update(M, acc, D, Hb, Db, y, j, m, c0, c1, sign, rank_one):  # pragma: no c
                 v1 = M[c + 1, s] + sign * Db[j, c + 1, s]
                 M[c, s] = v0
                 M[c + 1, s] = v1
-                a = acc[s]
-                a = v0 if v0 > a else a
+                a = v0 if first else (v0 if v0 > acc[s] else acc[s])
                 acc[s] = v1 if v1 > a else a
+        first = False
         c += 2
 
 
