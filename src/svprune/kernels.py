@@ -30,16 +30,18 @@ from numba import njit, prange
 
 from svprune.checks import all_finite
 from svprune.games.base import check_permutation_rows
+from svprune.measures import EXP_RANGE
 
 BLOCK = 256
 FASTMATH = {"nnan", "ninf", "nsz", "contract"}  # no reassociation: each margin is one chain of multiply-adds
 TABLE_BYTES = 1 << 22
 """Cross-entropy's per-thread table of a block's factors exp(D[j, c, s]): at most this many bytes (fewer samples per
 block with many players)."""
-FLOAT32_RANGE = 80.0
+FLOAT32_RANGE = EXP_RANGE
 """Cross-entropy walks in float32 where every margin, over every coalition and sample, is bounded by this many nats
-less log(classes): exp(M) and 1 + sum exp(M) then stay normal float32 numbers below 1e36. Its rounding (1e-7 per
-factor) is that of the float32 logits the plain path computes."""
+less log(classes) (the bound within which the measures' own exp of float32 margins stays finite): exp(M) and
+1 + sum exp(M) then stay normal float32 numbers below 1e36. Its rounding (1e-7 per factor) is that of the float32
+logits the plain path computes."""
 LOG_RANGE = 600.0
 """Beyond FLOAT32_RANGE, cross-entropy walks in float64 where the margins are bounded by this many nats (exp(M)
 stays a normal float64), and takes the exact path beyond it."""
@@ -73,19 +75,19 @@ class _Readout:
     def prefix_correct(self, perms: np.ndarray) -> np.ndarray:
         """Correct counts per label group of every prefix of every permutation, shape (P, n+1, groups)."""
         perms = check_permutations(perms, self.n_players)
-        return _prefix_correct(self.h, self.d, self.m0, self.starts, self.labels, perms, self._block(4),
+        return _prefix_correct(self.h, self.d, self.m0, self.starts, self.labels, perms, self._block(4, False),
                                self.rank_one, numba.get_num_threads())
 
     def all_correct(self, low_bits: int = 10) -> np.ndarray:
         """Correct counts per label group of all 2^n coalitions, indexed by bitmask, shape (2^n, groups)."""
         return _gray_correct(self.h, self.d, self.m0, self.starts, self.labels, min(low_bits, self.n_players),
-                             self._block(4), self.rank_one)
+                             self._block(4, False), self.rank_one)
 
-    def _block(self, itemsize: int) -> int:
-        """Samples per block: BLOCK, fewer where a block's per-thread copy of the players' terms (or cross-entropy's
-        table) would pass TABLE_BYTES; a multiple of 8."""
-        per_sample = itemsize * max(self.n_players, 1) * (1 if self.rank_one else self.n_classes)
-        return int(max(8, min(BLOCK, TABLE_BYTES // per_sample) // 8 * 8))
+    def _block(self, itemsize: int, per_class: bool) -> int:
+        """Samples per block: BLOCK, fewer where a block's per-thread copy of the players' terms (per class for the
+        general terms, or ``per_class``: cross-entropy's table) would pass TABLE_BYTES; a multiple of 8."""
+        classes = self.n_classes if per_class or not self.rank_one else 1
+        return int(max(8, min(BLOCK, TABLE_BYTES // (itemsize * max(self.n_players, 1) * classes)) // 8 * 8))
 
     @cached_property
     def margin_bound(self) -> float:
@@ -113,10 +115,9 @@ class _Readout:
             raise ValueError(f"the margins need a {np.dtype(chosen).name} walk")
         dtype = np.dtype(dtype or chosen)
         perms = check_permutations(perms, self.n_players)
-        block = int(max(8, min(BLOCK, TABLE_BYTES // (dtype.itemsize * max(self.n_players, 1) * self.n_classes))
-                        // 8 * 8))
-        return _prefix_loglik(self.h, self.d, self.m0, self.w, self.b, self.starts, self.labels, perms, block,
-                              numba.get_num_threads(), np.zeros(0, dtype), self.rank_one)
+        return _prefix_loglik(self.h, self.d, self.m0, self.w, self.b, self.starts, self.labels, perms,
+                              self._block(dtype.itemsize, True), numba.get_num_threads(), np.zeros(0, dtype),
+                              self.rank_one)
 
 
 class MarginData(_Readout):
@@ -182,12 +183,8 @@ class TermData(_Readout):
         if terms.size and (terms[:, at, np.arange(len(at))].any() or base[at, np.arange(len(at))].any()):
             raise ValueError("the terms must be margins relative to each sample's label (its own row 0)")
         self.d, self.m0 = terms, base
-        self.h = np.zeros((terms.shape[0], 0), np.float32)  # unused: no rank-one factor
+        self.h = np.zeros((terms.shape[0], 0), np.float32)  # no rank-one factor: only its count of players
         self.w, self.b = np.zeros((terms.shape[0], 0), np.float32), np.zeros(0, np.float32)
-
-    @property
-    def n_players(self) -> int:
-        return self.d.shape[0]
 
     @cached_property
     def margin_bound(self) -> float:

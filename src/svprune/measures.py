@@ -18,7 +18,8 @@ import torch
 
 
 EXP_RANGE = 80.0
-"""exp of float32 logits up to this many nats (plus log of the classes) stays finite and normal."""
+"""exp of float32 margins bounded by this many nats less log(classes) stays finite and normal, and so does the
+sum over the classes (the compiled cross-entropy walk's float32 range, svprune.kernels.FLOAT32_RANGE, too)."""
 
 
 class Measure:
