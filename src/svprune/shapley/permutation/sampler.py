@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from svprune.shapley.base import PERMUTATION_BATCH, Oracle, rare_event_variance
+from svprune.shapley.base import PERMUTATION_BATCH, Oracle, rare_event_variance, student_stderr
 
 
 def random_permutations(rng: np.random.Generator, count: int, n: int, antithetic: bool) -> np.ndarray:
@@ -77,7 +77,7 @@ class Moments:
             farthest = np.where(seen > 0, np.maximum(self.own_high - mean, mean - self.own_low), 0.0)
             var = rare_event_variance(squares, farthest, seen, self.own_high - self.own_low, self.high - self.low)
             se = np.sqrt(var / seen)
-        return np.where(seen >= 2, se, np.inf)  # one unit: its spread is unknown
+        return student_stderr(se, seen - 1)  # one unit: its spread is unknown (infinite)
 
 
 class PermutationSampler:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from svprune.shapley.base import Estimator, Oracle, Run, fold_stderr, log_weights
+from svprune.shapley.base import Estimator, Oracle, Run, fold_stderr, log_weights, student_stderr
 from svprune.shapley.design import (
     build,
     kernel_size_weights,
@@ -40,11 +40,12 @@ def group_means(units: np.ndarray, groups: int = MAX_GROUPS) -> tuple[np.ndarray
 def batch_stderr(means: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     """Standard error of the mean of all units from group means of ``sizes`` units each (batch means): the units'
     variance is sum_g size_g (mean_g - mean)^2 / (groups - 1), unbiased for equal sizes (here they differ by at
-    most one unit); with one unit per group, the plain sample variance."""
+    most one unit); with one unit per group, the plain sample variance. Widened for its groups - 1 degrees of
+    freedom (:func:`~svprune.shapley.base.student_stderr`)."""
     total = sizes.sum()
     overall = (sizes[:, None] * means).sum(0) / total
     variance = (sizes[:, None] * (means - overall) ** 2).sum(0) / (len(sizes) - 1)
-    return np.sqrt(variance / total)
+    return student_stderr(np.sqrt(variance / total), len(sizes) - 1)
 
 
 class KernelSHAP(Estimator):
