@@ -96,11 +96,27 @@ class StratifiedSVARM(Estimator):
         # happen to agree, as a voting game's 0/1 payoffs often do, no longer claims a variance of 0)
         pooled = {size: payoffs[sizes == size].var(ddof=1) if (sizes == size).sum() > 1 else 0.0
                   for size in sampled_sizes}
+        strata = {}  # (size, inside): the variance of that stratum's mean, per player
+        for size in sampled_sizes:
+            for inside, mean_var, count in ((True, var_in[size], count_in[size]), (False, var_out[size], count_out[size])):
+                dof = np.maximum(count - 1, 0)
+                strata[size, inside] = (dof * np.nan_to_num(mean_var) + pooled[size]) / (dof + 1) / np.maximum(count, 1)
+        # a size drawn only in its warm-up partition: that partition's four strata (inside and outside, at the size
+        # and at its complement's) come from one set of disjoint coalitions and their complements, correlated in a
+        # way one partition cannot show (in a vote at most one of them wins); their sum's variance is bounded by
+        # (sum of standard deviations)^2 whatever the correlation
+        drawn_sizes = set(np.unique(extra.sum(1)).tolist()) if len(extra) else set()
         var = np.zeros(n)
         for size in sampled_sizes:
-            for mean_var, count in ((var_in[size], count_in[size]), (var_out[size], count_out[size])):
-                dof = np.maximum(count - 1, 0)
-                var += (dof * np.nan_to_num(mean_var) + pooled[size]) / (dof + 1) / np.maximum(count, 1)
+            if size > n // 2 and (n - size) in sampled_sizes and (n - size) not in drawn_sizes and size not in drawn_sizes:
+                continue  # counted with its complement's partition
+            group = [strata[size, True], strata[size, False]]
+            if size <= n // 2 and size not in drawn_sizes and (n - size) not in drawn_sizes:
+                if n - size != size and (n - size) in sampled_sizes:
+                    group += [strata[n - size, True], strata[n - size, False]]
+                var += sum(np.sqrt(g) for g in group) ** 2
+            else:
+                var += sum(group)
         # the same variance from the rows' influences, summed within each complementary pair (S, N \ S) first:
         # v(S) and v(N \ S) feed strata of the same player with opposite signs and are correlated (in a voting game,
         # when S wins its complement loses), which the strata sums above leave out; the larger of the two is kept.
@@ -108,8 +124,9 @@ class StratifiedSVARM(Estimator):
         # to the mean's unbiased variance (the plain deviation / c underestimated it by (c - 1) / c, and coverage
         # of a 60-player voting game's values was 0.87 at 1,000 evaluations); a row alone in its stratum counts
         # its deviation from the mean of its size, within its unit, so that a warm-up partition's disjoint
-        # coalitions (in a voting game at most one of them wins) keep their correlation (adding the size's variance
-        # as if independent covered 0.83 of a 100-player voting game's values at 1,000 evaluations; this, 0.86)
+        # coalitions (in a voting game at most one of them wins) keep what correlation the units show (adding the
+        # size's variance as if independent covered 0.83 of a 100-player voting game's values at 1,000 evaluations,
+        # this 0.86, and with the bound on sizes drawn only in their partition, above, 0.98)
         influence = np.zeros((len(rows), n))
         for size in sampled_sizes:
             at = sizes == size
