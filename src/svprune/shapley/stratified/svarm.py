@@ -105,18 +105,15 @@ class StratifiedSVARM(Estimator):
         # and at its complement's) come from one set of disjoint coalitions and their complements, correlated in a
         # way one partition cannot show (in a vote at most one of them wins); their sum's variance is bounded by
         # (sum of standard deviations)^2 whatever the correlation
-        drawn_sizes = set(np.unique(extra.sum(1)).tolist()) if len(extra) else set()
-        var = np.zeros(n)
+        drawn_sizes = set(np.unique(extra.sum(1)).tolist())  # drawn pairs bring a size and its complement's
+        var, bounded = np.zeros(n), set()
         for size in sampled_sizes:
-            if size > n // 2 and (n - size) in sampled_sizes and (n - size) not in drawn_sizes and size not in drawn_sizes:
-                continue  # counted with its complement's partition
-            group = [strata[size, True], strata[size, False]]
-            if size <= n // 2 and size not in drawn_sizes and (n - size) not in drawn_sizes:
-                if n - size != size and (n - size) in sampled_sizes:
-                    group += [strata[n - size, True], strata[n - size, False]]
-                var += sum(np.sqrt(g) for g in group) ** 2
-            else:
-                var += sum(group)
+            if size <= n // 2 and size not in drawn_sizes:
+                partition = {size, n - size} & set(sampled_sizes)
+                var += sum(np.sqrt(strata[s, inside]) for s in partition for inside in (True, False)) ** 2
+                bounded |= partition
+        for size in set(sampled_sizes) - bounded:
+            var += strata[size, True] + strata[size, False]
         # the same variance from the rows' influences, summed within each complementary pair (S, N \ S) first:
         # v(S) and v(N \ S) feed strata of the same player with opposite signs and are correlated (in a voting game,
         # when S wins its complement loses), which the strata sums above leave out; the larger of the two is kept.
