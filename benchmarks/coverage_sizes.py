@@ -23,7 +23,7 @@ from svprune import shapley as sh
 from svprune.games import ModuleGame, UnanimitySumGame, WeightedVotingGame
 from svprune.study import StudyGame, _neuron_game, _trained_on_digits, run_study
 
-ESTIMATORS = ["kernel", "leverage", "regression", "svarm", "antithetic_regression", "permutation", "antithetic",
+ESTIMATORS = ["kernel", "leverage", "regression", "svarm", "svarm_kernel", "antithetic_regression", "permutation", "antithetic",
               "tmc", "stratified", "auto"]
 
 

@@ -134,6 +134,7 @@ for _name, _path in [
     ("kernel", "svprune.shapley.regression:KernelSHAP"),
     ("leverage", "svprune.shapley.regression:LeverageSHAP"),
     ("svarm", "svprune.shapley.stratified:StratifiedSVARM"),
+    ("svarm_kernel", "svprune.shapley.stratified:KernelSVARM"),
     ("regression", "svprune.shapley.regression:RegressionMC"),
     ("antithetic_regression", "svprune.shapley.permutation:AntitheticRegression"),
     ("tmc", "svprune.shapley.permutation:TruncatedMC"),

@@ -2,6 +2,6 @@
 size, and Stratified SVARM."""
 
 from svprune.shapley.stratified.sampling import Stratified, Subset
-from svprune.shapley.stratified.svarm import StratifiedSVARM
+from svprune.shapley.stratified.svarm import KernelSVARM, StratifiedSVARM
 
-__all__ = ["Stratified", "StratifiedSVARM", "Subset"]
+__all__ = ["KernelSVARM", "Stratified", "StratifiedSVARM", "Subset"]

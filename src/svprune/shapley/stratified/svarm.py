@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from svprune.shapley.base import Estimator, Oracle, Run
-from svprune.shapley.design import draw_pairs, enumerate_sizes, plan_sizes, uniform_size_weights
+from svprune.shapley.design import draw_pairs, enumerate_sizes, kernel_size_weights, plan_sizes, uniform_size_weights
 
 
 def _warmup(rng: np.random.Generator, n: int, sizes: list[int]) -> np.ndarray:
@@ -55,13 +55,17 @@ class StratifiedSVARM(Estimator):
 
     name = "svarm"
 
+    def size_weights(self, n: int) -> np.ndarray:
+        """How the pairs after the warm-up draw their sizes: every size equally likely (the paper's)."""
+        return uniform_size_weights(n)
+
     def min_budget(self, n: int) -> int:
         return 2 + warmup_cost(n, range(1, n))
 
     def _run(self, oracle: Oracle, rng):
         n = oracle.n
         sample_sizes = [s for s in range(1, n) if s <= n // 2]
-        complete, p = plan_sizes(n, max(oracle.left - warmup_cost(n, sample_sizes), 0), uniform_size_weights(n))
+        complete, p = plan_sizes(n, max(oracle.left - warmup_cost(n, sample_sizes), 0), self.size_weights(n))
         sampled_sizes = [s for s in range(1, n) if s not in complete]
         enumerated = enumerate_sizes(n, complete)
         warm = _warmup(rng, n, sampled_sizes)
@@ -140,3 +144,15 @@ class StratifiedSVARM(Estimator):
         if len(units) > 1:
             var = np.maximum(var, (units**2).sum(0) * len(units) / (len(units) - 1))
         return Run(values, np.sqrt(var) / n, len(rows), {"complete_sizes": complete})
+
+
+class KernelSVARM(StratifiedSVARM):
+    """Stratified SVARM drawing its pairs' sizes by the Shapley kernel's weight of each size, 1/(k (n - k)), as
+    shapiq's SVARM samples (and enumerating the border sizes that weight covers first): more coalitions where
+    few or many players are present, which is where a game with veto players (the Security Council's permanent
+    members) is decided; the paper's uniform sizes (``svarm``) spread them evenly."""
+
+    name = "svarm_kernel"
+
+    def size_weights(self, n: int) -> np.ndarray:
+        return kernel_size_weights(n)
