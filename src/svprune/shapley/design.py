@@ -69,31 +69,36 @@ def plan_sizes(n: int, budget: int, size_weights: np.ndarray) -> tuple[list[int]
     return sorted(complete), p
 
 
-def draw_pairs(rng: np.random.Generator, n: int, p: np.ndarray, oracle: Oracle, budget: int) -> np.ndarray:
-    """Sampled coalitions (rows S_1, S_1^c, S_2, S_2^c, ...) whose distinct members, together with what the
-    oracle has already evaluated in this design, fit ``budget`` evaluations: draws continue past duplicates."""
+def draw_coalitions(rng: np.random.Generator, n: int, p: np.ndarray, budget: int, paired: bool = True) -> np.ndarray:
+    """Sampled coalitions, their sizes drawn from ``p`` and their members uniformly: complementary pairs (rows
+    S_1, S_1^c, S_2, S_2^c, ...), or ``paired=False`` independent coalitions, as many as fit ``budget`` distinct
+    evaluations: draws continue past duplicates (a coalition drawn twice counts twice and costs once)."""
     sizes = np.flatnonzero(p)
+    width = 2 if paired else 1
     drawn: list[np.ndarray] = []
     seen: set[bytes] = set()
     new = 0
     for _ in range(64):
-        batch = max(budget // 2, 8)
+        batch = max(budget // width, 8)
         k = rng.choice(sizes, size=batch, p=p[sizes])
         ranks = rng.random((batch, n)).argsort(1).argsort(1)
         s = ranks < k[:, None]
-        rows = np.empty((2 * batch, n), dtype=bool)
-        rows[0::2], rows[1::2] = s, ~s
+        if paired:
+            rows = np.empty((2 * batch, n), dtype=bool)
+            rows[0::2], rows[1::2] = s, ~s
+        else:
+            rows = s
         keys = np.packbits(rows, axis=1)
         take = 0
         for j in range(batch):
-            a, b = keys[2 * j].tobytes(), keys[2 * j + 1].tobytes()
-            cost = (a not in seen) + (b not in seen and b != a)
+            unit = {keys[width * j + i].tobytes() for i in range(width)}
+            cost = len(unit - seen)
             if new + cost > budget:
                 break
-            seen.update((a, b))
+            seen |= unit
             new += cost
             take += 1
-        drawn.append(rows[: 2 * take])
+        drawn.append(rows[: width * take])
         if take < batch:
             break
     return np.concatenate(drawn) if drawn else np.zeros((0, n), dtype=bool)
@@ -117,7 +122,7 @@ def build(oracle: Oracle, rng: np.random.Generator, size_weights: np.ndarray, mi
     complete, p = plan_sizes(n, max(oracle.left - reserve, 0), size_weights)
     enumerated = enumerate_sizes(n, complete)
     enum_payoffs = oracle.value(enumerated)
-    sampled = draw_pairs(rng, n, p, oracle, oracle.left) if p.any() else np.zeros((0, n), dtype=bool)
+    sampled = draw_coalitions(rng, n, p, oracle.left) if p.any() else np.zeros((0, n), dtype=bool)
     m = len(sampled) // 2
     sizes = sampled.sum(1)
     log_q = np.log(np.maximum(p[sizes], 1e-300)) - log_binom(n, sizes)

@@ -4,8 +4,11 @@ phi_i = 1/n sum_{l=1..n} E[v(S) | |S| = l, i in S] - 1/n sum_{l=0..n-1} E[v(S) |
 stratum per player, size and side. Every sampled coalition informs all n players (the strata it falls in),
 without pairing marginal contributions. Sizes whose coalitions the budget covers are enumerated (exact strata
 means); for the others, a warm-up partitions the players into coalitions of each size so that every stratum
-has a sample, and the rest of the budget draws complementary pairs with every size equally likely. Strata
-means are sample means; standard errors from the strata variances.
+has a sample, and the rest of the budget draws independent coalitions with every size equally likely (not
+complementary pairs: v(S) and v(U minus S) enter a player's strata with opposite signs, and where they are
+negatively correlated, as in an additive or a voting game, a pair adds their variances: paired draws had 1.2-1.5
+times the error on voting, unanimity and neuron games, README, "The estimator study"). Strata means are sample
+means; standard errors from the strata variances.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from svprune.shapley.base import Estimator, Oracle, Run
-from svprune.shapley.design import draw_pairs, enumerate_sizes, kernel_size_weights, plan_sizes, uniform_size_weights
+from svprune.shapley.design import draw_coalitions, enumerate_sizes, kernel_size_weights, plan_sizes, uniform_size_weights
 
 
 def _warmup(rng: np.random.Generator, n: int, sizes: list[int]) -> np.ndarray:
@@ -56,7 +59,7 @@ class StratifiedSVARM(Estimator):
     name = "svarm"
 
     def size_weights(self, n: int) -> np.ndarray:
-        """How the pairs after the warm-up draw their sizes: every size equally likely (the paper's)."""
+        """How the coalitions after the warm-up draw their sizes: every size equally likely (the paper's)."""
         return uniform_size_weights(n)
 
     def min_budget(self, n: int) -> int:
@@ -71,7 +74,7 @@ class StratifiedSVARM(Estimator):
         warm = _warmup(rng, n, sampled_sizes)
         first = np.concatenate([enumerated, warm])
         first_payoffs = oracle.value(first)
-        extra = draw_pairs(rng, n, p, oracle, oracle.left) if p.any() else np.zeros((0, n), dtype=bool)
+        extra = draw_coalitions(rng, n, p, oracle.left, paired=False) if p.any() else np.zeros((0, n), dtype=bool)
         rows = np.concatenate([first, extra])
         payoffs = np.concatenate([first_payoffs, oracle.value(extra)])
         sizes = rows.sum(1)
@@ -105,22 +108,23 @@ class StratifiedSVARM(Estimator):
             for inside, mean_var, count in ((True, var_in[size], count_in[size]), (False, var_out[size], count_out[size])):
                 dof = np.maximum(count - 1, 0)
                 strata[size, inside] = (dof * np.nan_to_num(mean_var) + pooled[size]) / (dof + 1) / np.maximum(count, 1)
-        # a size drawn only in its warm-up partition: that partition's four strata (inside and outside, at the size
-        # and at its complement's) come from one set of disjoint coalitions and their complements, correlated in a
-        # way one partition cannot show (in a vote at most one of them wins); their sum's variance is bounded by
-        # (sum of standard deviations)^2 whatever the correlation
-        drawn_sizes = set(np.unique(extra.sum(1)).tolist())  # drawn pairs bring a size and its complement's
+        # a size that, with its complement's, only its warm-up partition sampled: that partition's four strata
+        # (inside and outside, at the size and at its complement's) come from one set of disjoint coalitions and
+        # their complements, correlated in a way one partition cannot show (in a vote at most one of them wins);
+        # their sum's variance is bounded by (sum of standard deviations)^2 whatever the correlation
+        drawn_sizes = set(np.unique(extra.sum(1)).tolist())
         var, bounded = np.zeros(n), set()
         for size in sampled_sizes:
-            if size <= n // 2 and size not in drawn_sizes:
+            if size <= n // 2 and not {size, n - size} & drawn_sizes:
                 partition = {size, n - size} & set(sampled_sizes)
                 var += sum(np.sqrt(strata[s, inside]) for s in partition for inside in (True, False)) ** 2
                 bounded |= partition
         for size in set(sampled_sizes) - bounded:
             var += strata[size, True] + strata[size, False]
-        # the same variance from the rows' influences, summed within each complementary pair (S, N \ S) first:
-        # v(S) and v(N \ S) feed strata of the same player with opposite signs and are correlated (in a voting game,
-        # when S wins its complement loses), which the strata sums above leave out; the larger of the two is kept.
+        # the same variance from the rows' influences, summed within each warm-up partition first (it holds every
+        # coalition's complement: v(S) and v(N \ S) feed strata of the same player with opposite signs and are
+        # correlated, in a voting game when S wins its complement loses), which the strata sums above leave out;
+        # the larger of the two is kept.
         # A row's influence on a stratum mean of c samples is its deviation / sqrt(c (c - 1)), whose squares sum
         # to the mean's unbiased variance (the plain deviation / c underestimated it by (c - 1) / c, and coverage
         # of a 60-player voting game's values was 0.87 at 1,000 evaluations); a row alone in its stratum counts
@@ -135,19 +139,18 @@ class StratifiedSVARM(Estimator):
             centre = float(vs.mean())
             influence[at] = zs * _influence(vs, mean_in[size], count_in[size], centre) \
                 - (1 - zs) * _influence(vs, mean_out[size], count_out[size], centre)
-        # independent units: each warm-up partition (its coalitions are disjoint, so dependent), each drawn pair
+        # independent units: each warm-up partition (its coalitions are disjoint, so dependent), each drawn coalition
         blocks = np.cumsum([0] + [2 * -(-n // size) for size in sampled_sizes if size <= n // 2])  # as _warmup
         warmed = influence[len(enumerated) : len(first)]
         warm_units = [warmed[a:b].sum(0) for a, b in zip(blocks[:-1], blocks[1:])]
-        drawn = influence[len(first):]
-        units = np.concatenate([np.reshape(warm_units, (-1, n)), drawn[: len(drawn) // 2 * 2].reshape(-1, 2, n).sum(1)])
+        units = np.concatenate([np.reshape(warm_units, (-1, n)), influence[len(first):]])
         if len(units) > 1:
             var = np.maximum(var, (units**2).sum(0) * len(units) / (len(units) - 1))
         return Run(values, np.sqrt(var) / n, len(rows), {"complete_sizes": complete})
 
 
 class KernelSVARM(StratifiedSVARM):
-    """Stratified SVARM drawing its pairs' sizes by the Shapley kernel's weight of each size, 1/(k (n - k)), as
+    """Stratified SVARM drawing its coalitions' sizes by the Shapley kernel's weight of each size, 1/(k (n - k)), as
     shapiq's SVARM samples (and enumerating the border sizes that weight covers first): more coalitions where
     few or many players are present, which is where a game with veto players (the Security Council's permanent
     members) is decided; the paper's uniform sizes (``svarm``) spread them evenly."""
