@@ -509,3 +509,14 @@ def test_svarm_with_the_kernels_sizes_is_better_where_veto_players_decide():
     mean = {m: np.mean([r["relative_error"] for r in rs]) for m, rs in runs.items()}
     assert mean["svarm_kernel"] < 0.95 * mean["svarm"], mean
     assert np.mean([r["coverage_2se"] for r in runs["svarm_kernel"]]) >= 0.9
+
+
+def test_svarm_draws_independent_coalitions_not_complementary_pairs():
+    """v(S) and v(U minus S) enter each player's strata with opposite signs; in a voting game, when S wins its
+    complement loses, so a complementary pair adds their variances. Drawn as pairs, SVARM's error on the 60-player
+    voting game at 5,000 evaluations was 0.195 (10 seeds); drawn independently, 0.143."""
+    game = WeightedVotingGame.random(60, seed=0)
+    truth = game.exact_values()
+    errs = [np.linalg.norm(sh.shapley_values(game, "svarm", 5_000, seed=s).values - truth) / np.linalg.norm(truth)
+            for s in range(10)]
+    assert np.mean(errs) < 0.17, np.mean(errs)
