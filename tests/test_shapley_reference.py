@@ -486,7 +486,7 @@ def test_svarm_covers_where_its_warm_up_takes_the_whole_budget():
     """100 players at 1,000 evaluations: SVARM's warm-up partitions take 948 of them, so most sizes are sampled by
     one partition of disjoint coalitions only, whose correlation (at most one of them wins a vote) that partition
     cannot show. Counting its strata as independent covered 0.83 of a voting game's values; bounded by the sum of
-    their standard deviations, 0.98."""
+    their standard deviations, 0.96."""
     from svprune.study import errors
 
     game = WeightedVotingGame.random(100, seed=4)
