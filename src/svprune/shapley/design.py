@@ -1,8 +1,9 @@
 """Coalition designs for the regression and stratified estimators: coalition sizes enumerated completely where
 the budget allows (the border trick of shapiq: sizes near 0 and n have few coalitions), the other sizes sampled
-in complementary pairs (S with U minus S) with a size distribution of the estimator's choosing.
+in complementary pairs (S with U minus S; SVARM draws them independently, :func:`draw_coalitions`) with a size
+distribution of the estimator's choosing.
 
-The design gives every coalition a weight ``c`` such that sum_S c(S) g(S) over the design is an unbiased
+The regression design (:func:`build`) gives every coalition a weight ``c`` such that sum_S c(S) g(S) over the design is an unbiased
 estimate of the sum of g over all coalitions of sizes 1..n-1: c = 1 for enumerated coalitions, and
 1 / (2 m q(S)) for each of the m sampled pairs, with q(S) = p(|S|) / C(n, |S|).
 """
