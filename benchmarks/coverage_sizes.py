@@ -15,13 +15,11 @@ import argparse
 import logging
 
 import numba
-import numpy as np
 import pandas as pd
 import torch
 
-from svprune import shapley as sh
 from svprune.games import ModuleGame, UnanimitySumGame, WeightedVotingGame
-from svprune.study import StudyGame, _neuron_game, _trained_on_digits, run_study
+from svprune.study import _neuron_game, _trained_on_digits, run_study, with_reference
 
 ESTIMATORS = ["kernel", "leverage", "regression", "svarm", "svarm_kernel", "antithetic_regression", "permutation", "antithetic",
               "tmc", "stratified", "auto"]
@@ -46,17 +44,6 @@ GAMES = {
 }
 
 
-def reference(name: str, game, evaluations: int) -> StudyGame:
-    if hasattr(game, "exact_values"):
-        ref = np.asarray(game.exact_values(), dtype=float)
-        return StudyGame(name, game, ref, np.zeros_like(ref), "closed form")
-    if game.n_players <= 20:
-        ref = sh.exact(game).values
-        return StudyGame(name, game, ref, np.zeros_like(ref), "exact")
-    est = sh.shapley_values(game, "antithetic", evaluations, seed=10**6)
-    return StudyGame(name, game, est.values, est.stderr, f"antithetic, {est.n_evaluations:,} evaluations")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--games", nargs="+", default=list(GAMES), choices=list(GAMES))
@@ -69,7 +56,7 @@ def main() -> None:
     numba.set_num_threads(1)
     frames = []
     for name in args.games:
-        study = reference(name, GAMES[name](), args.reference_evaluations)
+        study = with_reference(name, GAMES[name](), args.reference_evaluations)
         frame = run_study(name, ESTIMATORS, [1000, 5000, 20000], range(args.seeds), study=study)
         frames.append(frame)
         table = frame.groupby(["estimator", "target_evaluations"], sort=False).agg(

@@ -123,17 +123,22 @@ def make_game(name: str, seed: int = 0) -> Game:
 
 
 def study_game(name: str, seed: int = 0) -> StudyGame:
-    """The game with its reference values: exact (enumeration or closed form) where possible, else a very long
-    antithetic run."""
-    game = make_game(name, seed)
+    """The registered game with its reference values (:func:`with_reference`; the long run's length from its
+    registry entry's ``reference_evaluations``)."""
+    budget = GAMES.entry(name).meta.get("reference_evaluations", REFERENCE_EVALUATIONS)
+    return with_reference(name, make_game(name, seed), budget)
+
+
+def with_reference(name: str, game: Game, evaluations: int = REFERENCE_EVALUATIONS) -> StudyGame:
+    """Any game with its reference values: exact (closed form or enumeration) where possible, else one antithetic
+    run of ``evaluations``."""
     if hasattr(game, "exact_values"):
         ref = np.asarray(game.exact_values(), dtype=float)
         return StudyGame(name, game, ref, np.zeros_like(ref), "closed form")
     if game.n_players <= 20:
         ref = sh.exact(game).values
         return StudyGame(name, game, ref, np.zeros_like(ref), "exact")
-    budget = GAMES.entry(name).meta.get("reference_evaluations", REFERENCE_EVALUATIONS)
-    est = sh.shapley_values(game, "antithetic", budget, seed=10**6)
+    est = sh.shapley_values(game, "antithetic", evaluations, seed=10**6)
     log.info("%s: reference from %d evaluations (antithetic); largest standard error %.2e, relative L2 %.2e",
              name, est.n_evaluations, est.stderr.max(), np.linalg.norm(est.stderr) / np.linalg.norm(est.values))
     return StudyGame(name, game, est.values, est.stderr, f"antithetic, {est.n_evaluations:,} evaluations")
