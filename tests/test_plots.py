@@ -93,3 +93,19 @@ def test_estimator_figure_keeps_panels_readable():
     for legend in fig.legends:
         assert legend.get_texts()[0].get_fontsize() >= 10  # legible at report size
     plt.close(fig)
+
+
+def test_every_estimator_in_the_figure_has_its_own_colour():
+    """The study compares eleven estimators of svprune; seaborn's tab10 cycles after ten, and the eleventh
+    (antithetic_regression) drew permutation's colour."""
+    from matplotlib.colors import to_hex
+
+    from svprune.plots import estimator_figure
+
+    names = [f"estimator{k}" for k in range(13)]
+    rows = [{"game": "security_council", "estimator": name, "target_evaluations": b, "evaluations": b, "seed": 0,
+             "relative_error": (k + 1) * 0.01} for k, name in enumerate(names) for b in (1000, 5000)]
+    fig = estimator_figure(pd.DataFrame(rows))
+    colours = {line.get_label(): to_hex(line.get_color()) for line in fig.axes[0].get_lines() if line.get_label() in names}
+    assert len(colours) == 13 and len(set(colours.values())) == 13
+    plt.close(fig)

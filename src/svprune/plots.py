@@ -22,6 +22,17 @@ PANELS = {
 }
 
 
+def distinct_colors(names: Sequence[str], palette: str) -> dict:
+    """One colour per name, all different: ``palette`` while it has enough colours (10 for "tab10" and
+    "colorblind", 8 for "Dark2"; seaborn cycles a palette, so an 11th estimator drew the 1st one's colour), then
+    the light tones of tab20 (a light blue after the blue), then evenly spaced hues."""
+    names = list(names)
+    colors = list(sns.color_palette(palette)) + list(sns.color_palette("tab20"))[1::2]
+    if len(names) > len(colors):
+        colors = sns.color_palette("husl", len(names))
+    return dict(zip(names, colors))
+
+
 def walk_curves(walks: pd.DataFrame, column: str = "accuracy") -> pd.DataFrame:
     """Per strategy and every player count from the largest model to the smallest: each walk's ``column``
     interpolated linearly between the sizes it visited (a walk that jumps from 40 to 6 players passes every count
@@ -55,7 +66,7 @@ def walk_figure(walks: pd.DataFrame, strategies: Sequence[str], theta: float | N
     """The figure of :func:`plot_walks`, returned for saving or inspection."""
     walks = walks[walks["strategy"].isin(strategies)]
     fig, axes = plt.subplots(1, len(panels), figsize=(8.5 * len(panels), 5.8), squeeze=False)
-    colors = dict(zip(strategies, sns.color_palette("colorblind", len(strategies))))
+    colors = distinct_colors(strategies, "colorblind")
     removed = removed_curves(walks)
     low = [theta] if theta is not None else []
     for ax, column in zip(axes[0], panels):
@@ -117,7 +128,7 @@ def plot_parameters(walks: pd.DataFrame, path: str | os.PathLike, theta: float |
     root = walks[walks["step"] == 0].set_index("walk_id")["parameters"]
     walks["removed"] = 1 - walks["parameters"] / walks["walk_id"].map(root)
     strategies = list(dict.fromkeys(walks["strategy"]))
-    colors = dict(zip(strategies, sns.color_palette("colorblind", len(strategies))))
+    colors = distinct_colors(strategies, "colorblind")
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
     for ax, column, label in ((axes[0], "accuracy_before_retrain", "before retraining"),
                               (axes[1], "accuracy", "after retraining")):
@@ -176,8 +187,7 @@ def estimator_figure(errors: pd.DataFrame, metric: str = "relative_error"):
     games = list(dict.fromkeys(errors["game"]))
     ours = [e for e in dict.fromkeys(errors["estimator"]) if ":" not in e]
     peers = [e for e in dict.fromkeys(errors["estimator"]) if ":" in e]
-    colors = {**dict(zip(ours, sns.color_palette("tab10", len(ours)))),
-              **dict(zip(peers, sns.color_palette("Dark2", len(peers))))}
+    colors = {**distinct_colors(ours, "tab10"), **distinct_colors(peers, "Dark2")}
     columns = [("svprune's estimators", ours)] + ([("peers, beside svprune's best", peers)] if peers else [])
     fig, axes = plt.subplots(len(games), len(columns), figsize=(7.2 * len(columns), 3.6 * len(games) + 2.4),
                              squeeze=False)
@@ -235,7 +245,7 @@ def removal_figure(curves: pd.DataFrame, measure: str = "accuracy"):
     """The figure of :func:`plot_removal`, returned for saving or inspection."""
     test = curves[(curves["split"] == "test") & ~curves["criterion"].str.startswith("negative")]
     criteria = list(dict.fromkeys(test["criterion"]))
-    colors = dict(zip(criteria, sns.color_palette("tab10", len(criteria))))
+    colors = distinct_colors(criteria, "tab10")
     fig, ax = plt.subplots(figsize=(10.5, 4.8))
     for criterion in criteria:
         sub = test[test["criterion"] == criterion].groupby("k")["measure"]
