@@ -18,19 +18,11 @@ import numba
 import pandas as pd
 import torch
 
-from svprune.games import ModuleGame, UnanimitySumGame, WeightedVotingGame
-from svprune.study import _neuron_game, _trained_on_digits, run_study, with_reference
+from svprune.games import UnanimitySumGame, WeightedVotingGame
+from svprune.study import channel_game, neuron_game, run_study, with_reference
 
-ESTIMATORS = ["kernel", "leverage", "regression", "svarm", "svarm_kernel", "antithetic_regression", "permutation", "antithetic",
-              "tmc", "stratified", "auto"]
-
-
-def cnn24(seed: int):
-    from svprune.models import SmallCNN
-    from svprune.train import as_tensors
-
-    model, splits = _trained_on_digits(lambda d: SmallCNN((1, 8, 8), [8, 24], d.n_classes, seed=seed), 10, seed)
-    return ModuleGame(model, "conv2", *as_tensors(splits.x_val, splits.y_val))
+ESTIMATORS = ["kernel", "leverage", "regression", "svarm", "svarm_kernel", "antithetic_regression", "permutation",
+              "antithetic", "tmc", "stratified", "auto"]
 
 
 GAMES = {
@@ -38,9 +30,9 @@ GAMES = {
     "voting100": lambda: WeightedVotingGame.random(100, seed=4),
     "unanimity20": lambda: UnanimitySumGame(20, n_terms=30, max_size=5, seed=5),
     "unanimity100": lambda: UnanimitySumGame(100, n_terms=120, max_size=12, seed=6),
-    "neuron24": lambda: _neuron_game(24, 7),
-    "neuron64_ce": lambda: _neuron_game(64, 8, "neg_cross_entropy"),
-    "cnn24": lambda: cnn24(9),
+    "neuron24": lambda: neuron_game(24, 7),
+    "neuron64_ce": lambda: neuron_game(64, 8, "neg_cross_entropy"),
+    "cnn24": lambda: channel_game([8, 24], "conv2", 9),
 }
 
 

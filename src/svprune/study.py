@@ -57,7 +57,9 @@ def _trained_on_digits(build, epochs: int, seed: int):
     return model.eval(), splits
 
 
-def _neuron_game(hidden: int, seed: int, measure: str = "accuracy"):
+def neuron_game(hidden: int, seed: int, measure: str = "accuracy"):
+    """The hidden units of an MLP with one layer of ``hidden`` units trained on digits (20 epochs), ``measure`` on
+    the validation split."""
     from svprune.games import NeuronGame
     from svprune.models import MLP
 
@@ -65,27 +67,28 @@ def _neuron_game(hidden: int, seed: int, measure: str = "accuracy"):
     return NeuronGame(model, splits.x_val, splits.y_val, measure=measure)
 
 
-def channels32(seed: int = 0) -> Game:
-    """The 32 channels of the last convolution of svprune's SmallCNN [16, 32] trained on digits, accuracy on the
-    validation images: a one-layer channel game whose read-out (pooling and a linear layer) is additive in its
-    players, so it has the fast permutation walk."""
+def channel_game(widths: list[int], layer: str, seed: int):
+    """The channels of ``layer`` (or "all") of svprune's SmallCNN with convolutions of ``widths`` channels trained on
+    digits (10 epochs), accuracy on the validation images."""
     from svprune.games import ModuleGame
     from svprune.models import SmallCNN
     from svprune.train import as_tensors
 
-    model, splits = _trained_on_digits(lambda d: SmallCNN((1, 8, 8), [16, 32], d.n_classes, seed=seed), 10, seed)
-    return ModuleGame(model, "conv2", *as_tensors(splits.x_val, splits.y_val))
+    model, splits = _trained_on_digits(lambda d: SmallCNN((1, 8, 8), widths, d.n_classes, seed=seed), 10, seed)
+    return ModuleGame(model, layer, *as_tensors(splits.x_val, splits.y_val))
+
+
+def channels32(seed: int = 0) -> Game:
+    """The 32 channels of the last convolution of svprune's SmallCNN [16, 32] trained on digits, accuracy on the
+    validation images: a one-layer channel game whose read-out (pooling and a linear layer) is additive in its
+    players, so it has the fast permutation walk."""
+    return channel_game([16, 32], "conv2", seed)
 
 
 def channels40(seed: int = 0) -> Game:
     """Every channel of svprune's SmallCNN [8, 16, 16] trained on digits (40 channels in 3 layers), accuracy on the
     validation images: a many-layer channel game."""
-    from svprune.games import ModuleGame
-    from svprune.models import SmallCNN
-    from svprune.train import as_tensors
-
-    model, splits = _trained_on_digits(lambda d: SmallCNN((1, 8, 8), [8, 16, 16], d.n_classes, seed=seed), 10, seed)
-    return ModuleGame(model, "all", *as_tensors(splits.x_val, splits.y_val))
+    return channel_game([8, 16, 16], "all", seed)
 
 
 def security_council(seed: int = 0) -> Game:
@@ -105,16 +108,16 @@ def voting60(seed: int = 0) -> Game:
 
 
 def neuron16(seed: int = 0) -> Game:
-    return _neuron_game(16, seed)
+    return neuron_game(16, seed)
 
 
 def neuron40(seed: int = 0) -> Game:
-    return _neuron_game(40, seed)
+    return neuron_game(40, seed)
 
 
 def neuron40_ce(seed: int = 0) -> Game:
     """neuron40's network with the mean log-likelihood (minus the cross-entropy) as the payoff."""
-    return _neuron_game(40, seed, "neg_cross_entropy")
+    return neuron_game(40, seed, "neg_cross_entropy")
 
 
 def make_game(name: str, seed: int = 0) -> Game:

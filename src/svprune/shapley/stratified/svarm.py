@@ -112,7 +112,7 @@ class StratifiedSVARM(Estimator):
         # (inside and outside, at the size and at its complement's) come from one set of disjoint coalitions and
         # their complements, correlated in a way one partition cannot show (in a vote at most one of them wins);
         # their sum's variance is bounded by (sum of standard deviations)^2 whatever the correlation
-        drawn_sizes = set(np.unique(extra.sum(1)).tolist())
+        drawn_sizes = set(sizes[len(first):].tolist())
         var, bounded = np.zeros(n), set()
         for size in sampled_sizes:
             if size <= n // 2 and not {size, n - size} & drawn_sizes:
