@@ -65,6 +65,7 @@ class _Readout:
         if len(y) > 1 and (np.diff(y) < 0).any():
             raise ValueError("the kernels need the samples sorted by label")
         self.n_classes = n_classes
+        self.y = y
         self.labels = np.unique(y).astype(np.int64)
         self.starts = np.searchsorted(y, np.append(self.labels, n_classes)).astype(np.int64)
 
@@ -82,6 +83,58 @@ class _Readout:
         """Correct counts per label group of all 2^n coalitions, indexed by bitmask, shape (2^n, groups)."""
         return _gray_correct(self.h, self.d, self.m0, self.starts, self.labels, min(low_bits, self.n_players),
                              self._block(4, False), self.rank_one)
+
+    @cached_property
+    def unit_lanes(self) -> np.ndarray:
+        """The per-sample walk's units (K x UNIT sample indices, -1 for padding): unit k holds samples k, k + K,
+        k + 2K, ... of the label-sorted samples, so every unit mixes labels (samples of one label share their
+        important players, and their contributions are the most correlated)."""
+        count = len(self.y)
+        units = -(-count // UNIT)
+        lanes = np.full(units * UNIT, -1, np.int64)
+        lanes[:count] = np.arange(count)
+        return np.ascontiguousarray(lanes.reshape(UNIT, units).T)
+
+    @property
+    def units_fit(self) -> bool:
+        """Whether a thread's copy of a unit's margin terms stays within UNIT_TERMS_BYTES."""
+        return 4 * self.n_players * self.n_classes * UNIT <= UNIT_TERMS_BYTES
+
+    def unit_marginals(self, weights: np.ndarray, ends: np.ndarray, perms: np.ndarray | None = None,
+                       seeds: np.ndarray | None = None, count: int = 0) -> np.ndarray:
+        """Each player's marginal contributions summed over the units (:data:`UNIT`), every unit walking its own
+        permutations: ``perms`` (1 or K x P x n) or, with ``seeds`` (one per unit), ``count`` drawn in the kernel
+        (antithetic pairs: even rows random, odd rows their reverse). A unit's part of the measure is the sum of
+        ``weights`` (one per sample) over its correct samples; ``ends`` (K x 2) are its parts of the empty and
+        the full coalition. Returns (P, n)."""
+        lanes = self.unit_lanes
+        units = len(lanes)
+        weights = np.ascontiguousarray(weights, dtype=np.float64)
+        ends = np.ascontiguousarray(ends, dtype=np.float64)
+        if weights.shape != self.y.shape or not all_finite(weights):
+            raise ValueError(f"need one finite weight per sample ({len(self.y)}); got shape {weights.shape}")
+        if ends.shape != (units, 2) or not all_finite(ends):
+            raise ValueError(f"need the finite parts of the empty and full coalition of each of the {units} units")
+        if not self.units_fit:
+            raise ValueError(f"{self.n_players} players x {self.n_classes} classes: a unit's terms pass "
+                             f"{UNIT_TERMS_BYTES} bytes; use the shared walk (prefix_correct)")
+        if seeds is None:
+            perms = np.asarray(perms)
+            if perms.ndim != 3 or perms.shape[0] not in (1, units):
+                raise ValueError(f"permutations must have shape (1 or {units}, count, {self.n_players}); got {perms.shape}")
+            flat = check_permutations(perms.reshape(-1, perms.shape[-1]) if perms.size else
+                                      np.zeros((0, self.n_players), np.int64), self.n_players)
+            perms, seeds = flat.reshape(perms.shape), np.zeros(0, np.uint64)
+        else:
+            seeds = np.ascontiguousarray(seeds, dtype=np.uint64)
+            if seeds.shape != (units,):
+                raise ValueError(f"need one seed per unit ({units}); got shape {seeds.shape}")
+            count = int(count)
+            if count < 0 or count % 2:
+                raise ValueError(f"count must be an even number of permutations (antithetic pairs); got {count}")
+            perms = np.zeros((1, 0, self.n_players), np.int64)
+        return _unit_marginals(self.h, self.d, self.m0, self.y, weights, lanes, ends, perms, seeds, count,
+                               self.rank_one, numba.get_num_threads())
 
     def _block(self, itemsize: int, per_class: bool) -> int:
         """Samples per block: BLOCK, fewer where a block's per-thread copy of the players' terms (per class for the
@@ -511,3 +564,132 @@ def _gray_correct(H, D, M0, starts, labels, low, block, rank_one):  # pragma: no
                 sign = np.float32(1.0) if (code >> j) & 1 else np.float32(-1.0)
                 out[base | code, g] += _add_player(M, lo, hi, Hb, D, Db, j, y, m, real, C, sign, rank_one)
     return out
+
+
+# ---- per-sample permutations: units of UNIT samples, each walking permutations of its own ----------------------
+UNIT = 8
+"""Samples per unit of the per-sample walk (one vector of float32 on AVX2): every unit walks its own permutations.
+A game whose measure is a weighted count of correct samples is a sum over samples, so its Shapley values are the
+sum of the samples' own; samples that share permutations have strongly correlated marginal contributions (a player
+early in a permutation helps many samples at once), which independent permutations per unit of 8 samples of mixed
+labels remove (benchmarks/unit_variance.py)."""
+UNIT_TERMS_BYTES = 1 << 26
+"""The per-thread copy of a unit's margin terms (players x classes x UNIT float32) is at most this; larger games take
+the shared walk."""
+
+
+@njit(cache=True, inline="always")
+def _splitmix(state):  # pragma: no cover - compiled
+    """splitmix64: the next state and its 64-bit output (Steele, Lea and Flood 2014)."""
+    state = (state + np.uint64(0x9E3779B97F4A7C15)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    z = state
+    z = ((z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    z = ((z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    return state, z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, inline="always")
+def _shuffle(order, state):  # pragma: no cover - compiled
+    """A uniformly random permutation of ``order`` in place (Fisher-Yates; bounded draws by Lemire's multiply-shift
+    with rejection, so no index is favoured); returns the generator's state."""
+    n = len(order)
+    for i in range(n - 1, 0, -1):
+        bound = np.uint64(i + 1)
+        threshold = (np.uint64(0x100000000) - bound) % bound
+        while True:
+            state, x = _splitmix(state)
+            x = x >> np.uint64(32)
+            m = x * bound
+            if (m & np.uint64(0xFFFFFFFF)) >= threshold:
+                break
+        r = np.int64(m >> np.uint64(32))
+        order[i], order[r] = order[r], order[i]
+    return state
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def _unit_marginals(H, D, M0, ys, weights, lanes, ends, perms, seeds, count, rank_one, threads):  # pragma: no cover
+    """Sum over units of each unit's marginal contributions (P, n), every unit walking its own permutations: the
+    rows of ``perms`` (Q x P x n, Q = 1: the same for every unit, or one set per unit), or, where ``seeds`` is
+    given (one per unit), ``count`` permutations drawn here, each even row random and each odd row the reverse of
+    the one before (antithetic pairs). A unit's part of the measure is the sum of its samples' weights over those
+    classified correctly; its parts of the empty and the full coalition are ``ends`` (K x 2, from the plain
+    evaluation), so the marginals of every permutation sum to the plain path's difference.
+
+    A unit keeps its margins M[c * UNIT + v] (class c, lane v) and a copy of its players' margin terms in that
+    layout, so a step adds one contiguous row; the maxima over the classes below and above each lane's label are
+    running maxima along the row at distance UNIT (R[i + UNIT] = max(R[i], M[i] + mask[i])), which vectorises."""
+    K = lanes.shape[0]
+    n = H.shape[0] if rank_one else D.shape[0]
+    C = M0.shape[0]
+    CV = C * UNIT
+    generate = len(seeds) > 0
+    P = count if generate else perms.shape[1]
+    threads = max(1, min(threads, K))
+    out = np.zeros((threads, P, n))
+    for thread in prange(threads):
+        T = np.zeros((n, CV), np.float32)
+        base = np.empty(CV, np.float32)
+        mlo = np.empty(CV, np.float32)
+        mhi = np.empty(CV, np.float32)
+        M = np.empty(CV, np.float32)
+        Rl = np.full(CV + UNIT, LOWEST, np.float32)
+        Rh = np.full(CV + UNIT, LOWEST, np.float32)
+        wt = np.zeros(UNIT)
+        order = np.empty(n, np.int64)
+        for k in range(thread, K, threads):
+            for v in range(UNIT):
+                s = lanes[k, v]
+                if s < 0:  # padding: zero terms, margins 1 above every label (never correct), weight 0
+                    wt[v] = 0.0
+                    for c in range(C):
+                        for j in range(n):
+                            T[j, c * UNIT + v] = 0.0
+                        base[c * UNIT + v] = 1.0
+                        mlo[c * UNIT + v] = LOWEST
+                        mhi[c * UNIT + v] = 0.0
+                    continue
+                y = ys[s]
+                wt[v] = weights[s]
+                for c in range(C):
+                    i = c * UNIT + v
+                    for j in range(n):
+                        T[j, i] = D[y, j, c] * H[j, s] if rank_one else D[j, c, s]
+                    base[i] = M0[y, c] if rank_one else M0[c, s]
+                    mlo[i] = 0.0 if c < y else LOWEST
+                    mhi[i] = 0.0 if c > y else LOWEST
+            state = np.uint64(seeds[k]) if generate else np.uint64(0)
+            q = k if perms.shape[0] > 1 else 0
+            for p in range(P):
+                if not generate:
+                    for t in range(n):
+                        order[t] = perms[q, p, t]
+                elif p % 2 == 0:
+                    for t in range(n):
+                        order[t] = t
+                    state = _shuffle(order, state)
+                else:
+                    for t in range(n // 2):
+                        order[t], order[n - 1 - t] = order[n - 1 - t], order[t]
+                for i in range(CV):
+                    M[i] = base[i]
+                before = ends[k, 0]
+                for t in range(n - 1):
+                    j = order[t]
+                    for i in range(CV):
+                        x = M[i] + T[j, i]
+                        M[i] = x
+                        a = x + mlo[i]
+                        b = x + mhi[i]
+                        pa = Rl[i]
+                        pb = Rh[i]
+                        Rl[i + UNIT] = a if a > pa else pa
+                        Rh[i + UNIT] = b if b > pb else pb
+                    part = 0.0
+                    for v in range(UNIT):
+                        part += wt[v] * ((Rl[CV + v] < 0) & (Rh[CV + v] <= 0))
+                    out[thread, p, j] += part - before
+                    before = part
+                if n > 0:
+                    out[thread, p, order[n - 1]] += ends[k, 1] - before
+    return out.sum(0)

@@ -69,6 +69,12 @@ class Measure:
         check of a fast walk against the plain evaluation allows (float32 logits)."""
         return 1e-5 * max(1.0, abs(value))
 
+    def sample_weights(self) -> np.ndarray | None:
+        """Where the measure is a weighted count of correctly classified samples, each sample's weight (samples in
+        label order; the per-sample walk of :mod:`svprune.kernels` splits the measure over units of samples by
+        them), else None."""
+        return None
+
     def prefix_kernel(self, margins, perms: np.ndarray) -> np.ndarray | None:
         """The measure of every prefix of every permutation (P, n+1) by a compiled kernel, or None."""
         return None
@@ -111,6 +117,9 @@ class Accuracy(Measure):
         """The measure from correct counts per label group (..., groups)."""
         return np.asarray(counts, dtype=np.float64).sum(-1) / self.n_samples
 
+    def sample_weights(self):
+        return np.full(self.n_samples, 1.0 / self.n_samples)
+
     def prefix_kernel(self, margins, perms):
         return self.from_counts(margins.prefix_correct(perms), margins)
 
@@ -141,6 +150,10 @@ class BalancedAccuracy(Accuracy):
 
     def from_counts(self, counts, margins):
         return (np.asarray(counts, dtype=np.float64) / np.diff(margins.starts).astype(np.float64)).mean(-1)
+
+    def sample_weights(self):
+        counts = torch.bincount(self.y.cpu(), minlength=self.n_classes).double().numpy()
+        return 1.0 / (len(self.counts) * counts[self.y.cpu().numpy()])
 
 
 class NegCrossEntropy(Measure):

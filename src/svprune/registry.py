@@ -129,6 +129,7 @@ for _name, _path in [
     ("exact", "svprune.shapley.base:Exact"),
     ("permutation", "svprune.shapley.permutation:Permutation"),
     ("antithetic", "svprune.shapley.permutation:Antithetic"),
+    ("antithetic_samples", "svprune.shapley.permutation:AntitheticSamples"),
     ("subset", "svprune.shapley.stratified:Subset"),
     ("stratified", "svprune.shapley.stratified:Stratified"),
     ("kernel", "svprune.shapley.regression:KernelSHAP"),

@@ -7,6 +7,11 @@ may be any number; the estimators evaluate it once.
 Two further methods have generic implementations that games may override with faster ones:
 ``prefix_values(perms)`` (payoffs along permutations, what permutation sampling needs) and
 ``all_values()`` (payoffs of all 2^n coalitions, what exact enumeration needs).
+
+A game whose payoff is a sum over units (of samples) may also offer ``sample_units`` (how many, > 0) and
+``unit_marginals(seeds, count)``: the sum over its units of each unit's marginal contributions, every unit
+walking ``count`` permutations of its own (antithetic pairs drawn from ``seeds[k]``), shape (count, n). The
+``antithetic_samples`` estimator uses it; the network games offer it for accuracy and balanced accuracy.
 """
 
 from __future__ import annotations
@@ -94,6 +99,14 @@ class Game:
     n_players: int
     fast_prefixes = False
     """Whether ``prefix_values`` is a fast walk of its own (estimators then use it instead of ``value``)."""
+    sample_units = 0
+    """Units of samples whose own permutations ``unit_marginals`` walks (0: the game has none)."""
+
+    def unit_marginals(self, seeds: np.ndarray, count: int) -> np.ndarray:
+        """The sum over the :attr:`sample_units` of each unit's marginal contributions along ``count`` permutations
+        of its own (antithetic pairs: even rows random, odd rows their reverse; unit k's drawn from ``seeds[k]``),
+        shape (count, n_players); each row sums to v(U) - v(empty)."""
+        raise NotImplementedError(f"{type(self).__name__} has no sample units")
 
     def value(self, coalitions: np.ndarray) -> np.ndarray:
         """Payoffs v(S) of a boolean coalition matrix of shape (batch, n_players); returns shape (batch,)."""
@@ -141,8 +154,9 @@ class Game:
 class _GameAdapter(Game):
     """A game given as any object with ``n_players`` and ``value(coalitions)``, or as a function of a boolean
     coalition matrix. The optional parts of the protocol are used where the object has them: ``prefix_values(perms)``
-    (payoffs along permutations; used by the permutation estimators when ``fast_prefixes`` is true, or absent) and
-    ``all_values()`` (payoffs of all 2^n coalitions); their results are checked for shape and finiteness. Otherwise
+    (payoffs along permutations; used by the permutation estimators when ``fast_prefixes`` is true, or absent),
+    ``all_values()`` (payoffs of all 2^n coalitions) and ``sample_units`` with ``unit_marginals(seeds, count)``
+    (used by ``antithetic_samples``); their results are checked for shape and finiteness. Otherwise
     the base's generic paths evaluate coalitions through ``value``."""
 
     def __init__(self, source, n_players: int):
@@ -154,6 +168,11 @@ class _GameAdapter(Game):
         self._prefixes = own if callable(own) and getattr(source, "fast_prefixes", True) else None
         own_all = getattr(source, "all_values", None)
         self._all = own_all if callable(own_all) else None
+        own_units = getattr(source, "unit_marginals", None)
+        units = getattr(source, "sample_units", 0) if callable(own_units) else 0
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 0:
+            raise ValueError(f"the game's sample_units must be a whole number >= 0; got {units!r}")
+        self.sample_units, self._units = int(units), own_units
 
     @property
     def fast_prefixes(self) -> bool:
@@ -175,6 +194,15 @@ class _GameAdapter(Game):
         if out.shape != (len(perms), self.n_players + 1):
             raise ValueError(f"the game's prefix_values() returned shape {out.shape} for {len(perms)} permutations; "
                              f"it must return ({len(perms)}, {self.n_players + 1}): v(empty), then v of each prefix")
+        return out
+
+    def unit_marginals(self, seeds: np.ndarray, count: int) -> np.ndarray:
+        if not self.sample_units:
+            return super().unit_marginals(seeds, count)
+        out = np.asarray(self._units(seeds, count), dtype=float)
+        if out.shape != (count, self.n_players):
+            raise ValueError(f"the game's unit_marginals() returned shape {out.shape} for {count} permutations; it "
+                             f"must return ({count}, {self.n_players}): the marginal contributions summed over units")
         return out
 
     def all_values(self) -> np.ndarray:

@@ -218,6 +218,15 @@ class Oracle:
         out[:, 0], out[:, n] = self.empty, self.grand
         return out
 
+    def unit_marginals(self, seeds: np.ndarray, count: int) -> np.ndarray:
+        """The game's per-sample walk (``unit_marginals``): marginal contributions summed over its units, (count,
+        n); costs n-1 evaluations per permutation (each unit evaluates its share of the samples)."""
+        self._spend(count * max(self.n - 1, 0))
+        out = _finite(np.asarray(self.game.unit_marginals(seeds, count), dtype=float))
+        if out.shape != (count, self.n):
+            raise ValueError(f"unit_marginals returned shape {out.shape}; expected ({count}, {self.n})")
+        return out
+
     def enumerate_all(self) -> np.ndarray:
         """Payoffs of all 2^n coalitions, indexed by bitmask (the game's fast enumeration where it has one)."""
         check_exact_size(self.n)

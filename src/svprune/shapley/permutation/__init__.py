@@ -3,9 +3,9 @@ regression adjustment, on one shared sampler; truncated Monte Carlo and its top-
 
 from svprune.shapley.permutation.bandit import TopKBandit
 from svprune.shapley.permutation.control_variates import AntitheticRegression
-from svprune.shapley.permutation.estimators import Antithetic, Permutation
+from svprune.shapley.permutation.estimators import Antithetic, AntitheticSamples, Permutation
 from svprune.shapley.permutation.sampler import PermutationSampler, marginals, random_permutations
 from svprune.shapley.permutation.truncated import TruncatedMC
 
-__all__ = ["Antithetic", "AntitheticRegression", "Permutation", "PermutationSampler", "TopKBandit", "TruncatedMC", "marginals",
+__all__ = ["Antithetic", "AntitheticRegression", "AntitheticSamples", "Permutation", "PermutationSampler", "TopKBandit", "TruncatedMC", "marginals",
            "random_permutations"]

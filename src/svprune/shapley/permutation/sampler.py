@@ -105,3 +105,17 @@ class PermutationSampler:
             contrib = marginals(batch, oracle.prefixes(batch))
             parts.append(0.5 * (contrib[0::2] + contrib[1::2]) if self.antithetic else contrib)
         return np.concatenate(parts) if parts else np.zeros((0, oracle.n))
+
+
+class UnitSampler(PermutationSampler):
+    """Sampling units of the per-sample walk: every unit of the game's samples (``sample_units``) walks antithetic
+    pairs of its own; one sampling unit is the sum over the game's units of their pair means. Units draw
+    independently, so these sums are i.i.d. and their mean and standard error are those of the Shapley values."""
+
+    def __init__(self):
+        super().__init__(antithetic=True)
+
+    def units(self, oracle: Oracle, rng: np.random.Generator, count: int) -> tuple[np.ndarray, None]:
+        seeds = rng.integers(0, 2**63, size=oracle.game.sample_units, dtype=np.uint64)
+        contrib = oracle.unit_marginals(seeds, 2 * count)
+        return 0.5 * (contrib[0::2] + contrib[1::2]), None
