@@ -267,6 +267,7 @@ def game10(digits):
 @pytest.mark.parametrize("method,max_error,coverage", [
     ("permutation", 0.22, (0.88, 0.99)),
     ("antithetic", 0.13, (0.88, 0.99)),
+    ("antithetic_samples", 0.075, (0.88, 0.99)),
     ("stratified", 0.25, (0.85, 0.99)),
     ("kernel", 0.06, (0.88, 0.99)),
     ("leverage", 0.06, (0.88, 0.99)),
@@ -279,8 +280,8 @@ def game10(digits):
 def test_every_estimator_against_exact_values_on_a_network_game(game10, method, max_error, coverage):
     """Mean relative error over 30 seeds at 400 evaluations (of the 1,024 coalitions), and how often the exact
     value lies within 2 reported standard errors; the bounds hold with margin on this game (measured, in the
-    order above: error 0.16 / 0.091 / 0.18 / 0.035 / 0.034 / 0.090 / 0.032 / 0.090 / 0.44, coverage 0.92 /
-    0.95 / 0.91 / 0.95 / 0.95 / 0.95 / 0.97 / 0.94 / 0.79)."""
+    order above: error 0.16 / 0.091 / 0.051 / 0.18 / 0.035 / 0.034 / 0.090 / 0.032 / 0.090 / 0.44, coverage 0.92 /
+    0.95 / 0.97 / 0.91 / 0.95 / 0.95 / 0.95 / 0.97 / 0.94 / 0.79)."""
     budget = 400
     game, exact = game10
     errors, covered = [], []
