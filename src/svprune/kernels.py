@@ -101,12 +101,13 @@ class _Readout:
         return 4 * self.n_players * self.n_classes * UNIT <= UNIT_TERMS_BYTES
 
     def unit_marginals(self, weights: np.ndarray, ends: np.ndarray, perms: np.ndarray | None = None,
-                       seeds: np.ndarray | None = None, count: int = 0) -> np.ndarray:
+                       seeds: np.ndarray | None = None, count: int = 0, log_likelihood: bool = False) -> np.ndarray:
         """Each player's marginal contributions summed over the units (:data:`UNIT`), every unit walking its own
         permutations: ``perms`` (1 or K x P x n) or, with ``seeds`` (one per unit), ``count`` drawn in the kernel
         (antithetic pairs: even rows random, odd rows their reverse). A unit's part of the measure is the sum of
-        ``weights`` (one per sample) over its correct samples; ``ends`` (K x 2) are its parts of the empty and
-        the full coalition. Returns (P, n)."""
+        ``weights`` (one per sample) times its samples' correctness or, with ``log_likelihood`` (only where
+        :attr:`log_likelihood_in_range`), their label's log-likelihood; ``ends`` (K x 2) are its parts of the
+        empty and the full coalition. Returns (P, n)."""
         lanes = self.unit_lanes
         units = len(lanes)
         weights = np.ascontiguousarray(weights, dtype=np.float64)
@@ -117,7 +118,12 @@ class _Readout:
             raise ValueError(f"need the finite parts of the empty and full coalition of each of the {units} units")
         if not self.units_fit:
             raise ValueError(f"{self.n_players} players x {self.n_classes} classes: a unit's terms pass "
-                             f"{UNIT_TERMS_BYTES} bytes; use the shared walk (prefix_correct)")
+                             f"{UNIT_TERMS_BYTES} bytes; use the shared walk")
+        dtype = np.float32
+        if log_likelihood:
+            dtype = self.log_likelihood_dtype
+            if dtype is None:
+                raise ValueError("the logits span more than the cross-entropy walk can hold; use the exact path")
         if seeds is None:
             perms = np.asarray(perms)
             if perms.ndim != 3 or perms.shape[0] not in (1, units):
@@ -133,8 +139,8 @@ class _Readout:
             if count < 0 or count % 2:
                 raise ValueError(f"count must be an even number of permutations (antithetic pairs); got {count}")
             perms = np.zeros((1, 0, self.n_players), np.int64)
-        return _unit_marginals(self.h, self.d, self.m0, self.y, weights, lanes, ends, perms, seeds, count,
-                               self.rank_one, numba.get_num_threads())
+        return _unit_walk(self.h, self.d, self.m0, self.y, weights, lanes, ends, perms, seeds, count, self.rank_one,
+                          numba.get_num_threads(), bool(log_likelihood), np.zeros(0, dtype))
 
     def _block(self, itemsize: int, per_class: bool) -> int:
         """Samples per block: BLOCK, fewer where a block's per-thread copy of the players' terms (per class for the
@@ -608,56 +614,72 @@ def _shuffle(order, state):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _unit_marginals(H, D, M0, ys, weights, lanes, ends, perms, seeds, count, rank_one, threads):  # pragma: no cover
+def _unit_walk(H, D, M0, ys, weights, lanes, ends, perms, seeds, count, rank_one, threads, loglik, proto):  # pragma: no cover
     """Sum over units of each unit's marginal contributions (P, n), every unit walking its own permutations: the
     rows of ``perms`` (Q x P x n, Q = 1: the same for every unit, or one set per unit), or, where ``seeds`` is
     given (one per unit), ``count`` permutations drawn here, each even row random and each odd row the reverse of
-    the one before (antithetic pairs). A unit's part of the measure is the sum of its samples' weights over those
-    classified correctly; its parts of the empty and the full coalition are ``ends`` (K x 2, from the plain
-    evaluation), so the marginals of every permutation sum to the plain path's difference.
+    the one before (antithetic pairs). A unit's part of the measure is the weighted sum over its samples of
+    correctness (accuracy) or, with ``loglik``, of the log-likelihood of the label; its parts of the empty and the
+    full coalition are ``ends`` (K x 2, from the plain evaluation), so the marginals of every permutation sum to
+    the plain path's difference.
 
     A unit keeps its margins M[c * UNIT + v] (class c, lane v) and a copy of its players' margin terms in that
-    layout, so a step adds one contiguous row; the maxima over the classes below and above each lane's label are
-    running maxima along the row at distance UNIT (R[i + UNIT] = max(R[i], M[i] + mask[i])), which vectorises."""
+    layout, so a step adds one contiguous row. Accuracy: the maxima over the classes below and above each lane's
+    label are running maxima along the row at distance UNIT (R[i + UNIT] = max(R[i], M[i] + mask[i])), which
+    vectorises. Log-likelihood (in ``proto``'s float type, as the shared walk's): the row holds E = exp(M) (0 on
+    the label's row), a step multiplies it by the players' factors exp(terms), and running sums at distance UNIT
+    give each lane's 1 + sum_c E; the unit's part is -sum_v w_v log of that, one log of the product of the eight
+    where the unit's weights are equal and the float32 bound keeps the product finite."""
     K = lanes.shape[0]
     n = H.shape[0] if rank_one else D.shape[0]
     C = M0.shape[0]
     CV = C * UNIT
     generate = len(seeds) > 0
     P = count if generate else perms.shape[1]
+    product = proto.itemsize == 4  # float32 walk: each 1 + sum E < 1e36, eight of them < 1e288
     threads = max(1, min(threads, K))
     out = np.zeros((threads, P, n))
     for thread in prange(threads):
-        T = np.zeros((n, CV), np.float32)
-        base = np.empty(CV, np.float32)
-        mlo = np.empty(CV, np.float32)
-        mhi = np.empty(CV, np.float32)
-        M = np.empty(CV, np.float32)
-        Rl = np.full(CV + UNIT, LOWEST, np.float32)
-        Rh = np.full(CV + UNIT, LOWEST, np.float32)
+        T = np.zeros((n, CV), proto.dtype)  # accuracy: margin terms; log-likelihood: their exponentials
+        base = np.empty(CV, proto.dtype)
+        mlo = np.empty(CV, proto.dtype)
+        mhi = np.empty(CV, proto.dtype)
+        M = np.empty(CV, proto.dtype)
+        Rl = np.full(CV + UNIT, LOWEST, proto.dtype)  # log-likelihood: running sums, Rl[:UNIT] = 1
+        Rh = np.full(CV + UNIT, LOWEST, proto.dtype)
+        if loglik:
+            Rl[:UNIT] = 1.0
         wt = np.zeros(UNIT)
         order = np.empty(n, np.int64)
         for k in range(thread, K, threads):
+            equal = True
+            shared = 0.0
             for v in range(UNIT):
                 s = lanes[k, v]
                 if s < 0:  # padding: zero terms, margins 1 above every label (never correct), weight 0
                     wt[v] = 0.0
                     for c in range(C):
                         for j in range(n):
-                            T[j, c * UNIT + v] = 0.0
-                        base[c * UNIT + v] = 1.0
+                            T[j, c * UNIT + v] = 1.0 if loglik else 0.0
+                        base[c * UNIT + v] = 0.0 if loglik else 1.0
                         mlo[c * UNIT + v] = LOWEST
                         mhi[c * UNIT + v] = 0.0
                     continue
                 y = ys[s]
                 wt[v] = weights[s]
+                if shared == 0.0:
+                    shared = wt[v]
+                equal = equal and wt[v] == shared
                 for c in range(C):
                     i = c * UNIT + v
                     for j in range(n):
-                        T[j, i] = D[y, j, c] * H[j, s] if rank_one else D[j, c, s]
-                    base[i] = M0[y, c] if rank_one else M0[c, s]
+                        term = np.float64(D[y, j, c]) * np.float64(H[j, s]) if rank_one else np.float64(D[j, c, s])
+                        T[j, i] = np.exp(proto.dtype.type(term)) if loglik else proto.dtype.type(term)
+                    margin = np.float64(M0[y, c]) if rank_one else np.float64(M0[c, s])
+                    base[i] = (0.0 if c == y else np.exp(margin)) if loglik else margin
                     mlo[i] = 0.0 if c < y else LOWEST
                     mhi[i] = 0.0 if c > y else LOWEST
+            fast_log = loglik and product and equal
             state = np.uint64(seeds[k]) if generate else np.uint64(0)
             q = k if perms.shape[0] > 1 else 0
             for p in range(P):
@@ -676,18 +698,33 @@ def _unit_marginals(H, D, M0, ys, weights, lanes, ends, perms, seeds, count, ran
                 before = ends[k, 0]
                 for t in range(n - 1):
                     j = order[t]
-                    for i in range(CV):
-                        x = M[i] + T[j, i]
-                        M[i] = x
-                        a = x + mlo[i]
-                        b = x + mhi[i]
-                        pa = Rl[i]
-                        pb = Rh[i]
-                        Rl[i + UNIT] = a if a > pa else pa
-                        Rh[i + UNIT] = b if b > pb else pb
                     part = 0.0
-                    for v in range(UNIT):
-                        part += wt[v] * ((Rl[CV + v] < 0) & (Rh[CV + v] <= 0))
+                    if loglik:
+                        for i in range(CV):
+                            e = M[i] * T[j, i]
+                            M[i] = e
+                            Rl[i + UNIT] = Rl[i] + e
+                        if fast_log:
+                            z = 1.0
+                            for v in range(UNIT):
+                                z *= np.float64(Rl[CV + v])
+                            part = -shared * math.log(z)
+                        else:
+                            for v in range(UNIT):
+                                if wt[v] != 0.0:
+                                    part -= wt[v] * math.log(np.float64(Rl[CV + v]))
+                    else:
+                        for i in range(CV):
+                            x = M[i] + T[j, i]
+                            M[i] = x
+                            a = x + mlo[i]
+                            b = x + mhi[i]
+                            pa = Rl[i]
+                            pb = Rh[i]
+                            Rl[i + UNIT] = a if a > pa else pa
+                            Rh[i + UNIT] = b if b > pb else pb
+                        for v in range(UNIT):
+                            part += wt[v] * ((Rl[CV + v] < 0) & (Rh[CV + v] <= 0))
                     out[thread, p, j] += part - before
                     before = part
                 if n > 0:

@@ -70,10 +70,24 @@ class Measure:
         return 1e-5 * max(1.0, abs(value))
 
     def sample_weights(self) -> np.ndarray | None:
-        """Where the measure is a weighted count of correctly classified samples, each sample's weight (samples in
-        label order; the per-sample walk of :mod:`svprune.kernels` splits the measure over units of samples by
-        them), else None."""
+        """Where the measure is a weighted sum over samples of a per-sample value (:meth:`per_sample`), each
+        sample's weight (samples in label order; the per-sample walk of :mod:`svprune.kernels` splits the measure
+        over units of samples by them), else None."""
         return None
+
+    def per_sample(self, logits: torch.Tensor, sl: slice) -> torch.Tensor:
+        """Each sample's value (B, S) of logits (B, S, C) of the samples ``sl``, where :meth:`sample_weights` is
+        not None: the measure is sum_s weight_s value_s."""
+        raise NotImplementedError
+
+    def has_unit_kernel(self, margins) -> bool:
+        """Whether :meth:`unit_kernel` walks these margins."""
+        return False
+
+    def unit_kernel(self, margins, weights, ends, **walk) -> np.ndarray:
+        """The per-sample walk's contributions by a compiled kernel (``margins.unit_marginals``; where
+        :meth:`has_unit_kernel`)."""
+        raise NotImplementedError(f"{type(self).__name__} has no per-sample walk")
 
     def prefix_kernel(self, margins, perms: np.ndarray) -> np.ndarray | None:
         """The measure of every prefix of every permutation (P, n+1) by a compiled kernel, or None."""
@@ -119,6 +133,16 @@ class Accuracy(Measure):
 
     def sample_weights(self):
         return np.full(self.n_samples, 1.0 / self.n_samples)
+
+    def per_sample(self, logits, sl):
+        flags = [correct for _, correct in correct_by_label(logits, self, sl)]
+        return torch.cat(flags, -1).double()
+
+    def has_unit_kernel(self, margins):
+        return True
+
+    def unit_kernel(self, margins, weights, ends, **walk):
+        return margins.unit_marginals(weights, ends, **walk)
 
     def prefix_kernel(self, margins, perms):
         return self.from_counts(margins.prefix_correct(perms), margins)
@@ -184,3 +208,19 @@ class NegCrossEntropy(Measure):
         if not margins.log_likelihood_in_range:  # logits too far apart for the table walk: the exact path
             return None
         return margins.prefix_log_likelihood(perms) / self.n_samples
+
+    def sample_weights(self):
+        return np.full(self.n_samples, 1.0 / self.n_samples)
+
+    def per_sample(self, logits, sl):
+        z = logits.double()
+        values = torch.empty(z.shape[:2], dtype=torch.float64, device=z.device)
+        for label, loc in self.groups(sl):
+            values[:, loc] = z[:, loc, label] - torch.logsumexp(z[:, loc], -1)
+        return values
+
+    def has_unit_kernel(self, margins):
+        return margins.log_likelihood_in_range
+
+    def unit_kernel(self, margins, weights, ends, **walk):
+        return margins.unit_marginals(weights, ends, log_likelihood=True, **walk)

@@ -19,7 +19,6 @@ import torch
 from svprune import kernels
 from svprune.checks import check_count, check_finite, check_labels, check_same_length
 from svprune.games.base import Game, check_exact_size
-from svprune.measures import correct_by_label
 from svprune.models import MLP, ResidualMLP, non_finite_parameters
 from svprune.registry import MEASURES
 
@@ -147,10 +146,11 @@ class _NetworkGame(Game):
     @property
     def sample_units(self) -> int:
         """Units of samples for the per-sample walk (:meth:`unit_marginals`), or 0 where the game has none: it needs
-        the compiled kernels (a fast walk on the CPU), a measure that is a weighted count of correct samples
-        (accuracy, balanced accuracy) and a unit's terms within ``kernels.UNIT_TERMS_BYTES``."""
+        the compiled kernels (a fast walk on the CPU), a measure that is a weighted sum over samples with a unit
+        kernel for these margins (accuracy, balanced accuracy, and cross-entropy within its walk's range) and a
+        unit's terms within ``kernels.UNIT_TERMS_BYTES``."""
         data = self._kernel_data
-        if not self.fast or data is None or self._measure.sample_weights() is None or not data.units_fit:
+        if not self.fast or data is None or not data.units_fit or not self._measure.has_unit_kernel(data):
             return 0
         return len(data.unit_lanes)
 
@@ -158,40 +158,42 @@ class _NetworkGame(Game):
     def unit_marginals(self, seeds: np.ndarray, count: int) -> np.ndarray:
         """The sum over the game's :attr:`sample_units` of each unit's marginal contributions, every unit walking
         ``count`` permutations of its own (antithetic pairs, unit k's drawn from ``seeds[k]``): (count, n). The
-        payoff is a weighted count of correct samples, so the Shapley values are the sum of the units' own. Each
-        unit's parts of the empty and the full coalition are the plain evaluation's, so every row sums to
-        v(U) - v(empty); the walk is checked once against the plain evaluation (every unit on one permutation)."""
+        payoff is a weighted sum over samples, so the Shapley values are the sum of the units' own. Each unit's
+        parts of the empty and the full coalition are the plain evaluation's, so every row sums to v(U) - v(empty);
+        the walk is checked once against the plain evaluation (every unit on one permutation)."""
         if not self.sample_units:
             raise ValueError(f"this {type(self).__name__} has no sample units (sample_units is 0); use prefix_values")
         data, weights = self._kernel_data, self._measure.sample_weights()
         ends = self._unit_ends(weights)
         if not self._units_checked:
             perm = np.random.default_rng(0).permutation(self.n_players)
-            marginal = data.unit_marginals(weights, ends, perms=perm[None, None])[0]
+            marginal = self._measure.unit_kernel(data, weights, ends, perms=perm[None, None])[0]
             walked = self.empty_measure + np.concatenate([[0.0], np.cumsum(marginal[perm])])
             self._checked_walk(perm[None], walked[None], "per-sample")
             self._units_checked = True
-        return data.unit_marginals(weights, ends, seeds=seeds, count=count)
+        return self._measure.unit_kernel(data, weights, ends, seeds=seeds, count=count)
 
     _units_checked = False
     _ends = None
 
     def _unit_ends(self, weights: np.ndarray) -> np.ndarray:
-        """Each unit's part (its samples' weights where correct) of the empty and the full coalition, from the plain
+        """Each unit's part (its samples' weighted values) of the empty and the full coalition, from the plain
         evaluation (computed once): (units, 2)."""
         if self._ends is None:
-            correct = np.zeros((2, self.n_samples))
+            values = np.zeros((2, self.n_samples))
             masks = torch.as_tensor(np.stack([np.zeros(self.n_players, bool), np.ones(self.n_players, bool)]),
                                     device=self.device)
             span = self._blocks(2, self.n_samples, self._bytes_per_sample())[1]
             for s0 in range(0, self.n_samples, span):
                 sl = slice(s0, min(self.n_samples, s0 + span))
-                logits = self._logits(masks, sl)
-                for (_, loc), (_, flags) in zip(self._measure.groups(sl), correct_by_label(logits, self._measure, sl)):
-                    correct[:, s0 + loc.start : s0 + loc.stop] = flags.cpu().numpy()
+                values[:, sl] = self._measure.per_sample(self._logits(masks, sl), sl).cpu().numpy()
             lanes = self._kernel_data.unit_lanes
-            parts = np.where(lanes >= 0, weights[lanes] * correct[:, lanes], 0.0)  # (2, units, UNIT)
-            self._ends = np.ascontiguousarray(parts.sum(-1).T)
+            parts = np.where(lanes >= 0, weights[lanes] * values[:, lanes], 0.0).sum(-1)  # (2, units)
+            # the parts' sums to the plain measure's own (a per-sample log-likelihood rounds apart from the measure's
+            # sum by about 1e-7), so that every permutation's contributions sum to exactly v(U) - v(empty)
+            plain = np.array([self.empty_measure, self.measure_of(np.ones((1, self.n_players), bool))[0]])
+            parts += ((plain - parts.sum(1)) / parts.shape[1])[:, None]
+            self._ends = np.ascontiguousarray(parts.T)
         return self._ends
 
     def _checked_walk(self, perms: np.ndarray, measure: np.ndarray, kind: str = "permutation") -> np.ndarray:
