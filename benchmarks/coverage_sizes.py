@@ -22,7 +22,7 @@ from svprune.games import UnanimitySumGame, WeightedVotingGame
 from svprune.study import channel_game, neuron_game, run_study, with_reference
 
 ESTIMATORS = ["kernel", "leverage", "regression", "svarm", "svarm_kernel", "antithetic_regression", "permutation",
-              "antithetic", "tmc", "stratified", "auto"]
+              "antithetic", "antithetic_samples", "tmc", "stratified", "auto"]
 
 
 GAMES = {

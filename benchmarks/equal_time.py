@@ -6,8 +6,8 @@ budgets doubling from 1,000 until its mean time passes the slowest of them. At e
 approximator at that budget, and the mean time it took), svprune's error at the same time is read off its own
 error-time curve (interpolated linearly in log error against log time); the ratio of the two errors is the figure.
 
-The reference values come from one long antithetic run (``--reference-evaluations``), whose own standard errors
-are printed: an error below a few times their norm is not resolved, and the ratios say so ("at least").
+The reference values come from one long run of ``auto`` (``--reference-evaluations``; the per-sample walk where
+the game has one), whose own standard errors are printed: an error below a few times their norm is not resolved, and the ratios say so ("at least").
 
     python benchmarks/equal_time.py [--games neuron40 neuron40_ce channels32] [--seeds 5]
 
@@ -85,7 +85,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name in args.games:
         game = make_game(name)
-        reference = sh.shapley_values(game, "antithetic", args.reference_evaluations, seed=10**6)
+        reference = sh.shapley_values(game, "auto", args.reference_evaluations, seed=10**6)  # its most precise
         floor = float(np.linalg.norm(reference.stderr) / np.linalg.norm(reference.values))
         ref = reference.values
         points = []
@@ -105,7 +105,7 @@ def main() -> None:
             ratio = f"{error / ours:.1f}" if resolved else f"at least {error / (3 * floor):.1f}"
             print(f"| {name} ({game.n_players}) | {budget:,} | {peer} | {error:.4f} | {seconds:.3f} | "
                   f"{ours:.4f} | {ratio} |", flush=True)
-        print(f"<!-- {name}: reference {args.reference_evaluations:,} antithetic evaluations, standard errors "
+        print(f"<!-- {name}: reference {args.reference_evaluations:,} evaluations of {reference.extra['chose']}, standard errors "
               f"{floor:.2e} of the values (L2); svprune's curve (budget, s, error): "
               + "; ".join(f"{b:,} {s:.3f} {e:.4f}" for b, s, e in curve) + " -->", flush=True)
 

@@ -133,18 +133,20 @@ def study_game(name: str, seed: int = 0) -> StudyGame:
 
 
 def with_reference(name: str, game: Game, evaluations: int = REFERENCE_EVALUATIONS) -> StudyGame:
-    """Any game with its reference values: exact (closed form or enumeration) where possible, else one antithetic
-    run of ``evaluations``."""
+    """Any game with its reference values: exact (closed form or enumeration) where possible, else one run of
+    ``evaluations`` of ``antithetic_samples`` (antithetic permutations, per unit of samples where the game has
+    sample units: the most precise per evaluation there)."""
     if hasattr(game, "exact_values"):
         ref = np.asarray(game.exact_values(), dtype=float)
         return StudyGame(name, game, ref, np.zeros_like(ref), "closed form")
     if game.n_players <= 20:
         ref = sh.exact(game).values
         return StudyGame(name, game, ref, np.zeros_like(ref), "exact")
-    est = sh.shapley_values(game, "antithetic", evaluations, seed=10**6)
-    log.info("%s: reference from %d evaluations (antithetic); largest standard error %.2e, relative L2 %.2e",
-             name, est.n_evaluations, est.stderr.max(), np.linalg.norm(est.stderr) / np.linalg.norm(est.values))
-    return StudyGame(name, game, est.values, est.stderr, f"antithetic, {est.n_evaluations:,} evaluations")
+    est = sh.shapley_values(game, "antithetic_samples", evaluations, seed=10**6)
+    kind = "antithetic_samples" if est.extra.get("sample_units") else "antithetic"
+    log.info("%s: reference from %d evaluations (%s); largest standard error %.2e, relative L2 %.2e", name,
+             est.n_evaluations, kind, est.stderr.max(), np.linalg.norm(est.stderr) / np.linalg.norm(est.values))
+    return StudyGame(name, game, est.values, est.stderr, f"{kind}, {est.n_evaluations:,} evaluations")
 
 
 def errors(estimate: np.ndarray, stderr: np.ndarray, exact: np.ndarray) -> dict:
