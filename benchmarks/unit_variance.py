@@ -1,6 +1,6 @@
 """How much sharing permutations between samples costs: the variance of permutation sampling's contributions on a
-network game whose payoff is a count of correct samples, when every sample walks the same permutations, against
-groups of samples walking permutations of their own.
+network game whose payoff is a sum over samples (a count of correct samples, or their mean log-likelihood), when
+every sample walks the same permutations, against groups of samples walking permutations of their own.
 
 The payoff is the sum of the samples' own payoffs, so the Shapley values are the sum of the samples' own, and each
 sample's (or group's) estimate may come from permutations of its own. One permutation's contributions of player i
@@ -10,7 +10,7 @@ svprune's kernels) and prints, for each grouping, the sum over players of the va
 contributions, and its ratio to the shared walk's: at equal evaluations, the factor by which independent groups
 cut the estimate's variance.
 
-    python benchmarks/unit_variance.py [--game neuron40] [--permutations 2000]
+    python benchmarks/unit_variance.py [--game neuron40 | channels32 | neuron40_ce] [--permutations 2000]
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from svprune.kernels import UNIT
 from svprune.study import make_game
 
 
-def per_sample_contributions(data, permutations: int, seed: int) -> np.ndarray:
-    """contrib[p, i, s]: player i's contribution to sample s's correctness in permutation p (float64 margins)."""
+def per_sample_contributions(data, permutations: int, seed: int, log_likelihood: bool = False) -> np.ndarray:
+    """contrib[p, i, s]: player i's contribution to sample s's correctness (or its label's log-likelihood) in
+    permutation p (float64 margins)."""
     rng = np.random.default_rng(seed)
     n, y = data.n_players, data.y
     if data.rank_one:
@@ -38,10 +39,13 @@ def per_sample_contributions(data, permutations: int, seed: int) -> np.ndarray:
     for p in range(permutations):
         perm = rng.permutation(n)
         margins = base[None] + np.concatenate([np.zeros((1, *base.shape)), np.cumsum(terms[perm], 0)])
-        lo = np.where(below, margins, -np.inf).max(1)
-        hi = np.where(above, margins, -np.inf).max(1)
-        correct = ((lo < 0) & (hi <= 0)).astype(float)  # (n + 1, N)
-        out[p, perm] = np.diff(correct, axis=0)
+        if log_likelihood:  # margins: 0 on the label's row
+            value = -np.log(np.exp(margins).sum(1))  # (n + 1, N)
+        else:
+            lo = np.where(below, margins, -np.inf).max(1)
+            hi = np.where(above, margins, -np.inf).max(1)
+            value = ((lo < 0) & (hi <= 0)).astype(float)
+        out[p, perm] = np.diff(value, axis=0)
     return out
 
 
@@ -61,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     game = make_game(args.game)
     data = game._kernel_data
-    contrib = per_sample_contributions(data, args.permutations, args.seed)
+    contrib = per_sample_contributions(data, args.permutations, args.seed, game.measure == "neg_cross_entropy")
     y, samples = data.y, len(data.y)
     shared = grouped_variance(contrib, np.zeros(samples, int))
     within = np.concatenate([np.arange(c) // UNIT + 10_000 * label for label, c in zip(*np.unique(y, return_counts=True))])
@@ -73,7 +77,7 @@ def main() -> None:
             (f"units of {UNIT} samples of one label", grouped_variance(contrib, within)),
             (f"units of {UNIT} samples, labels mixed (svprune's)", grouped_variance(contrib, svprune_units)),
             ("every sample on its own", grouped_variance(contrib, np.arange(samples)))]
-    print(f"{args.game}: {game.n_players} players, {samples} samples, {args.permutations} permutations")
+    print(f"{args.game} ({game.measure}): {game.n_players} players, {samples} samples, {args.permutations} permutations")
     print("| grouping | sum of variances | shared / this |")
     print("| --- | --- | --- |")
     for name, var in rows:

@@ -121,10 +121,11 @@ class Registry:
         return self.entry(name, field).load()
 
 
-ESTIMATORS = Registry("Shapley estimator", default="antithetic")
+ESTIMATORS = Registry("Shapley estimator", default="antithetic_samples")
 """Shapley estimators (subclasses of svprune.shapley.Estimator), by the name configs and the CLI use. The default,
-antithetic permutations, has the lowest error at equal wall time on the games of a pruning walk's steps
-(benchmarks/default_estimator.py; README, "Choosing the default estimator, and auto")."""
+antithetic permutations drawn per unit of samples (antithetic permutations where a game has no sample units), has
+the lowest error at equal wall time on the games of a pruning walk's steps (benchmarks/default_estimator.py;
+README, "Choosing the default estimator, and auto")."""
 for _name, _path in [
     ("exact", "svprune.shapley.base:Exact"),
     ("permutation", "svprune.shapley.permutation:Permutation"),
