@@ -86,14 +86,8 @@ class _Readout:
 
     @cached_property
     def unit_lanes(self) -> np.ndarray:
-        """The per-sample walk's units (K x UNIT sample indices, -1 for padding): unit k holds samples k, k + K,
-        k + 2K, ... of the label-sorted samples, so every unit mixes labels (samples of one label share their
-        important players, and their contributions are the most correlated)."""
-        count = len(self.y)
-        units = -(-count // UNIT)
-        lanes = np.full(units * UNIT, -1, np.int64)
-        lanes[:count] = np.arange(count)
-        return np.ascontiguousarray(lanes.reshape(UNIT, units).T)
+        """The per-sample walk's units (:func:`unit_lanes`)."""
+        return unit_lanes(len(self.y))
 
     @property
     def units_fit(self) -> bool:
@@ -252,6 +246,16 @@ class TermData(_Readout):
             return float(np.abs(self.m0).max(initial=0.0))
         reach = np.abs(self.d).max(1).sum(0, dtype=np.float64) + np.abs(self.m0).max(0)
         return float(reach.max(initial=0.0))
+
+
+def unit_lanes(count: int) -> np.ndarray:
+    """The per-sample walk's units of ``count`` samples (K x UNIT sample indices, -1 for padding): unit k holds
+    samples k, k + K, k + 2K, ... of the label-sorted samples, so every unit mixes labels (samples of one label
+    share their important players, and their contributions are the most correlated)."""
+    units = -(-count // UNIT)
+    lanes = np.full(units * UNIT, -1, np.int64)
+    lanes[:count] = np.arange(count)
+    return np.ascontiguousarray(lanes.reshape(UNIT, units).T)
 
 
 def check_permutations(perms: np.ndarray, n: int) -> np.ndarray:

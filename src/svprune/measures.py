@@ -75,10 +75,16 @@ class Measure:
         over units of samples by them), else None."""
         return None
 
-    def per_sample(self, logits: torch.Tensor, sl: slice) -> torch.Tensor:
-        """Each sample's value (B, S) of logits (B, S, C) of the samples ``sl``, where :meth:`sample_weights` is
-        not None: the measure is sum_s weight_s value_s."""
+    def row_values(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Each row's per-sample value (R,), float64, from its logits (R, C) and its sample's label (R,), where
+        :meth:`sample_weights` is not None: the measure is sum_s weight_s value_s."""
         raise NotImplementedError
+
+    def per_sample(self, logits: torch.Tensor, sl: slice) -> torch.Tensor:
+        """Each sample's value (B, S) of logits (B, S, C) of the samples ``sl`` (:meth:`row_values`)."""
+        b, span, classes = logits.shape
+        labels = self.y[sl].repeat(b)
+        return self.row_values(logits.reshape(-1, classes), labels).reshape(b, span)
 
     def has_unit_kernel(self, margins) -> bool:
         """Whether :meth:`unit_kernel` walks these margins."""
@@ -134,9 +140,8 @@ class Accuracy(Measure):
     def sample_weights(self):
         return np.full(self.n_samples, 1.0 / self.n_samples)
 
-    def per_sample(self, logits, sl):
-        flags = [correct for _, correct in correct_by_label(logits, self, sl)]
-        return torch.cat(flags, -1).double()
+    def row_values(self, logits, labels):
+        return (logits.argmax(-1) == labels).double()  # torch.argmax: the first maximum, as correct_by_label
 
     def has_unit_kernel(self, margins):
         return True
@@ -212,12 +217,8 @@ class NegCrossEntropy(Measure):
     def sample_weights(self):
         return np.full(self.n_samples, 1.0 / self.n_samples)
 
-    def per_sample(self, logits, sl):
-        z = logits.double()
-        values = torch.empty(z.shape[:2], dtype=torch.float64, device=z.device)
-        for label, loc in self.groups(sl):
-            values[:, loc] = z[:, loc, label] - torch.logsumexp(z[:, loc], -1)
-        return values
+    def row_values(self, logits, labels):
+        return torch.log_softmax(logits.double(), -1).gather(-1, labels[:, None])[:, 0]
 
     def has_unit_kernel(self, margins):
         return margins.log_likelihood_in_range

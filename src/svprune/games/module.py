@@ -286,28 +286,50 @@ class ModuleGame(_NetworkGame):
         return bool(torch.allclose(traced, logits_of(self.model(self._probe_x)), rtol=1e-4, atol=1e-5))
 
     def _masks(self, masks: torch.Tensor, span: int) -> dict:
-        """Per consumer, the coalitions' input masks as (coalitions x samples, ...) broadcastable to its input."""
+        """Per consumer, the coalitions' input masks as (coalitions x samples, ...) broadcastable to its input
+        (``span`` samples per coalition; 1: one row per coalition)."""
         out = {}
         for c in self.group.consumers:
-            keep = c.keep(masks.to(self.dtype)).repeat_interleave(span, 0)
-            out[c.name] = c.shaped(keep, self._ndims[c.name])
+            keep = c.keep(masks.to(self.dtype))
+            out[c.name] = c.shaped(keep.repeat_interleave(span, 0) if span > 1 else keep, self._ndims[c.name])
         return out
 
     def _masked_logits(self, masks: torch.Tensor, sl: slice) -> torch.Tensor:
         b, span = masks.shape[0], sl.stop - sl.start
-        mask_of = self._masks(masks, span)
         if self._suffix is not None:
             frontier = {k: v[sl].repeat((b,) + (1,) * (v.ndim - 1)) for k, v in self._cache.items()}
-            return self._suffix.run_suffix(frontier, mask_of).reshape(b, span, -1)
+        else:
+            x = self._cache["x"][sl]
+            frontier = x.repeat((b,) + (1,) * (x.ndim - 1))
+        return self._masked_rows(self._masks(masks, span), frontier).reshape(b, span, -1)
+
+    def _masked_rows(self, mask_of: dict, frontier) -> torch.Tensor:
+        """Logits (rows, C) of the masked network: ``frontier`` the cached frontier values of the rows (traced
+        mode) or their inputs (hooks mode), ``mask_of`` each mask point's masks of the rows."""
+        if self._suffix is not None:
+            z = self._suffix.run_suffix(frontier, mask_of)
+            return z.reshape(z.shape[0], -1)
         hooks = [self.model.get_submodule(p).register_forward_pre_hook(
             lambda mod, args, p=p: (args[0] * mask_of[p], *args[1:])) for p in self.mask_points]
         try:
-            x = self._cache["x"][sl]
-            logits = logits_of(self.model(x.repeat((b,) + (1,) * (x.ndim - 1))))
+            logits = logits_of(self.model(frontier))
         finally:
             for h in hooks:
                 h.remove()
-        return logits.reshape(b, span, -1)
+        return logits.reshape(logits.shape[0], -1)
+
+    @property
+    def _row_path(self) -> bool:
+        return self.mode != "pruned"  # a physically pruned model per row would cost a model per sample
+
+    def _row_logits(self, masks, samples):
+        if self._terms is not None:  # additive read-out: each row's terms summed
+            return torch.einsum("rn,ncr->rc", masks.to(self._terms.dtype), self._terms[:, :, samples]) \
+                + self._base[:, samples].T
+        frontier = ({k: v[samples] for k, v in self._cache.items()} if self._suffix is not None
+                    else self._cache["x"][samples])
+        with evaluating(self.model):
+            return self._masked_rows(self._masks(masks, 1), frontier)
 
     def _pruned_model(self, keep: np.ndarray) -> nn.Module:
         """The model without the channels ``keep`` leaves out; the most recent few are kept (within

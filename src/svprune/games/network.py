@@ -144,15 +144,24 @@ class _NetworkGame(Game):
         raise NotImplementedError
 
     @property
-    def sample_units(self) -> int:
-        """Units of samples for the per-sample walk (:meth:`unit_marginals`), or 0 where the game has none: it needs
-        the compiled kernels (a fast walk on the CPU), a measure that is a weighted sum over samples with a unit
-        kernel for these margins (accuracy, balanced accuracy, and cross-entropy within its walk's range) and a
-        unit's terms within ``kernels.UNIT_TERMS_BYTES``."""
+    def _kernel_units(self) -> bool:
+        """Whether the compiled per-sample walk applies: the kernels' arrays (a fast walk on the CPU), a measure
+        with a unit kernel for them, and a unit's terms within ``kernels.UNIT_TERMS_BYTES``."""
         data = self._kernel_data
-        if not self.fast or data is None or not data.units_fit or not self._measure.has_unit_kernel(data):
+        return self.fast and data is not None and data.units_fit and self._measure.has_unit_kernel(data)
+
+    _row_path = True
+    """Whether :meth:`_row_logits` evaluates one coalition per sample (a game kind may lack it)."""
+
+    @property
+    def sample_units(self) -> int:
+        """Units of samples for the per-sample walk (:meth:`unit_marginals`), or 0 where the game has none. The
+        measure must be a weighted sum over samples (accuracy, balanced accuracy, cross-entropy); the walk is the
+        compiled kernel where it applies (:attr:`_kernel_units`), else the plain evaluation with one coalition per
+        sample (:meth:`_row_logits`), which costs what the plain path's coalitions over all samples cost."""
+        if self._measure.sample_weights() is None or not (self._kernel_units or self._row_path):
             return 0
-        return len(data.unit_lanes)
+        return len(kernels.unit_lanes(self.n_samples))
 
     @torch.no_grad()
     def unit_marginals(self, seeds: np.ndarray, count: int) -> np.ndarray:
@@ -163,15 +172,85 @@ class _NetworkGame(Game):
         the walk is checked once against the plain evaluation (every unit on one permutation)."""
         if not self.sample_units:
             raise ValueError(f"this {type(self).__name__} has no sample units (sample_units is 0); use prefix_values")
-        data, weights = self._kernel_data, self._measure.sample_weights()
+        weights = self._measure.sample_weights()
         ends = self._unit_ends(weights)
         if not self._units_checked:
             perm = np.random.default_rng(0).permutation(self.n_players)
-            marginal = self._measure.unit_kernel(data, weights, ends, perms=perm[None, None])[0]
+            marginal = self._unit_walk(weights, ends, perms=perm[None, None])[0]
             walked = self.empty_measure + np.concatenate([[0.0], np.cumsum(marginal[perm])])
             self._checked_walk(perm[None], walked[None], "per-sample")
             self._units_checked = True
-        return self._measure.unit_kernel(data, weights, ends, seeds=seeds, count=count)
+        return self._unit_walk(weights, ends, seeds=seeds, count=count)
+
+    def _unit_walk(self, weights, ends, perms=None, seeds=None, count=0) -> np.ndarray:
+        """The per-sample walk: the compiled kernel, or the plain evaluation of one coalition per sample, whose
+        units draw their antithetic pairs with numpy from their seeds."""
+        if self._kernel_units:
+            return self._measure.unit_kernel(self._kernel_data, weights, ends, perms=perms, seeds=seeds, count=count)
+        n, lanes = self.n_players, kernels.unit_lanes(self.n_samples)
+        units = len(lanes)
+        if seeds is not None:
+            seeds = np.asarray(seeds, dtype=np.uint64)
+            if seeds.shape != (units,) or count % 2:
+                raise ValueError(f"need one seed per unit ({units}) and an even count; got {seeds.shape}, {count}")
+            draws = [np.random.default_rng(int(seed)) for seed in seeds]
+        else:
+            perms = np.asarray(perms)
+            count = perms.shape[1]
+        out = np.zeros((count, n))
+        if n == 0:
+            return out
+        present = lanes >= 0
+        lane_weights = np.where(present, weights[np.where(present, lanes, 0)], 0.0)  # padding: sample 0, weight 0
+        per_perm = units * max(n - 1, 1) * kernels.UNIT  # rows of one permutation of every unit
+        step = max(2, min(count, (1 << 24) // max(per_perm, 1)) // 2 * 2)  # bounds the block's index arrays
+        for p0 in range(0, count, step):
+            size = min(step, count - p0)
+            if seeds is not None:
+                block = np.empty((units, size, n), np.int64)
+                for k, draw in enumerate(draws):
+                    half = draw.permuted(np.tile(np.arange(n), (size // 2, 1)), axis=1)
+                    block[k, 0::2], block[k, 1::2] = half, half[:, ::-1]
+            else:
+                block = np.stack([kernels.check_permutations(perms[k if len(perms) > 1 else 0, p0 : p0 + size], n)
+                                  for k in range(units)])
+            parts = np.empty((units, size, n + 1))
+            parts[:, :, 0], parts[:, :, n] = ends[:, 0, None], ends[:, 1, None]
+            parts[:, :, 1:n] = self._unit_prefix_parts(block, np.where(present, lanes, 0), lane_weights)
+            contrib = np.diff(parts, axis=2)  # (units, size, n), in each permutation's order
+            flat = np.zeros((size, n))
+            for k in range(units):
+                flat[np.arange(size)[:, None], block[k]] += contrib[k]
+            out[p0 : p0 + size] = flat
+        return out
+
+    def _unit_prefix_parts(self, perms: np.ndarray, lanes: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """sum_v weights[k, v] value(sample lanes[k, v] | the first t players of perms[k, p]) for t = 1..n-1:
+        (K, P, n - 1), over rows (coalition, sample) evaluated in blocks of max_batch_bytes."""
+        units, count, n = perms.shape
+        if n < 2:
+            return np.zeros((units, count, max(n - 1, 0)))
+        position = np.empty_like(perms)
+        np.put_along_axis(position, perms, np.arange(n)[None, None, :], axis=2)
+        position = torch.as_tensor(position, device=self.device)
+        lanes_t = torch.as_tensor(lanes, device=self.device)
+        total = units * count * (n - 1) * kernels.UNIT
+        step = max(1, self.max_batch_bytes // max(self._bytes_per_sample(), 1))
+        values = torch.empty(total, dtype=torch.float64, device=self.device)
+        for r0 in range(0, total, step):
+            r = torch.arange(r0, min(total, r0 + step), device=self.device)  # row = ((k * P + p) * (n-1) + t) * UNIT + v
+            v, rest = r % kernels.UNIT, r // kernels.UNIT
+            t, kp = rest % (n - 1) + 1, rest // (n - 1)
+            k = kp // count
+            masks = position.view(-1, n)[kp] < t[:, None]  # the first t players of the row's permutation
+            samples = lanes_t[k, v]
+            values[r0 : r0 + len(r)] = self._measure.row_values(self._row_logits(masks, samples), self._y[samples])
+        parts = values.view(units, count, n - 1, kernels.UNIT) * torch.as_tensor(weights, device=self.device)[:, None, None, :]
+        return parts.sum(-1).cpu().numpy()
+
+    def _row_logits(self, masks: torch.Tensor, samples: torch.Tensor) -> torch.Tensor:
+        """Logits (R, C) of sample ``samples[r]`` (label order) under coalition ``masks[r]`` (R x n, boolean)."""
+        raise NotImplementedError
 
     _units_checked = False
     _ends = None
@@ -187,7 +266,7 @@ class _NetworkGame(Game):
             for s0 in range(0, self.n_samples, span):
                 sl = slice(s0, min(self.n_samples, s0 + span))
                 values[:, sl] = self._measure.per_sample(self._logits(masks, sl), sl).cpu().numpy()
-            lanes = self._kernel_data.unit_lanes
+            lanes = kernels.unit_lanes(self.n_samples)
             parts = np.where(lanes >= 0, weights[lanes] * values[:, lanes], 0.0).sum(-1)  # (2, units)
             # the parts' sums to the plain measure's own (a per-sample log-likelihood rounds apart from the measure's
             # sum by about 1e-7), so that every permutation's contributions sum to exactly v(U) - v(empty)
@@ -309,6 +388,14 @@ class NeuronGame(_NetworkGame):
             z = self.model.linears[k](torch.relu(z))
         return z
 
+    def _row_logits(self, masks, samples):
+        nxt = self.model.linears[self.layer + 1]
+        h = self._ht[:, samples] * masks.T.to(self._ht.dtype)  # (n, R): each row's own coalition
+        z = torch.addmm(nxt.bias[:, None], nxt.weight, h).T
+        for k in range(self.layer + 2, len(self.model.linears)):
+            z = self.model.linears[k](torch.relu(z))
+        return z
+
     # ---- fast paths: adding a player is a rank-one update of the logits -----------------------------------
     def _prefix_terms(self, p: torch.Tensor, sl: slice) -> torch.Tensor:
         return self._W.T[p].unsqueeze(-1) * self._ht[p, sl].float().unsqueeze(2)  # W[:, j] h_j: (P, n, C, S)
@@ -346,4 +433,11 @@ class LayerGame(_NetworkGame):
         gate = masks.to(h.dtype)
         for i, block in enumerate(self.model.blocks):
             h = h + gate[:, i, None, None] * torch.relu(block(h))
+        return self.model.out(h)
+
+    def _row_logits(self, masks, samples):
+        h = self._et[:, samples].T  # (R, width)
+        gate = masks.to(h.dtype)
+        for i, block in enumerate(self.model.blocks):
+            h = h + gate[:, i, None] * torch.relu(block(h))
         return self.model.out(h)

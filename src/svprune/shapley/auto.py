@@ -10,9 +10,11 @@ WITH_FAST_WALK = "antithetic"
 a permutation's n - 1 evaluations cost about as much as one plain evaluation, and antithetic permutations have the
 lowest error at equal time (benchmarks/default_estimator.py)."""
 WITH_SAMPLE_UNITS = "antithetic_samples"
-"""Where the game also splits its payoff over units of samples (``sample_units``: a network game's accuracy), every
-unit walks permutations of its own: 2.5-3.5 times lower error than the shared walk at equal time
-(benchmarks/equal_time.py)."""
+"""Where the game splits its payoff over units of samples (``sample_units``: a network game's accuracy, balanced
+accuracy or cross-entropy), every unit walks permutations of its own: 2.4-3.4 times lower error than the shared
+walk at equal time on the fast walk (benchmarks/default_estimator.py), and below the regression estimators' per
+evaluation on the many-layer channel game, where every coalition is a forward pass (README, "Choosing the
+default estimator, and auto")."""
 WITHOUT = "regression"
 """Where every coalition costs a forward pass, time is evaluations: regression-adjusted Monte Carlo has the lowest
 error per evaluation on the many-layer channel game of the study (channels40) with KernelSHAP and Leverage SHAP, and
@@ -20,15 +22,20 @@ stays below SVARM's from 40 to 2,000 players (benchmarks/estimator_scaling.py)."
 
 
 class Auto(Estimator):
-    """Chooses per game: :data:`WITH_SAMPLE_UNITS` where the game has sample units, :data:`WITH_FAST_WALK` where it
-    has a fast permutation walk, else :data:`WITHOUT`, each where the budget covers its minimum, else the other.
+    """Chooses per game: :data:`WITH_SAMPLE_UNITS` where the game has sample units, else :data:`WITH_FAST_WALK`
+    where it has a fast permutation walk, else :data:`WITHOUT`, each where the budget covers its minimum, else
+    the other.
     The choice is recorded in the estimate's ``extra["chose"]``."""
 
     name = "auto"
 
     def choose(self, game, budget: int) -> Estimator:
-        walk = WITH_SAMPLE_UNITS if getattr(game, "sample_units", 0) else WITH_FAST_WALK
-        first, second = (walk, WITHOUT) if getattr(game, "fast_prefixes", False) else (WITHOUT, walk)
+        if getattr(game, "sample_units", 0):
+            first, second = WITH_SAMPLE_UNITS, WITHOUT
+        elif getattr(game, "fast_prefixes", False):
+            first, second = WITH_FAST_WALK, WITHOUT
+        else:
+            first, second = WITHOUT, WITH_FAST_WALK
         for name in (first, second):
             chosen = get_estimator(name)
             if budget >= chosen.min_budget(game.n_players):
