@@ -203,7 +203,7 @@ class _NetworkGame(Game):
         present = lanes >= 0
         lane_weights = np.where(present, weights[np.where(present, lanes, 0)], 0.0)  # padding: sample 0, weight 0
         per_perm = units * max(n - 1, 1) * kernels.UNIT  # rows of one permutation of every unit
-        step = max(2, min(count, (1 << 24) // max(per_perm, 1)) // 2 * 2)  # bounds the block's index arrays
+        step = max(2, min(count, (1 << 22) // max(per_perm, 1)) // 2 * 2)  # bounds the block's values (32 MiB)
         for p0 in range(0, count, step):
             size = min(step, count - p0)
             if seeds is not None:
@@ -235,7 +235,8 @@ class _NetworkGame(Game):
         position = torch.as_tensor(position, device=self.device)
         lanes_t = torch.as_tensor(lanes, device=self.device)
         total = units * count * (n - 1) * kernels.UNIT
-        step = max(1, self.max_batch_bytes // max(self._bytes_per_sample(), 1))
+        # a row costs the game's bytes per (coalition, sample) and its mask's making (an int64 gather, a bool)
+        step = max(1, self.max_batch_bytes // (self._bytes_per_sample() + 9 * n))
         values = torch.empty(total, dtype=torch.float64, device=self.device)
         for r0 in range(0, total, step):
             r = torch.arange(r0, min(total, r0 + step), device=self.device)  # row = ((k * P + p) * (n-1) + t) * UNIT + v
