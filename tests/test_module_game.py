@@ -62,6 +62,13 @@ def test_payoffs_equal_the_accuracy_of_the_pruned_model(cnn_data, mode):
         if keep.any():
             assert payoff == pytest.approx(pruned_accuracy(model, "4", keep, x, y), abs=1e-12)
     assert prune_channels(model, "4", [0, 3], example_inputs=x[:1])[4].out_channels == 6
+    # the per-sample walk's rows (one coalition per sample) are the batched path's logits of those samples
+    picked = np.tile([0, 5, game.n_samples - 1], len(coalitions))
+    with torch.no_grad():
+        rows = game._row_logits(torch.as_tensor(np.repeat(coalitions, 3, 0)), torch.as_tensor(picked))
+        batched = game._logits(torch.as_tensor(coalitions), slice(0, game.n_samples))
+    np.testing.assert_allclose(rows.numpy(), batched[np.repeat(np.arange(len(coalitions)), 3), picked].numpy(),
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_exact_values_equal_an_independent_enumeration(cnn_data):

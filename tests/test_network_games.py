@@ -210,6 +210,13 @@ def test_layer_game_bypasses_blocks(digits, rng):
     # exact values against the table of all 32 bypass patterns run through the model itself
     table = np.array([acc([(m >> i) & 1 for i in range(5)]) - acc([False] * 5) for m in range(32)])
     np.testing.assert_allclose(sh.exact(game).values, sh.shapley_from_table(table), atol=1e-12)
+    # the per-sample walk's rows (one coalition per sample) are the model's own logits of those samples
+    picked = rng.integers(0, len(y), 36)  # positions in the game's label order; game._order: the samples there
+    with torch.no_grad():
+        rows = game._row_logits(torch.as_tensor(np.repeat(coalitions, 3, 0)), torch.as_tensor(picked))
+        direct = torch.stack([model(x[game._order[s] : game._order[s] + 1], list(c))[0]
+                              for c, s in zip(np.repeat(coalitions, 3, 0), picked)])
+    np.testing.assert_allclose(rows.detach().numpy(), direct.numpy(), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("measure", ["accuracy", "balanced_accuracy", "neg_cross_entropy"])
