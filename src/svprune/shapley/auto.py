@@ -6,9 +6,10 @@ from __future__ import annotations
 from svprune.shapley.base import Estimator, Oracle, Run, get_estimator
 
 WITH_FAST_WALK = "antithetic"
-"""Where the game walks permutations fast (``fast_prefixes``: a prefix costs a rank-one update, not a forward pass),
-a permutation's n - 1 evaluations cost about as much as one plain evaluation, and antithetic permutations have the
-lowest error at equal time (benchmarks/default_estimator.py)."""
+"""Where the game walks permutations fast (``fast_prefixes``: a prefix costs a rank-one update, not a forward pass)
+but has no sample units, a permutation's n - 1 evaluations cost about as much as one plain evaluation, and
+antithetic permutations have the lowest error at equal time of the estimators that share their coalitions across
+samples (benchmarks/default_estimator.py)."""
 WITH_SAMPLE_UNITS = "antithetic_samples"
 """Where the game splits its payoff over units of samples (``sample_units``: a network game's accuracy, balanced
 accuracy or cross-entropy), every unit walks permutations of its own: 2.4-3.4 times lower error than the shared
@@ -16,9 +17,10 @@ walk at equal time on the fast walk (benchmarks/default_estimator.py), and below
 evaluation on the many-layer channel game, where every coalition is a forward pass (README, "Choosing the
 default estimator, and auto")."""
 WITHOUT = "regression"
-"""Where every coalition costs a forward pass, time is evaluations: regression-adjusted Monte Carlo has the lowest
-error per evaluation on the many-layer channel game of the study (channels40) with KernelSHAP and Leverage SHAP, and
-stays below SVARM's from 40 to 2,000 players (benchmarks/estimator_scaling.py)."""
+"""Where a game has neither sample units nor a fast walk, every coalition costs an evaluation: regression-adjusted
+Monte Carlo has the lowest error per evaluation of the estimators that see only v(S) on the many-layer channel game
+of the study (channels40), with KernelSHAP and Leverage SHAP, and stays below SVARM's from 40 to 2,000 players on
+sums of unanimity games (benchmarks/estimator_scaling.py)."""
 
 
 class Auto(Estimator):
