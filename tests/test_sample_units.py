@@ -80,7 +80,8 @@ def test_each_unit_walks_its_own_permutations(log_likelihood):
         n, y = data.n_players, data.y
         lanes = data.unit_lanes
         assert lanes.shape == (-(-len(y) // UNIT), UNIT) and sorted(lanes[lanes >= 0]) == list(range(len(y)))
-        for weights in (rng.random(len(y)), np.full(len(y), 0.25)):
+        # unequal weights, equal ones, and equal ones but for one sample of weight 0 (unit 0's first lane)
+        for weights in (rng.random(len(y)), np.full(len(y), 0.25), np.where(np.arange(len(y)) == 0, 0.0, 0.25)):
             perms = np.stack([[rng.permutation(n) for _ in range(3)] for _ in lanes])  # (K, 3, n)
             expected = np.zeros((3, n))
             for k, unit in enumerate(lanes):
@@ -197,10 +198,10 @@ def test_the_plain_per_sample_walk_equals_the_kernels_and_is_unbiased():
     kernel = NeuronGame(model, splits.x_val, splits.y_val)
     plain = NeuronGame(model, splits.x_val, splits.y_val, fast=False)
     assert kernel._kernel_units and not plain._kernel_units and plain.sample_units == kernel.sample_units
-    weights = plain._measure.sample_weights()
+    weights = plain._sample_weights
     perms = np.stack([np.random.default_rng(1).permutation(16) for _ in range(3)])[None]
-    np.testing.assert_allclose(plain._unit_walk(weights, plain._unit_ends(weights), perms=perms),
-                               kernel._unit_walk(weights, kernel._unit_ends(weights), perms=perms), atol=1e-12)
+    np.testing.assert_allclose(plain._unit_walk(weights, plain._unit_ends, perms=perms),
+                               kernel._unit_walk(weights, kernel._unit_ends, perms=perms), atol=1e-12)
     game = channel_game([4, 8], "all", 0)
     assert game.sample_units > 0 and not game._kernel_units
     exact = sh.shapley_values(game, "exact", 1 << game.n_players).values

@@ -656,8 +656,9 @@ def _unit_walk(H, D, M0, ys, weights, lanes, ends, perms, seeds, count, rank_one
         wt = np.zeros(UNIT)
         order = np.empty(n, np.int64)
         for k in range(thread, K, threads):
-            equal = True
+            equal = True  # every real lane has the first real lane's weight, ``shared``
             shared = 0.0
+            first = True
             for v in range(UNIT):
                 s = lanes[k, v]
                 if s < 0:  # padding: zero terms, margins 1 above every label (never correct), weight 0
@@ -671,8 +672,8 @@ def _unit_walk(H, D, M0, ys, weights, lanes, ends, perms, seeds, count, rank_one
                     continue
                 y = ys[s]
                 wt[v] = weights[s]
-                if shared == 0.0:
-                    shared = wt[v]
+                if first:
+                    shared, first = wt[v], False
                 equal = equal and wt[v] == shared
                 for c in range(C):
                     i = c * UNIT + v
