@@ -54,6 +54,17 @@ def as_coalitions(coalitions) -> np.ndarray:
     return array.astype(bool)
 
 
+def random_permutations(rng: np.random.Generator, count: int, n: int, antithetic: bool) -> np.ndarray:
+    """``count`` random permutations of 0..n-1; antithetic: each followed by its reverse (count even)."""
+    if not antithetic:
+        return rng.permuted(np.tile(np.arange(n), (count, 1)), axis=1)
+    half = rng.permuted(np.tile(np.arange(n), ((count + 1) // 2, 1)), axis=1)
+    both = np.empty((2 * len(half), n), dtype=half.dtype)
+    both[0::2] = half
+    both[1::2] = half[:, ::-1]
+    return both[:count]
+
+
 def check_permutation_rows(perms, n: int) -> np.ndarray:
     """Permutations of 0..n-1, one per row, as int64; anything else is refused (a repeated player would give wrong
     values, not an error)."""

@@ -7,18 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from svprune.games.base import random_permutations
 from svprune.shapley.base import PERMUTATION_BATCH, Oracle, rare_event_variance, student_stderr
-
-
-def random_permutations(rng: np.random.Generator, count: int, n: int, antithetic: bool) -> np.ndarray:
-    """``count`` random permutations of 0..n-1; antithetic: each followed by its reverse (count even)."""
-    if not antithetic:
-        return rng.permuted(np.tile(np.arange(n), (count, 1)), axis=1)
-    half = rng.permuted(np.tile(np.arange(n), ((count + 1) // 2, 1)), axis=1)
-    both = np.empty((2 * len(half), n), dtype=half.dtype)
-    both[0::2] = half
-    both[1::2] = half[:, ::-1]
-    return both[:count]
 
 
 def marginals(perms: np.ndarray, prefix_values: np.ndarray) -> np.ndarray:
