@@ -373,6 +373,11 @@ class ModuleGame(_NetworkGame):
             return 4 * 3 * self.n_classes + 8 * self.n_classes
         return self._per_sample
 
+    def _row_bytes(self) -> int:
+        if self._terms is not None:  # a row gathers its sample's terms of every player (_row_logits)
+            return 4 * self.n_players * self.n_classes + self._bytes_per_sample()
+        return self._bytes_per_sample()
+
     # ---- the self-check: masking must equal removal -------------------------------------------------------------
     @torch.no_grad()
     def _check_against_pruning(self) -> float:

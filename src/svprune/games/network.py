@@ -13,12 +13,14 @@ measure is a sum over samples, so the slices add up exactly.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import torch
 
 from svprune import kernels
 from svprune.checks import check_count, check_finite, check_labels, check_same_length
-from svprune.games.base import Game, check_exact_size
+from svprune.games.base import Game, check_exact_size, random_permutations
 from svprune.models import MLP, ResidualMLP, non_finite_parameters
 from svprune.registry import MEASURES
 
@@ -159,9 +161,9 @@ class _NetworkGame(Game):
         measure must be a weighted sum over samples (accuracy, balanced accuracy, cross-entropy); the walk is the
         compiled kernel where it applies (:attr:`_kernel_units`), else the plain evaluation with one coalition per
         sample (:meth:`_row_logits`), which costs what the plain path's coalitions over all samples cost."""
-        if self._measure.sample_weights() is None or not (self._kernel_units or self._row_path):
+        if self._sample_weights is None or not (self._kernel_units or self._row_path):
             return 0
-        return len(kernels.unit_lanes(self.n_samples))
+        return len(self._lanes)
 
     @torch.no_grad()
     def unit_marginals(self, seeds: np.ndarray, count: int) -> np.ndarray:
@@ -172,13 +174,12 @@ class _NetworkGame(Game):
         the walk is checked once against the plain evaluation (every unit on one permutation)."""
         if not self.sample_units:
             raise ValueError(f"this {type(self).__name__} has no sample units (sample_units is 0); use prefix_values")
-        weights = self._measure.sample_weights()
-        ends = self._unit_ends(weights)
+        weights, ends = self._sample_weights, self._unit_ends
         if not self._units_checked:
             perm = np.random.default_rng(0).permutation(self.n_players)
             marginal = self._unit_walk(weights, ends, perms=perm[None, None])[0]
-            walked = self.empty_measure + np.concatenate([[0.0], np.cumsum(marginal[perm])])
-            self._checked_walk(perm[None], walked[None], "per-sample")
+            self._check_walk(perm, self.empty_measure + np.concatenate([[0.0], np.cumsum(marginal[perm])]),
+                             "per-sample")
             self._units_checked = True
         return self._unit_walk(weights, ends, seeds=seeds, count=count)
 
@@ -187,7 +188,7 @@ class _NetworkGame(Game):
         units draw their antithetic pairs with numpy from their seeds."""
         if self._kernel_units:
             return self._measure.unit_kernel(self._kernel_data, weights, ends, perms=perms, seeds=seeds, count=count)
-        n, lanes = self.n_players, kernels.unit_lanes(self.n_samples)
+        n, lanes = self.n_players, self._lanes
         units = len(lanes)
         if seeds is not None:
             seeds = np.asarray(seeds, dtype=np.uint64)
@@ -207,10 +208,7 @@ class _NetworkGame(Game):
         for p0 in range(0, count, step):
             size = min(step, count - p0)
             if seeds is not None:
-                block = np.empty((units, size, n), np.int64)
-                for k, draw in enumerate(draws):
-                    half = draw.permuted(np.tile(np.arange(n), (size // 2, 1)), axis=1)
-                    block[k, 0::2], block[k, 1::2] = half, half[:, ::-1]
+                block = np.stack([random_permutations(draw, size, n, antithetic=True) for draw in draws])
             else:
                 block = np.stack([kernels.check_permutations(perms[k if len(perms) > 1 else 0, p0 : p0 + size], n)
                                   for k in range(units)])
@@ -236,7 +234,7 @@ class _NetworkGame(Game):
         lanes_t = torch.as_tensor(lanes, device=self.device)
         total = units * count * (n - 1) * kernels.UNIT
         # a row costs the game's bytes per (coalition, sample) and its mask's making (an int64 gather, a bool)
-        step = max(1, self.max_batch_bytes // (self._bytes_per_sample() + 9 * n))
+        step = max(1, self.max_batch_bytes // (self._row_bytes() + 9 * n))
         values = torch.empty(total, dtype=torch.float64, device=self.device)
         for r0 in range(0, total, step):
             r = torch.arange(r0, min(total, r0 + step), device=self.device)  # row = ((k * P + p) * (n-1) + t) * UNIT + v
@@ -253,51 +251,68 @@ class _NetworkGame(Game):
         """Logits (R, C) of sample ``samples[r]`` (label order) under coalition ``masks[r]`` (R x n, boolean)."""
         raise NotImplementedError
 
+    def _row_bytes(self) -> int:
+        """Bytes of intermediate tensors per row of :meth:`_row_logits`: a (coalition, sample) of the plain path."""
+        return self._bytes_per_sample()
+
     _units_checked = False
-    _ends = None
 
-    def _unit_ends(self, weights: np.ndarray) -> np.ndarray:
+    @cached_property
+    def _lanes(self) -> np.ndarray:
+        """The per-sample walk's units of the game's samples (kernels.unit_lanes)."""
+        return kernels.unit_lanes(self.n_samples)
+
+    @cached_property
+    def _sample_weights(self) -> np.ndarray | None:
+        """The measure's weight of each sample where it is a weighted sum over samples (Measure.sample_weights)."""
+        return self._measure.sample_weights()
+
+    @cached_property
+    def _unit_ends(self) -> np.ndarray:
         """Each unit's part (its samples' weighted values) of the empty and the full coalition, from the plain
-        evaluation (computed once): (units, 2)."""
-        if self._ends is None:
-            values = np.zeros((2, self.n_samples))
-            masks = torch.as_tensor(np.stack([np.zeros(self.n_players, bool), np.ones(self.n_players, bool)]),
-                                    device=self.device)
-            span = self._blocks(2, self.n_samples, self._bytes_per_sample())[1]
-            for s0 in range(0, self.n_samples, span):
-                sl = slice(s0, min(self.n_samples, s0 + span))
-                values[:, sl] = self._measure.per_sample(self._logits(masks, sl), sl).cpu().numpy()
-            lanes = kernels.unit_lanes(self.n_samples)
-            parts = np.where(lanes >= 0, weights[lanes] * values[:, lanes], 0.0).sum(-1)  # (2, units)
-            # the parts' sums to the plain measure's own (a per-sample log-likelihood rounds apart from the measure's
-            # sum by about 1e-7), so that every permutation's contributions sum to exactly v(U) - v(empty)
-            plain = np.array([self.empty_measure, self.measure_of(np.ones((1, self.n_players), bool))[0]])
-            parts += ((plain - parts.sum(1)) / parts.shape[1])[:, None]
-            self._ends = np.ascontiguousarray(parts.T)
-        return self._ends
+        evaluation: (units, 2)."""
+        weights = self._sample_weights
+        values = np.zeros((2, self.n_samples))
+        masks = torch.as_tensor(np.stack([np.zeros(self.n_players, bool), np.ones(self.n_players, bool)]),
+                                device=self.device)
+        span = self._blocks(2, self.n_samples, self._bytes_per_sample())[1]
+        for s0 in range(0, self.n_samples, span):
+            sl = slice(s0, min(self.n_samples, s0 + span))
+            values[:, sl] = self._measure.per_sample(self._logits(masks, sl), sl).cpu().numpy()
+        lanes = self._lanes
+        parts = np.where(lanes >= 0, weights[lanes] * values[:, lanes], 0.0).sum(-1)  # (2, units)
+        # the parts' sums to the plain measure's own (a per-sample log-likelihood rounds apart from the measure's
+        # sum by about 1e-7), so that every permutation's contributions sum to exactly v(U) - v(empty)
+        plain = np.array([self.empty_measure, self.measure_of(np.ones((1, self.n_players), bool))[0]])
+        parts += ((plain - parts.sum(1)) / parts.shape[1])[:, None]
+        return np.ascontiguousarray(parts.T)
 
-    def _checked_walk(self, perms: np.ndarray, measure: np.ndarray, kind: str = "permutation") -> np.ndarray:
-        """A fast walk's measures (P, n + 1), checked once per game against the plain evaluation: the prefixes of
-        its first permutation at up to WALK_CHECK_POSITIONS + 1 sizes, through ``measure_of``. The fast paths rest
-        on the read-out being additive in the players and on compiled kernels; a disagreement beyond rounding is
-        refused, never used."""
-        if (kind != "permutation" or not self._walk_checked) and len(perms):
-            n = self.n_players
-            sizes = np.unique(np.linspace(0, n, min(n, WALK_CHECK_POSITIONS) + 1).round().astype(np.int64))
-            order = np.argsort(np.asarray(perms[0]), kind="stable")  # order[i]: where player i stands
-            plain = self.measure_of(order[None, :] < sizes[:, None])
-            walked = measure[0, sizes]
-            gap = np.abs(plain - walked)
-            allowed = np.array([self._measure.rounding(v) for v in plain])
-            if (gap > allowed).any():
-                worst = int(np.argmax(gap - allowed))
-                raise RuntimeError(
-                    f"the fast {kind} walk of this {type(self).__name__} disagrees with its plain evaluation: "
-                    f"the first {sizes[worst]} players of a permutation measure {walked[worst]:.6g} on the walk and "
-                    f"{plain[worst]:.6g} evaluated plainly (more than rounding, {allowed[worst]:.2g}). This is a bug "
-                    "in svprune; report it, and pass fast=False meanwhile (the plain path)")
-            self._walk_checked = self._walk_checked or kind == "permutation"
+    def _checked_walk(self, perms: np.ndarray, measure: np.ndarray) -> np.ndarray:
+        """A fast permutation walk's measures (P, n + 1), checked once per game (:meth:`_check_walk`) on the first
+        permutation."""
+        if not self._walk_checked and len(perms):
+            self._check_walk(perms[0], measure[0], "permutation")
+            self._walk_checked = True
         return measure
+
+    def _check_walk(self, perm: np.ndarray, measure: np.ndarray, kind: str) -> None:
+        """A fast walk's measures of the prefixes of ``perm`` (n + 1) against the plain evaluation at up to
+        WALK_CHECK_POSITIONS + 1 sizes, through ``measure_of``. The fast paths rest on the read-out being additive
+        in the players and on compiled kernels; a disagreement beyond rounding is refused, never used."""
+        n = self.n_players
+        sizes = np.unique(np.linspace(0, n, min(n, WALK_CHECK_POSITIONS) + 1).round().astype(np.int64))
+        order = np.argsort(np.asarray(perm), kind="stable")  # order[i]: where player i stands
+        plain = self.measure_of(order[None, :] < sizes[:, None])
+        walked = measure[sizes]
+        gap = np.abs(plain - walked)
+        allowed = np.array([self._measure.rounding(v) for v in plain])
+        if (gap > allowed).any():
+            worst = int(np.argmax(gap - allowed))
+            raise RuntimeError(
+                f"the fast {kind} walk of this {type(self).__name__} disagrees with its plain evaluation: "
+                f"the first {sizes[worst]} players of a permutation measure {walked[worst]:.6g} on the walk and "
+                f"{plain[worst]:.6g} evaluated plainly (more than rounding, {allowed[worst]:.2g}). This is a bug "
+                "in svprune; report it, and pass fast=False meanwhile (the plain path)")
 
     @torch.no_grad()
     def _prefix_measure_torch(self, perms: np.ndarray) -> np.ndarray:
