@@ -137,6 +137,7 @@ for _name, _path in [
     ("leverage", "svprune.shapley.regression:LeverageSHAP"),
     ("svarm", "svprune.shapley.stratified:StratifiedSVARM"),
     ("svarm_kernel", "svprune.shapley.stratified:KernelSVARM"),
+    ("svarm_adaptive", "svprune.shapley.stratified:AdaptiveSVARM"),
     ("regression", "svprune.shapley.regression:RegressionMC"),
     ("antithetic_regression", "svprune.shapley.permutation:AntitheticRegression"),
     ("tmc", "svprune.shapley.permutation:TruncatedMC"),

@@ -2,6 +2,6 @@
 size, and Stratified SVARM."""
 
 from svprune.shapley.stratified.sampling import Stratified, Subset
-from svprune.shapley.stratified.svarm import KernelSVARM, StratifiedSVARM
+from svprune.shapley.stratified.svarm import AdaptiveSVARM, KernelSVARM, StratifiedSVARM
 
-__all__ = ["KernelSVARM", "Stratified", "StratifiedSVARM", "Subset"]
+__all__ = ["AdaptiveSVARM", "KernelSVARM", "Stratified", "StratifiedSVARM", "Subset"]
