@@ -21,7 +21,7 @@ import torch
 from svprune.games import UnanimitySumGame, WeightedVotingGame
 from svprune.study import channel_game, neuron_game, run_study, with_reference
 
-ESTIMATORS = ["kernel", "leverage", "regression", "svarm", "svarm_kernel", "antithetic_regression", "permutation",
+ESTIMATORS = ["kernel", "leverage", "regression", "svarm", "svarm_kernel", "svarm_adaptive", "antithetic_regression", "permutation",
               "antithetic", "antithetic_samples", "tmc", "stratified", "auto"]
 
 
