@@ -283,3 +283,41 @@ def test_a_duck_typed_game_with_units_is_used_and_checked():
 
     with pytest.raises(ValueError, match=r"unit_marginals\(\) returned shape \(\d+, 4\).*must return"):
         sh.shapley_values(Broken(), "antithetic_samples", 400, seed=0)
+
+
+@pytest.mark.timeout(300)
+def test_standard_errors_are_never_below_the_payoffs_rounding():
+    """The 16-unit MLP's cross-entropy has two dead units, whose exact values are 0. A walk's end rounding (its
+    float32 sums against the plain evaluation) reaches them now and then: their estimates were about 1e-8 with
+    standard errors of 2e-10, never covering 0 (coverage 0.84 over all players). The game's resolution (float32
+    eps x sqrt(n) x the measure's scale) is a floor under the standard errors: every dead unit covered, and the
+    floor is far below every other player's standard error."""
+    game = neuron_game(16, 1, "neg_cross_entropy")
+    exact = sh.shapley_values(game, "exact", 1 << 16).values
+    dead = exact == 0
+    assert dead.sum() == 2
+    assert 0 < game.resolution < 1e-5
+    runs = [sh.shapley_values(game, "antithetic_samples", 20_000, seed=s) for s in range(10)]
+    covered = np.array([np.abs(e.values - exact) <= 2 * e.stderr for e in runs])
+    assert covered[:, dead].all()
+    assert covered.mean() >= 0.9
+    assert all((e.stderr >= game.resolution).all() and np.median(e.stderr) > 100 * game.resolution for e in runs)
+    assert (sh.shapley_values(game, "exact", 1 << 16).stderr == 0).all()  # enumerated values stay exact
+
+
+def test_a_duck_typed_games_resolution_is_used_and_checked():
+    class Voting:
+        n_players, resolution = 20, 0.25
+
+        def __init__(self):
+            self.game = WeightedVotingGame.random(20, seed=1)
+
+        def value(self, coalitions):
+            return self.game.value(coalitions)
+
+    est = sh.shapley_values(Voting(), "permutation", 2_000, seed=0)
+    assert (est.stderr >= 0.25).all()
+    bad = Voting()
+    bad.resolution = -1.0
+    with pytest.raises(ValueError, match="resolution must be a finite number >= 0"):
+        sh.shapley_values(bad, "permutation", 2_000, seed=0)

@@ -112,6 +112,10 @@ class Game:
     """Whether ``prefix_values`` is a fast walk of its own (estimators then use it instead of ``value``)."""
     sample_units = 0
     """Units of samples whose own permutations ``unit_marginals`` walks (0: the game has none)."""
+    resolution = 0.0
+    """How finely the payoffs are computed: the rounding that the game's arithmetic may leave in them and in its
+    walks' sums (0 for exact arithmetic; a network game in float32 about 1.2e-7 x sqrt(n) x its measure's scale).
+    Estimated standard errors are never below it: a value that rounding alone moves is not known more finely."""
 
     def unit_marginals(self, seeds: np.ndarray, count: int) -> np.ndarray:
         """The sum over the :attr:`sample_units` of each unit's marginal contributions along ``count`` permutations
@@ -167,7 +171,8 @@ class _GameAdapter(Game):
     coalition matrix. The optional parts of the protocol are used where the object has them: ``prefix_values(perms)``
     (payoffs along permutations; used by the permutation estimators when ``fast_prefixes`` is true, or absent),
     ``all_values()`` (payoffs of all 2^n coalitions) and ``sample_units`` with ``unit_marginals(seeds, count)``
-    (used by ``antithetic_samples``); their results are checked for shape and finiteness. Otherwise
+    (used by ``antithetic_samples``) and ``resolution`` (the payoffs' rounding, a floor under the standard errors);
+    their results are checked for shape and finiteness. Otherwise
     the base's generic paths evaluate coalitions through ``value``."""
 
     def __init__(self, source, n_players: int):
@@ -184,6 +189,12 @@ class _GameAdapter(Game):
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 0:
             raise ValueError(f"the game's sample_units must be a whole number >= 0; got {units!r}")
         self.sample_units, self._units = int(units), own_units
+        resolution = getattr(source, "resolution", 0.0)
+        if isinstance(resolution, bool) or not isinstance(resolution, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(resolution) or resolution < 0:
+            raise ValueError(f"the game's resolution must be a finite number >= 0 (the rounding of its payoffs); "
+                             f"got {resolution!r}")
+        self.resolution = float(resolution)
 
     @property
     def fast_prefixes(self) -> bool:

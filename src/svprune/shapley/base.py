@@ -332,8 +332,11 @@ class Estimator:
                                         {**run.extra, "rounds": len(rounds)}))
 
     def _record(self, oracle: Oracle, run: Run) -> ShapleyEstimate:
+        stderr = np.asarray(run.stderr, dtype=float)
+        if not run.extra.get("enumerated"):  # never finer than the payoffs' rounding (Game.resolution)
+            stderr = np.maximum(stderr, float(getattr(oracle.game, "resolution", 0.0)))
         return ShapleyEstimate(
-            values=np.asarray(run.values, dtype=float), stderr=np.asarray(run.stderr, dtype=float),
+            values=np.asarray(run.values, dtype=float), stderr=stderr,
             n_evaluations=oracle.spent, estimator=self.name, n_units=int(run.n_units),
             grand_value=oracle.grand, extra=dict(run.extra), empty_value=oracle.empty,
         )
