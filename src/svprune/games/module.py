@@ -28,6 +28,7 @@ import contextlib
 import logging
 import operator
 from collections import Counter, OrderedDict
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -43,6 +44,7 @@ from svprune.channels import (
     prune_layers,
     remember_example,
 )
+from svprune.games.chain import Chain, NotAChain, chain_of
 from svprune.games.network import DEFAULT_MAX_BATCH_BYTES, _NetworkGame
 from svprune.kernels import TermData
 from svprune.outputs import logits_of, logits_on
@@ -330,6 +332,69 @@ class ModuleGame(_NetworkGame):
                     else self._cache["x"][samples])
         with evaluating(self.model):
             return self._masked_rows(self._masks(masks, 1), frontier)
+
+    @cached_property
+    def _chain(self) -> Chain | None:
+        """The network after the players as a chain for the incremental per-sample walk (svprune.games.chain): on
+        the CPU, traced, where the read-out is not additive (the compiled kernels serve that); None where it is not
+        such a chain (the reason is logged)."""
+        if self.mode != "cached" or self.device.type != "cpu" or self._terms is not None or self.n_players < 2:
+            return None
+        try:
+            return chain_of(self._suffix, next(iter(self._cache.values())), self._owners(), self._suffix.masked)
+        except NotAChain as err:
+            log.info("the per-sample walk of %s evaluates a coalition per sample: %s", self.layer, err)
+            return None
+
+    @torch.no_grad()
+    def _owners(self) -> list[dict]:
+        """For each player, its mask point and the flat input elements (of one sample) its absence zeroes there."""
+        shapes, env = {}, {k: v[:1] for k, v in self._cache.items()}
+        for node in self._suffix.suffix:
+            if node.name in self._suffix.masked:
+                shapes[self._suffix.masked[node.name]] = env[node.args[0].name].shape
+            env[node.name] = self._suffix.call(node, env)
+
+        def masks_of(coalition: torch.Tensor) -> dict:
+            return {point: torch.broadcast_to(m, shapes[point]).reshape(-1)
+                    for point, m in self._masks(coalition[None, :], 1).items()}
+
+        empty = masks_of(torch.zeros(self.n_players, dtype=torch.bool))
+        owned = {point: torch.zeros_like(m, dtype=torch.bool) for point, m in empty.items()}
+        owners = []
+        for player in range(self.n_players):
+            one = torch.zeros(self.n_players, dtype=torch.bool)
+            one[player] = True
+            own = {}
+            for point, m in masks_of(one).items():
+                if not bool(((m == 0) | (m == 1)).all()):
+                    raise NotAChain(f"the masks at {point} are not 0 and 1")
+                mine = (m == 1) & (empty[point] == 0)
+                if bool(mine.any()):
+                    own[point] = mine.nonzero()[:, 0].numpy()
+                    owned[point] |= mine
+            owners.append(own)
+        if any(bool(((empty[p] == 0) != owned[p]).any()) for p in empty):
+            raise NotAChain("some inputs are zeroed without a player")
+        return owners
+
+    def _unit_prefix_parts(self, perms: np.ndarray, lanes: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """The per-sample walk's prefix values: the chain's incremental walk where the network is one
+        (:attr:`_chain`), else a coalition per sample through the plain evaluation."""
+        chain = self._chain
+        units, count, n = perms.shape
+        if chain is None or n < 2:
+            return super()._unit_prefix_parts(perms, lanes, weights)
+        classes, width = chain.n_classes, lanes.shape[1]
+        labels = self._y[torch.as_tensor(lanes)][:, None, None, :]  # (K, 1, 1, V)
+        step = max(1, self.max_batch_bytes // (units * (n - 1) * width * (4 * classes + 24)))
+        out = np.empty((units, count, n - 1))
+        for p0 in range(0, count, step):
+            logits = torch.from_numpy(chain.walk(perms[:, p0 : p0 + step], lanes))  # (K, P, n - 1, V, C)
+            rows = self._measure.row_values(logits.reshape(-1, classes),
+                                            labels.expand(logits.shape[:-1]).reshape(-1)).view(logits.shape[:-1])
+            out[:, p0 : p0 + step] = (rows * torch.as_tensor(weights)[:, None, None, :]).sum(-1).numpy()
+        return out
 
     def _pruned_model(self, keep: np.ndarray) -> nn.Module:
         """The model without the channels ``keep`` leaves out; the most recent few are kept (within
