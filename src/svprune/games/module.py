@@ -15,7 +15,9 @@ coalition only the operations downstream of the masks run, for many coalitions a
 as one batch), in blocks of at most ``max_batch_bytes``. A model that ``torch.fx`` cannot trace is run whole per
 block, the masks applied by forward pre-hooks. When the rest of the network is additive in the players
 (per-channel pooling, flatten and a linear read-out), each channel's contribution to the logits is computed once
-and permutation walks take the incremental path.
+and permutation walks take the incremental path. Where it is a chain of linear, element-wise and pooling modules
+(players in several layers, or a read-out that is not additive), the per-sample walk of ``antithetic_samples``
+follows the chain incrementally on the CPU (:mod:`svprune.games.chain`).
 
 The game evaluates the model in eval mode (batch norm with its running statistics, no dropout); a model given
 in train mode is left in train mode between evaluations. The logits are read from the model's output by the rule

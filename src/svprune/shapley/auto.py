@@ -14,8 +14,8 @@ WITH_SAMPLE_UNITS = "antithetic_samples"
 """Where the game splits its payoff over units of samples (``sample_units``: a network game's accuracy, balanced
 accuracy or cross-entropy), every unit walks permutations of its own: 2.4-3.4 times lower error than the shared
 walk at equal time on the fast walk (benchmarks/default_estimator.py), and below the regression estimators' per
-evaluation on the many-layer channel game, where every coalition is a forward pass (README, "Choosing the
-default estimator, and auto")."""
+evaluation on the many-layer channel game, whose walk follows the network's chain incrementally (README, "Choosing
+the default estimator, and auto")."""
 WITHOUT = "regression"
 """Where a game has neither sample units nor a fast walk, every coalition costs an evaluation: regression-adjusted
 Monte Carlo has the lowest error per evaluation of the estimators that see only v(S) on the many-layer channel game
