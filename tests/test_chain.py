@@ -133,3 +133,21 @@ def test_the_walk_refuses_samples_of_the_wrong_shape():
         chain.walk(np.full((2, 1, n), n, np.int64), np.zeros((2, LANES), np.int64))
     with pytest.raises(ValueError, match="samples must index the 40 samples"):
         chain.walk(np.tile(np.arange(n), (2, 1, 1)), np.full((2, LANES), 40, np.int64))
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("measure", ["accuracy", "balanced_accuracy", "neg_cross_entropy"])
+def test_permutation_walks_follow_the_chain(measure):
+    """Shared permutations (the permutation family's walk) through the chain equal the plain evaluation of every
+    prefix; fast=False keeps the plain path."""
+    x, y = _data(samples=50)
+    game = ModuleGame(_models()["cnn"], "all", x, y, measure=measure)
+    plain = ModuleGame(_models()["cnn"], "all", x, y, measure=measure, fast=False)
+    assert game.fast_prefixes and not plain.fast_prefixes and plain._chain is None
+    perms = np.random.default_rng(2).permuted(np.tile(np.arange(game.n_players), (12, 1)), axis=1)
+    walked, evaluated = game.prefix_values(perms), plain.prefix_values(perms)
+    tol = 1e-5 if measure == "neg_cross_entropy" else 1e-12  # accuracy: the same counts
+    np.testing.assert_allclose(walked, evaluated, atol=tol)
+    a = sh.shapley_values(game, "antithetic", 3_000, seed=1)
+    b = sh.shapley_values(plain, "antithetic", 3_000, seed=1)
+    np.testing.assert_allclose(a.values, b.values, atol=1e-4 if measure == "neg_cross_entropy" else 1e-12)

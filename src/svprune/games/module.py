@@ -48,6 +48,7 @@ from svprune.channels import (
 )
 from svprune.games.chain import Chain, NotAChain, chain_of
 from svprune.games.network import DEFAULT_MAX_BATCH_BYTES, _NetworkGame
+from svprune import kernels
 from svprune.kernels import TermData
 from svprune.outputs import logits_of, logits_on
 from svprune.registry import MEASURES
@@ -221,6 +222,7 @@ class ModuleGame(_NetworkGame):
             if fast is not False and removal == "mask" and len(layers) == 1:  # one layer: its read-out may be additive
                 self._terms, self._base = self._additive_terms()
         model.train(was_training)
+        self._walks = fast is not False  # fast=False: the plain path everywhere, the chain's walks included
         self.fast = self._terms is not None
         if self.fast and self.device.type == "cpu" and self._margin_bound is not None:
             self._kernel_data = TermData(self._terms.float().numpy(), self._base.float().numpy(), self._y.numpy())
@@ -340,7 +342,8 @@ class ModuleGame(_NetworkGame):
         """The network after the players as a chain for the incremental per-sample walk (svprune.games.chain): on
         the CPU, traced, where the read-out is not additive (the compiled kernels serve that); None where it is not
         such a chain (the reason is logged)."""
-        if self.mode != "cached" or self.device.type != "cpu" or self._terms is not None or self.n_players < 2:
+        if (not self._walks or self.mode != "cached" or self.device.type != "cpu" or self._terms is not None
+                or self.n_players < 2):
             return None
         try:
             return chain_of(self._suffix, next(iter(self._cache.values())), self._owners(), self._suffix.masked)
@@ -379,6 +382,32 @@ class ModuleGame(_NetworkGame):
         if any(bool(((empty[p] == 0) != owned[p]).any()) for p in empty):
             raise NotAChain("some inputs are zeroed without a player")
         return owners
+
+    @property
+    def fast_prefixes(self) -> bool:
+        """Whether permutation walks take an incremental path: the additive read-out's, or the chain's (where the
+        measure is a weighted sum over samples)."""
+        return self.fast or (self._chain is not None and self._sample_weights is not None)
+
+    @torch.no_grad()
+    def prefix_values(self, perms: np.ndarray) -> np.ndarray:
+        """Payoffs along permutations: the additive read-out's walk, else every unit of samples walking the same
+        permutations through the chain (checked once against the plain evaluation), else the plain evaluation."""
+        if self.fast or not self.fast_prefixes or self.n_players < 2:
+            return super().prefix_values(perms)
+        n = self.n_players
+        perms = kernels.check_permutations(perms, n)
+        lanes = self._lanes
+        samples = np.where(lanes >= 0, lanes, 0)
+        weights = np.where(lanes >= 0, self._sample_weights[samples], 0.0)
+        units, count = len(lanes), len(perms)
+        measure = np.empty((count, n + 1))
+        measure[:, 0], measure[:, n] = self.empty_measure, self.grand_measure
+        step = max(1, self.max_batch_bytes // (units * (n - 1) * kernels.UNIT * (4 * self.n_classes + 24)))
+        for p0 in range(0, count, step):
+            block = np.broadcast_to(perms[None, p0 : p0 + step], (units, min(step, count - p0), n))
+            measure[p0 : p0 + step, 1:n] = self._unit_prefix_parts(block, samples, weights).sum(0)
+        return self._checked_walk(perms, measure) - self.empty_measure
 
     def _unit_prefix_parts(self, perms: np.ndarray, lanes: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """The per-sample walk's prefix values: the chain's incremental walk where the network is one
