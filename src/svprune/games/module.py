@@ -151,7 +151,9 @@ class ModuleGame(_NetworkGame):
     with these (residual groups); ``mask_points``: the layers whose inputs are masked; ``mode``: "cached" (traced,
     prefix computed once), "hooks" (whole model per block of coalitions) or "pruned"; ``fast``: whether the
     read-out is additive in the channels, so that coalitions are one matrix product of the channels' logit terms
-    and permutation walks take the incremental path (equal to the plain path up to float rounding).
+    and permutation walks take the incremental path (equal to the plain path up to float rounding); where it is
+    not, permutation and per-sample walks follow the network's chain incrementally where it is one (on the CPU;
+    :mod:`svprune.games.chain`). ``fast=False`` evaluates every coalition plainly.
     ``max_diff``: the largest difference between this game's logits and the pruned model's found by the
     self-check. Labels must lie in 0..(classes - 1) and inputs and weights must be finite, checked before any
     evaluation."""
