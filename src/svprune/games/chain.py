@@ -82,8 +82,9 @@ class Chain:
 
     def walk(self, perms: np.ndarray, samples: np.ndarray) -> np.ndarray:
         """The logits of every proper non-empty prefix: out[k, p, t - 1, v] for the first t players of
-        ``perms[k, p]`` on sample ``samples[k, v]``, (K, P, n - 1, V, classes), float32. ``perms`` must hold
-        permutations of the players and ``samples`` indices of the frontier's rows (the caller checks both)."""
+        ``perms[k, p]`` on sample ``samples[k, v]``, (K, P, n - 1, V, classes), float32. Indices the compiled walk
+        would read out of range are refused here; that each row is a permutation (no player twice) is the caller's
+        to check (``kernels.check_permutations``, or permutations it drew)."""
         perms = np.ascontiguousarray(perms, dtype=np.int64)
         samples = np.ascontiguousarray(samples, dtype=np.int64)
         units, count, n = perms.shape

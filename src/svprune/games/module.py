@@ -16,8 +16,8 @@ as one batch), in blocks of at most ``max_batch_bytes``. A model that ``torch.fx
 block, the masks applied by forward pre-hooks. When the rest of the network is additive in the players
 (per-channel pooling, flatten and a linear read-out), each channel's contribution to the logits is computed once
 and permutation walks take the incremental path. Where it is a chain of linear, element-wise and pooling modules
-(players in several layers, or a read-out that is not additive), the per-sample walk of ``antithetic_samples``
-follows the chain incrementally on the CPU (:mod:`svprune.games.chain`).
+(players in several layers, or a read-out that is not additive), permutation walks (shared, or per unit of samples
+for ``antithetic_samples``) follow the chain incrementally on the CPU (:mod:`svprune.games.chain`).
 
 The game evaluates the model in eval mode (batch norm with its running statistics, no dropout); a model given
 in train mode is left in train mode between evaluations. The logits are read from the model's output by the rule
@@ -48,8 +48,7 @@ from svprune.channels import (
 )
 from svprune.games.chain import Chain, NotAChain, chain_of
 from svprune.games.network import DEFAULT_MAX_BATCH_BYTES, _NetworkGame
-from svprune import kernels
-from svprune.kernels import TermData
+from svprune.kernels import UNIT, TermData, check_permutations
 from svprune.outputs import logits_of, logits_on
 from svprune.registry import MEASURES
 from svprune.settings import REMOVALS
@@ -341,16 +340,16 @@ class ModuleGame(_NetworkGame):
 
     @cached_property
     def _chain(self) -> Chain | None:
-        """The network after the players as a chain for the incremental per-sample walk (svprune.games.chain): on
-        the CPU, traced, where the read-out is not additive (the compiled kernels serve that); None where it is not
-        such a chain (the reason is logged)."""
+        """The network after the players as a chain for the incremental walks (svprune.games.chain): on the CPU,
+        traced, where the read-out is not additive (the compiled kernels serve that); None where it is not such a
+        chain, or where reading it as one fails (the reason is logged; the walks then evaluate coalitions plainly)."""
         if (not self._walks or self.mode != "cached" or self.device.type != "cpu" or self._terms is not None
                 or self.n_players < 2):
             return None
         try:
             return chain_of(self._suffix, next(iter(self._cache.values())), self._owners(), self._suffix.masked)
-        except NotAChain as err:
-            log.info("the per-sample walk of %s evaluates a coalition per sample: %s", self.layer, err)
+        except Exception as err:  # noqa: BLE001 - not a chain (NotAChain says why) or unreadable: the plain path
+            log.info("the permutation walks of %s evaluate coalitions plainly: %s", self.layer, err)
             return None
 
     @torch.no_grad()
@@ -398,14 +397,14 @@ class ModuleGame(_NetworkGame):
         if self.fast or not self.fast_prefixes or self.n_players < 2:
             return super().prefix_values(perms)
         n = self.n_players
-        perms = kernels.check_permutations(perms, n)
+        perms = check_permutations(perms, n)
         lanes = self._lanes
         samples = np.where(lanes >= 0, lanes, 0)
         weights = np.where(lanes >= 0, self._sample_weights[samples], 0.0)
         units, count = len(lanes), len(perms)
         measure = np.empty((count, n + 1))
         measure[:, 0], measure[:, n] = self.empty_measure, self.grand_measure
-        step = max(1, self.max_batch_bytes // (units * (n - 1) * kernels.UNIT * (4 * self.n_classes + 24)))
+        step = max(1, self.max_batch_bytes // (units * (n - 1) * UNIT * (4 * self.n_classes + 24)))
         for p0 in range(0, count, step):
             block = np.broadcast_to(perms[None, p0 : p0 + step], (units, min(step, count - p0), n))
             measure[p0 : p0 + step, 1:n] = self._unit_prefix_parts(block, samples, weights).sum(0)
