@@ -151,3 +151,28 @@ def test_permutation_walks_follow_the_chain(measure):
     a = sh.shapley_values(game, "antithetic", 3_000, seed=1)
     b = sh.shapley_values(plain, "antithetic", 3_000, seed=1)
     np.testing.assert_allclose(a.values, b.values, atol=1e-4 if measure == "neg_cross_entropy" else 1e-12)
+
+
+def test_a_network_too_large_for_dense_matrices_walks_rows(monkeypatch):
+    """The dense matrices are bounded (MAX_DENSE entries), checked before any is built: beyond it, the plain rows."""
+    import svprune.games.chain as chain_module
+
+    x, y = _data()
+    monkeypatch.setattr(chain_module, "MAX_DENSE", 1000)
+    game = ModuleGame(_models()["cnn"], "all", x, y)
+    assert game._chain is None and not game.fast_prefixes and game.sample_units > 0
+
+
+def test_a_one_dimensional_pooling_is_read_with_its_padding():
+    """MaxPool1d with padding and stride: its windows reproduce the module (and the walk the forward pass)."""
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Unflatten(1, (4, 16)), nn.Conv1d(4, 6, 3, padding=1), nn.ReLU(),
+                          nn.Conv1d(6, 5, 3, padding=1), nn.ReLU(), nn.MaxPool1d(3, stride=2, padding=1),
+                          nn.Flatten(), nn.Linear(40, 4)).eval()
+    x, y = _data()
+    game = ModuleGame(model, "all", x, y, measure="neg_cross_entropy")
+    chain = game._chain
+    assert chain is not None and (chain.ops[:, 1] == 2).sum() == 1  # the pooling is in the chain
+    perms = np.random.default_rng(0).permuted(np.tile(np.arange(game.n_players), (6, 1)), axis=1)
+    plain = ModuleGame(model, "all", x, y, measure="neg_cross_entropy", fast=False)
+    np.testing.assert_allclose(game.prefix_values(perms), plain.prefix_values(perms), atol=1e-5)

@@ -131,9 +131,13 @@ def _windows(module: nn.Module, shape: tuple) -> np.ndarray:
     index = torch.arange(int(np.prod(shape)), dtype=torch.float64).reshape(1, *shape) + 1  # 0: padding
     if not two_d:
         index = index.unsqueeze(-2)
-    pair = lambda v: v if isinstance(v, tuple) else ((1, v) if not two_d else (v, v))  # noqa: E731
-    kernel, stride = pair(module.kernel_size), pair(module.stride if module.stride is not None else module.kernel_size)
-    padding, dilation = pair(module.padding), pair(module.dilation)
+
+    def pair(v, dummy: int) -> tuple:  # a 1-d pooling's parameters on a dummy axis of length 1
+        return tuple(v) if isinstance(v, (tuple, list)) else ((v, v) if two_d else (dummy, v))
+
+    kernel = pair(module.kernel_size, 1)
+    stride = pair(module.stride if module.stride is not None else module.kernel_size, 1)
+    padding, dilation = pair(module.padding, 0), pair(module.dilation, 1)
     windows = torch.nn.functional.unfold(index, kernel, dilation=dilation, padding=padding, stride=stride)
     channels, k = shape[0], kernel[0] * kernel[1]
     table = windows.reshape(channels, k, -1).permute(0, 2, 1).reshape(-1, k).long() - 1
@@ -155,15 +159,20 @@ def chain_of(suffix, frontier: torch.Tensor, owners: list[dict[str, np.ndarray]]
     prev = suffix.frontier[0].name
     x = frontier[:1].double()
     stages: list[dict] = []
+    dense = 0
     with torch.no_grad():
         for node in suffix.suffix:
             inputs = node.all_input_nodes
             if node.op != "call_module" or len(inputs) != 1 or inputs[0].name != prev or node.kwargs:
                 raise NotAChain(f"{node.name} is not a module reading only the one before it")
-            module = suffix.modules[node.target]
+            module = copy.deepcopy(suffix.modules[node.target]).double()  # probed in float64, the model untouched
             shape = tuple(x.shape[1:])
+            y = module(x)
             if isinstance(module, _LINEAR):
-                a_t, bias = _dense(copy.deepcopy(module).double(), shape)
+                dense += int(np.prod(shape)) * int(np.prod(y.shape[1:]))
+                if dense > MAX_DENSE:  # before any matrix is built
+                    raise NotAChain(f"its dense matrices would hold more than {MAX_DENSE:,} entries")
+                a_t, bias = _dense(module, shape)
                 stages.append({"a_t": a_t, "bias": bias, "in": int(np.prod(shape)), "ops": [],
                                "mask": consumers.get(node.name)})
             elif node.name in consumers:
@@ -171,22 +180,19 @@ def chain_of(suffix, frontier: torch.Tensor, owners: list[dict[str, np.ndarray]]
             elif not stages:
                 raise NotAChain(f"{node.name} comes before the first linear module")
             elif isinstance(module, _AFFINE):
-                stages[-1]["ops"].append((AFFINE, *_affine(copy.deepcopy(module).double(), shape)))
+                stages[-1]["ops"].append((AFFINE, *_affine(module, shape)))
             elif isinstance(module, nn.ReLU):
                 stages[-1]["ops"].append((RELU,))
             elif isinstance(module, _POOL):
                 stages[-1]["ops"].append((POOL, _windows(module, shape)))
             elif not isinstance(module, _SAME):
                 raise NotAChain(f"{node.name} ({type(module).__name__}) is neither linear, element-wise nor pooling")
-            x = copy.deepcopy(module).double()(x)
-            prev = node.name
+            x, prev = y, node.name
         if suffix.output.args[0] is None or getattr(suffix.output.args[0], "name", None) != prev or not stages:
             raise NotAChain("the logits are not the last module's output")
         if stages[-1]["ops"]:
             raise NotAChain("the last linear module's output is changed before it becomes the logits")
     sizes = [int(s["a_t"].size) for s in stages]
-    if sum(sizes) > MAX_DENSE:
-        raise NotAChain(f"its dense matrices would hold {sum(sizes):,} entries (more than {MAX_DENSE:,})")
     d = np.cumsum([0] + [s["in"] for s in stages])
     e = np.cumsum([0] + [s["a_t"].shape[1] for s in stages])
     ops, scale, shift, table = [], [np.zeros(0)], [np.zeros(0)], [np.zeros(0, np.int64)]
