@@ -47,6 +47,24 @@ def _influence(payoffs: np.ndarray, mean: np.ndarray, count: np.ndarray, size_me
         return np.where(count > 1, (payoffs - mean) / np.sqrt(count * (count - 1)), payoffs - size_mean)
 
 
+def _side_moments(member: np.ndarray, payoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per player, the count, mean and unbiased variance of the ``payoffs`` of the rows that ``member`` marks (one
+    side of the player's strata at one size): mean NaN where no row, variance NaN there and 0 below two rows."""
+    count = member.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (payoffs @ member) / count
+        var = np.maximum((payoffs**2 @ member) / count - mean**2, 0) * count / np.maximum(count - 1, 1)
+    return count, mean, var
+
+
+def _shrunk(var: np.ndarray, count: np.ndarray, pooled: float) -> np.ndarray:
+    """Strata variances shrunk towards their size's pooled variance by one degree of freedom (a stratum of one
+    sample takes its size's; one of a few samples that happen to agree, as a voting game's 0/1 payoffs often do,
+    no longer claims a variance of 0)."""
+    dof = np.maximum(count - 1, 0)
+    return (dof * np.nan_to_num(var) + pooled) / (dof + 1)
+
+
 def warmup_cost(n: int, sizes) -> int:
     return sum(2 * -(-n // s) for s in sizes if s <= n // 2)
 
@@ -86,34 +104,24 @@ class StratifiedSVARM(Estimator):
         sizes = rows.sum(1)
         # strata sums over (size, player, inside/outside); the empty and grand coalitions are exact
         z = rows.astype(float)
-        count_in = np.zeros((n + 1, n))
-        count_out = np.zeros((n + 1, n))
-        sum_in, sum_out = np.zeros((n + 1, n)), np.zeros((n + 1, n))
-        sq_in, sq_out = np.zeros((n + 1, n)), np.zeros((n + 1, n))
+        count_in, count_out = np.zeros((n + 1, n)), np.zeros((n + 1, n))
+        mean_in, mean_out, var_in, var_out = (np.full((n + 1, n), np.nan) for _ in range(4))
         for size in np.unique(sizes):
             at = sizes == size
             zs, vs = z[at], payoffs[at]
-            count_in[size], count_out[size] = zs.sum(0), (1 - zs).sum(0)
-            sum_in[size], sum_out[size] = vs @ zs, vs @ (1 - zs)
-            sq_in[size], sq_out[size] = vs**2 @ zs, vs**2 @ (1 - zs)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean_in, mean_out = sum_in / count_in, sum_out / count_out
-            var_in = np.maximum(sq_in / count_in - mean_in**2, 0) * count_in / np.maximum(count_in - 1, 1)
-            var_out = np.maximum(sq_out / count_out - mean_out**2, 0) * count_out / np.maximum(count_out - 1, 1)
+            count_in[size], mean_in[size], var_in[size] = _side_moments(zs, vs)
+            count_out[size], mean_out[size], var_out[size] = _side_moments(1 - zs, vs)
         exact = np.zeros(n + 1, dtype=bool)
         exact[complete] = True
         mean_in[n], mean_out[0] = oracle.grand, oracle.empty
         values = (mean_in[1:].sum(0) - mean_out[:n].sum(0)) / n
-        # variance of the strata means of sampled sizes: each stratum's variance shrunk towards its size's pooled
-        # variance by one degree of freedom (a stratum of one sample takes its size's; one of a few samples that
-        # happen to agree, as a voting game's 0/1 payoffs often do, no longer claims a variance of 0)
+        # variance of the strata means of sampled sizes: each stratum's variance shrunk towards its size's (_shrunk)
         pooled = {size: payoffs[sizes == size].var(ddof=1) if (sizes == size).sum() > 1 else 0.0
                   for size in sampled_sizes}
         strata = {}  # (size, inside): the variance of that stratum's mean, per player
         for size in sampled_sizes:
             for inside, mean_var, count in ((True, var_in[size], count_in[size]), (False, var_out[size], count_out[size])):
-                dof = np.maximum(count - 1, 0)
-                strata[size, inside] = (dof * np.nan_to_num(mean_var) + pooled[size]) / (dof + 1) / np.maximum(count, 1)
+                strata[size, inside] = _shrunk(mean_var, count, pooled[size]) / np.maximum(count, 1)
         # a size that, with its complement's, only its warm-up partition sampled: that partition's four strata
         # (inside and outside, at the size and at its complement's) come from one set of disjoint coalitions and
         # their complements, correlated in a way one partition cannot show (in a vote at most one of them wins);
@@ -167,12 +175,11 @@ class KernelSVARM(StratifiedSVARM):
         return kernel_size_weights(n)
 
 
-
 def size_variances(rows: np.ndarray, payoffs: np.ndarray, sizes, spread: float) -> dict[int, float]:
     """For each of ``sizes``, what the coalitions of that size contribute to the summed variance of the n players'
     strata means, per coalition: sum_i s_in(l, i)^2 n / l + s_out(l, i)^2 n / (n - l) (a coalition of size l falls
     inside the strata of l players and outside those of n - l), the strata's sample variances shrunk towards their
-    size's pooled variance by one degree of freedom. The pooled variance counts one pseudo-coalition ``spread``
+    size's pooled variance by one degree of freedom (as SVARM's own, :func:`_shrunk`). The pooled variance counts one pseudo-coalition ``spread``
     away from the size's mean (Agresti and Coull's idea, as the permutation family's rare-event floor): a size
     whose few coalitions all paid the same may still have rare ones that do not, and keeps a share of the budget
     that shrinks as its sample grows. NaN for a size with fewer than 2 coalitions."""
@@ -188,11 +195,8 @@ def size_variances(rows: np.ndarray, payoffs: np.ndarray, sizes, spread: float) 
         pooled = np.append(v, v.mean() + spread).var(ddof=1)
         total = 0.0
         for member, share in ((z, n / size), (1 - z, n / (n - size))):
-            c = member.sum(0)
-            mean = (v @ member) / np.maximum(c, 1)
-            var = np.maximum((v**2) @ member - c * mean**2, 0) / np.maximum(c - 1, 1)
-            dof = np.maximum(c - 1, 0)
-            total += share * float(((dof * var + pooled) / (dof + 1)).sum())
+            count, _, var = _side_moments(member, v)
+            total += share * float(_shrunk(var, count, pooled).sum())
         out[size] = total
     return out
 
