@@ -215,7 +215,7 @@ class ModuleGame(_NetworkGame):
             if removal == "prune":
                 self.mode = "pruned"
                 self._cache = {"x": self._samples(x, self._order)}
-                self._ndims, self._per_sample = self._inspect()
+                self._input_shapes, self._per_sample = self._inspect()
             else:
                 self._build(x)
             self.max_diff = self._check_against_pruning()
@@ -237,7 +237,7 @@ class ModuleGame(_NetworkGame):
         try:
             self._suffix = _Suffix(torch.fx.symbolic_trace(self.model), self.mask_points)
             self._cache = self._build_cache(x)
-            self._ndims, self._per_sample = self._inspect()
+            self._input_shapes, self._per_sample = self._inspect()
             if not self._agrees_with_model():
                 raise _Untraceable("the traced graph does not reproduce the model's logits")
             self.mode = "cached"
@@ -245,7 +245,7 @@ class ModuleGame(_NetworkGame):
             log.info("coalitions of %r run the whole model (torch.fx: %s)", self.layer, err)
             self._suffix = None
             self._cache = {"x": self._samples(x, self._order)}
-            self._ndims, self._per_sample = self._inspect()
+            self._input_shapes, self._per_sample = self._inspect()
 
     @torch.no_grad()
     def _build_cache(self, x) -> dict:
@@ -262,28 +262,28 @@ class ModuleGame(_NetworkGame):
 
     @torch.no_grad()
     def _inspect(self) -> tuple[dict, int]:
-        """Run one sample with every player: the number of dimensions of each consumer's input, and the bytes of
-        intermediate tensors per (coalition, sample), doubled for temporaries."""
-        ndims, total = {}, 0
+        """Run one sample with every player: the shape of each consumer's input (a batch of that one sample), and
+        the bytes of intermediate tensors per (coalition, sample), doubled for temporaries."""
+        shapes, total = {}, 0
         if self._suffix is not None:
             env = {k: v[:1] for k, v in self._cache.items()}
             for n in self._suffix.suffix:
                 if n.name in self._suffix.masked:
-                    ndims[self._suffix.masked[n.name]] = env[n.args[0].name].ndim
+                    shapes[self._suffix.masked[n.name]] = tuple(env[n.args[0].name].shape)
                 env[n.name] = self._suffix.call(n, env)
                 total += _size(env[n.name])
-            return ndims, max(2 * total, 1)
+            return shapes, max(2 * total, 1)
         sizes = []
         hooks = [m.register_forward_hook(lambda mod, inp, out: sizes.append(_size(out)))
                  for m in self.model.modules() if m is not self.model]
         hooks += [self.model.get_submodule(p).register_forward_pre_hook(
-            lambda mod, args, p=p: ndims.__setitem__(p, args[0].ndim)) for p in self.mask_points]
+            lambda mod, args, p=p: shapes.__setitem__(p, tuple(args[0].shape))) for p in self.mask_points]
         try:
             self.model(self._probe_x[:1])
         finally:
             for h in hooks:
                 h.remove()
-        return ndims, max(2 * sum(sizes), 1)
+        return shapes, max(2 * sum(sizes), 1)
 
     @torch.no_grad()
     def _agrees_with_model(self) -> bool:
@@ -298,7 +298,7 @@ class ModuleGame(_NetworkGame):
         out = {}
         for c in self.group.consumers:
             keep = c.keep(masks.to(self.dtype))
-            out[c.name] = c.shaped(keep.repeat_interleave(span, 0) if span > 1 else keep, self._ndims[c.name])
+            out[c.name] = c.shaped(keep.repeat_interleave(span, 0) if span > 1 else keep, len(self._input_shapes[c.name]))
         return out
 
     def _masked_logits(self, masks: torch.Tensor, sl: slice) -> torch.Tensor:
@@ -355,14 +355,9 @@ class ModuleGame(_NetworkGame):
     @torch.no_grad()
     def _owners(self) -> list[dict]:
         """For each player, its mask point and the flat input elements (of one sample) its absence zeroes there."""
-        shapes, env = {}, {k: v[:1] for k, v in self._cache.items()}
-        for node in self._suffix.suffix:
-            if node.name in self._suffix.masked:
-                shapes[self._suffix.masked[node.name]] = env[node.args[0].name].shape
-            env[node.name] = self._suffix.call(node, env)
 
         def masks_of(coalition: torch.Tensor) -> dict:
-            return {point: torch.broadcast_to(m, shapes[point]).reshape(-1)
+            return {point: torch.broadcast_to(m, self._input_shapes[point]).reshape(-1)
                     for point, m in self._masks(coalition[None, :], 1).items()}
 
         empty = masks_of(torch.zeros(self.n_players, dtype=torch.bool))
@@ -398,10 +393,8 @@ class ModuleGame(_NetworkGame):
             return super().prefix_values(perms)
         n = self.n_players
         perms = check_permutations(perms, n)
-        lanes = self._lanes
-        samples = np.where(lanes >= 0, lanes, 0)
-        weights = np.where(lanes >= 0, self._sample_weights[samples], 0.0)
-        units, count = len(lanes), len(perms)
+        samples, weights = self._lane_rows(self._sample_weights)
+        units, count = len(samples), len(perms)
         measure = np.empty((count, n + 1))
         measure[:, 0], measure[:, n] = self.empty_measure, self.grand_measure
         step = max(1, self.max_batch_bytes // (units * (n - 1) * UNIT * (4 * self.n_classes + 24)))

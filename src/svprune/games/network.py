@@ -20,7 +20,7 @@ import torch
 
 from svprune import kernels
 from svprune.checks import check_count, check_finite, check_labels, check_same_length
-from svprune.games.base import Game, check_exact_size, random_permutations
+from svprune.games.base import Game, check_exact_size, positions, random_permutations
 from svprune.models import MLP, ResidualMLP, non_finite_parameters
 from svprune.registry import MEASURES
 
@@ -215,8 +215,7 @@ class _NetworkGame(Game):
         out = np.zeros((count, n))
         if n == 0:
             return out
-        present = lanes >= 0
-        lane_weights = np.where(present, weights[np.where(present, lanes, 0)], 0.0)  # padding: sample 0, weight 0
+        samples, lane_weights = self._lane_rows(weights)
         per_perm = units * max(n - 1, 1) * kernels.UNIT  # rows of one permutation of every unit
         step = max(2, min(count, (1 << 22) // max(per_perm, 1)) // 2 * 2)  # bounds the block's values (32 MiB)
         for p0 in range(0, count, step):
@@ -228,7 +227,7 @@ class _NetworkGame(Game):
                                   for k in range(units)])
             parts = np.empty((units, size, n + 1))
             parts[:, :, 0], parts[:, :, n] = ends[:, 0, None], ends[:, 1, None]
-            parts[:, :, 1:n] = self._unit_prefix_parts(block, np.where(present, lanes, 0), lane_weights)
+            parts[:, :, 1:n] = self._unit_prefix_parts(block, samples, lane_weights)
             contrib = np.diff(parts, axis=2)  # (units, size, n), in each permutation's order
             flat = np.zeros((size, n))
             for k in range(units):
@@ -236,15 +235,20 @@ class _NetworkGame(Game):
             out[p0 : p0 + size] = flat
         return out
 
+    def _lane_rows(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The units' lanes (:attr:`_lanes`) as sample indices and their samples' ``weights``; a padding lane is
+        sample 0 with weight 0."""
+        present = self._lanes >= 0
+        samples = np.where(present, self._lanes, 0)
+        return samples, np.where(present, weights[samples], 0.0)
+
     def _unit_prefix_parts(self, perms: np.ndarray, lanes: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """sum_v weights[k, v] value(sample lanes[k, v] | the first t players of perms[k, p]) for t = 1..n-1:
         (K, P, n - 1), over rows (coalition, sample) evaluated in blocks of max_batch_bytes."""
         units, count, n = perms.shape
         if n < 2:
             return np.zeros((units, count, max(n - 1, 0)))
-        position = np.empty_like(perms)
-        np.put_along_axis(position, perms, np.arange(n)[None, None, :], axis=2)
-        position = torch.as_tensor(position, device=self.device)
+        position = torch.as_tensor(positions(perms.reshape(-1, n)).reshape(perms.shape), device=self.device)
         lanes_t = torch.as_tensor(lanes, device=self.device)
         total = units * count * (n - 1) * kernels.UNIT
         # a row costs the game's bytes per (coalition, sample) and its mask's making (an int64 gather, a bool)
