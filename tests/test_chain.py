@@ -10,18 +10,7 @@ from svprune.games import ModuleGame
 from svprune.games.chain import LANES
 from svprune.games.network import _NetworkGame
 from svprune.models import SmallCNN
-
-
-def _randomise_norms(model: nn.Module, seed: int) -> nn.Module:
-    """Batch norms with running statistics and affine parameters away from the identity, as after training."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.3)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-    return model.eval()
+from tests.test_masking_patterns import randomize_norms
 
 
 class Strided(nn.Sequential):
@@ -38,8 +27,8 @@ def _models():
     torch.manual_seed(0)
     mlp = nn.Sequential(nn.Linear(64, 12), nn.ReLU(), nn.BatchNorm1d(12), nn.Linear(12, 9), nn.ReLU(),
                         nn.Linear(9, 4))  # a batch norm after the activation
-    return {"cnn": _randomise_norms(SmallCNN((1, 8, 8), [4, 6, 6], 4, seed=1), 1),
-            "mlp_bn_after_relu": _randomise_norms(mlp, 2), "strided": _randomise_norms(Strided(), 3)}
+    return {"cnn": randomize_norms(SmallCNN((1, 8, 8), [4, 6, 6], 4, seed=1)),
+            "mlp_bn_after_relu": randomize_norms(mlp), "strided": randomize_norms(Strided())}
 
 
 def _data(seed: int = 0, samples: int = 40):

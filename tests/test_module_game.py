@@ -11,18 +11,7 @@ from torch import nn
 from svprune import shapley as sh
 from svprune.games import ModuleGame
 from svprune.models import ImageModel, SmallCNN, load_checkpoint, prune_channels, save_checkpoint
-
-
-def randomize_norms(model):
-    """Batch norms with non-trivial statistics: a zeroed convolution output then does not stay zero."""
-    gen = torch.Generator().manual_seed(5)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.rand(m.num_features, generator=gen) - 0.5)
-            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-            m.bias.data.copy_(torch.rand(m.num_features, generator=gen) - 0.5)
-    return model.eval()
+from tests.test_masking_patterns import randomize_norms
 
 
 @pytest.fixture(scope="module")
