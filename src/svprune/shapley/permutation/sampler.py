@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from svprune.games.base import random_permutations
-from svprune.shapley.base import PERMUTATION_BATCH, Oracle, rare_event_variance, student_stderr
+from svprune.shapley.base import PERMUTATION_BATCH, Oracle, rare_event_dof, rare_event_variance, student_stderr
 
 
 def marginals(perms: np.ndarray, prefix_values: np.ndarray) -> np.ndarray:
@@ -26,11 +26,14 @@ class Moments:
     matters only in a few coalitions), where the plain sample variance of a player seen pivotal once or twice is
     as small as its few pivots make it and the interval misses as often as a binomial's Wald interval: the
     variance is :func:`~svprune.shapley.base.rare_event_variance` (one pseudo-unit at the player's own farthest
-    unit, which changes little once a player has many units; the rare-event floor where all its units agree)."""
+    unit, weighed by the share of its units that are exactly zero, which changes little once a player has many
+    units; the rare-event floor where all its units agree), widened by Student's t for the degrees of freedom of
+    :func:`~svprune.shapley.base.rare_event_dof` (twice the units that are not zero, where they are few)."""
 
     def __init__(self, n: int):
         self.sum, self.sq, self.count = np.zeros(n), np.zeros(n), 0
         self.seen = np.zeros(n, dtype=np.int64)
+        self.zeros = np.zeros(n, dtype=np.int64)  # units exactly 0 (rare_event_variance's point mass)
         self.low, self.high = np.inf, -np.inf
         self.own_low, self.own_high = np.full(n, np.inf), np.full(n, -np.inf)
 
@@ -43,10 +46,12 @@ class Moments:
             self.own_high = np.maximum(self.own_high, np.where(present, units, -np.inf).max(0))
             units = np.where(present, units, 0.0)
             self.seen += present.sum(0)
+            self.zeros += (present & (units == 0)).sum(0)
             sampled = units[present]
         else:
             self.own_low, self.own_high = np.minimum(self.own_low, units.min(0)), np.maximum(self.own_high, units.max(0))
             self.seen += len(units)
+            self.zeros += (units == 0).sum(0)
             sampled = units
         self.sum += units.sum(0)
         self.sq += (units**2).sum(0)
@@ -65,9 +70,11 @@ class Moments:
         with np.errstate(divide="ignore", invalid="ignore"):
             squares = np.maximum(self.sq - seen * mean**2, 0.0)
             farthest = np.where(seen > 0, np.maximum(self.own_high - mean, mean - self.own_low), 0.0)
-            var = rare_event_variance(squares, farthest, seen, self.own_high - self.own_low, self.high - self.low)
+            own_range, spread = self.own_high - self.own_low, self.high - self.low
+            var = rare_event_variance(squares, farthest, seen, own_range, spread, self.zeros)
             se = np.sqrt(var / seen)
-        return student_stderr(se, seen - 1)  # one unit: its spread is unknown (infinite)
+        # one unit: its spread is unknown (infinite)
+        return student_stderr(se, rare_event_dof(seen, own_range, spread, self.zeros))
 
 
 class PermutationSampler:

@@ -74,7 +74,7 @@ def _stratum_variance(diffs: np.ndarray) -> np.ndarray:
     own count and spread)."""
     deviations = diffs - diffs.mean(1, keepdims=True)
     return rare_event_variance((deviations**2).sum(1), np.abs(deviations).max(1), diffs.shape[1],
-                               np.ptp(diffs, axis=1), float(np.ptp(diffs)))
+                               np.ptp(diffs, axis=1), float(np.ptp(diffs)), (diffs == 0).sum(1))
 
 
 class Stratified(Estimator):
