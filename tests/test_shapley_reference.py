@@ -519,6 +519,11 @@ def test_rare_jumps_weigh_the_pseudo_unit_and_bound_the_degrees_of_freedom():
     expected = student_stderr(np.sqrt(variance / 100), np.array([6, 99, 99]))
     np.testing.assert_allclose(moments.stderr, expected, rtol=1e-12)
     assert moments.stderr[0] > 1.2 * student_stderr(np.sqrt(variance[:1] / 100), np.array([99]))[0]
+    # units a player did not sample (tmab's, tmc's) count neither as zeros nor as units
+    sampled = Moments(3)
+    padded = np.vstack([units, np.full((7, 3), 0.25), np.zeros((5, 3))])
+    sampled.add(padded, present=np.arange(len(padded))[:, None] < 100 + np.zeros((1, 3), dtype=int))
+    np.testing.assert_allclose(sampled.stderr, moments.stderr, rtol=1e-12)
 
 
 def test_svarm_covers_where_its_warm_up_takes_the_whole_budget():
