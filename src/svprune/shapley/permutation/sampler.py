@@ -73,7 +73,7 @@ class Moments:
             own_range, spread = self.own_high - self.own_low, self.high - self.low
             var = rare_event_variance(squares, farthest, seen, own_range, spread, self.zeros)
             se = np.sqrt(var / seen)
-        # one unit: its spread is unknown (infinite)
+        # under one degree of freedom (one unit) the spread is unknown: an infinite standard error
         return student_stderr(se, rare_event_dof(seen, own_range, spread, self.zeros))
 
 
