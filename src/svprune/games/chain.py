@@ -102,6 +102,11 @@ class Chain:
         return out
 
 
+def _probe(shape: tuple) -> torch.Tensor:
+    """A random input of one sample (float64, the same draw every time) on which a module's reading is checked."""
+    return torch.randn((1, *shape), dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+
+
 def _dense(module: nn.Module, shape: tuple) -> tuple[np.ndarray, np.ndarray]:
     """A linear module as (A^T, bias) on flattened inputs of ``shape``: row j of A^T is the response to unit
     vector j."""
@@ -117,7 +122,7 @@ def _affine(module: nn.Module, shape: tuple) -> tuple[np.ndarray, np.ndarray]:
     input."""
     zero = module(torch.zeros((1, *shape), dtype=torch.float64)).reshape(-1)
     scale = module(torch.ones((1, *shape), dtype=torch.float64)).reshape(-1) - zero
-    probe = torch.randn((1, *shape), dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    probe = _probe(shape)
     if not torch.allclose(module(probe).reshape(-1), probe.reshape(-1) * scale + zero, rtol=1e-9, atol=1e-9):
         raise NotAChain(f"{type(module).__name__} is not element-wise affine")
     return scale.numpy(), zero.numpy()
@@ -141,7 +146,7 @@ def _windows(module: nn.Module, shape: tuple) -> np.ndarray:
     windows = torch.nn.functional.unfold(index, kernel, dilation=dilation, padding=padding, stride=stride)
     channels, k = shape[0], kernel[0] * kernel[1]
     table = windows.reshape(channels, k, -1).permute(0, 2, 1).reshape(-1, k).long() - 1
-    probe = torch.randn((1, *shape), dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    probe = _probe(shape)
     flat = torch.cat([probe.reshape(-1), torch.tensor([-torch.inf], dtype=torch.float64)])
     mine = flat[torch.where(table >= 0, table, len(flat) - 1)].max(1).values
     if not torch.equal(mine, module(probe).reshape(-1)):
@@ -265,16 +270,16 @@ def _post(stage, pre, e_off, ops, scale, shift, table, buf, tmp):  # pragma: no 
         if ops[r, 0] != stage:
             continue
         code, off, width = ops[r, 1], ops[r, 2], ops[r, 3]
-        if code == 0:
+        if code == AFFINE:
             for i in range(size):
                 a, b = scale[off + i], shift[off + i]
                 for v in range(LANES):
                     buf[i, v] = buf[i, v] * a + b
-        elif code == 1:
+        elif code == RELU:
             for i in range(size):
                 for v in range(LANES):
                     buf[i, v] = max(buf[i, v], np.float32(0.0))
-        else:
+        else:  # POOL
             outs = ops[r, 4]
             for o in range(outs):
                 for v in range(LANES):

@@ -179,8 +179,8 @@ def size_variances(rows: np.ndarray, payoffs: np.ndarray, sizes, spread: float) 
     """For each of ``sizes``, what the coalitions of that size contribute to the summed variance of the n players'
     strata means, per coalition: sum_i s_in(l, i)^2 n / l + s_out(l, i)^2 n / (n - l) (a coalition of size l falls
     inside the strata of l players and outside those of n - l), the strata's sample variances shrunk towards their
-    size's pooled variance by one degree of freedom (as SVARM's own, :func:`_shrunk`). The pooled variance counts one pseudo-coalition ``spread``
-    away from the size's mean (Agresti and Coull's idea, as the permutation family's rare-event floor): a size
+    size's pooled variance by one degree of freedom (as SVARM's own, :func:`_shrunk`). The pooled variance counts
+    one pseudo-coalition ``spread`` away from the size's mean (Agresti and Coull's idea, as the permutation family's rare-event floor): a size
     whose few coalitions all paid the same may still have rare ones that do not, and keeps a share of the budget
     that shrinks as its sample grows. NaN for a size with fewer than 2 coalitions."""
     n = rows.shape[1]
@@ -225,9 +225,9 @@ class AdaptiveSVARM(KernelSVARM):
         pilot_payoffs = oracle.value(pilot)
         sizes = np.flatnonzero(p)
         seen = np.concatenate([first_payoffs, pilot_payoffs, [oracle.empty, oracle.grand]])
-        spread = size_variances(np.concatenate([first, pilot]), np.concatenate([first_payoffs, pilot_payoffs]), sizes,
-                                float(np.ptp(seen)))
-        root = np.sqrt(np.array([spread[s] for s in sizes]))
+        variances = size_variances(np.concatenate([first, pilot]), np.concatenate([first_payoffs, pilot_payoffs]),
+                                   sizes, float(np.ptp(seen)))
+        root = np.sqrt(np.array([variances[s] for s in sizes]))
         q = p.copy()
         if np.isfinite(root).all() and root.sum() > 0:  # else a size the pilot barely saw: the kernel's weights
             q[sizes] = (1 - self.defensive) * root / root.sum() + self.defensive * p[sizes]
