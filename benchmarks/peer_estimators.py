@@ -71,6 +71,31 @@ def run_captum(game, budget: int, seed: int):
     return attr.detach().numpy().reshape(-1), f.asked
 
 
+def peer_rows(game_name: str, study, peers, budgets, seeds: int) -> list[dict]:
+    """One row per peer, budget and seed on a study game (``svprune.study.StudyGame``): its error against the
+    study's reference, in the columns of ``svprune estimator-study``; progress logged per peer and budget."""
+    rows = []
+    for peer in peers:
+        source = "captum" if peer == "ShapleyValueSampling" else "shapiq"
+        for budget in budgets:
+            found = []
+            for seed in range(seeds):
+                start = time.perf_counter()
+                if source == "captum":
+                    values, asked = run_captum(study.game, budget, seed)
+                else:
+                    values, asked = run_shapiq(peer, study.game, budget, seed)
+                seconds = time.perf_counter() - start
+                s = errors(values, np.full(len(values), np.nan), study.reference)
+                found.append(s["relative_error"])
+                rows.append({"game": game_name, "estimator": f"{source}:{peer}", "source": source,
+                             "target_evaluations": budget, "seed": seed, "n_players": study.game.n_players,
+                             "reference": study.reference_kind, "evaluations": asked, "seconds": seconds, **s})
+            logging.info("%s %s:%s %d evaluations: relative L2 error %.4f (%.3f s)", game_name, source, peer,
+                         budget, np.mean(found), seconds)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--games", nargs="+", default=list(GAMES), choices=GAMES.names())
@@ -84,25 +109,7 @@ def main() -> None:
     torch.set_num_threads(1)
     rows = []
     for game_name in args.games:
-        study = study_game(game_name)
-        for peer in args.peers:
-            source = "captum" if peer == "ShapleyValueSampling" else "shapiq"
-            for budget in args.evaluations:
-                found = []
-                for seed in range(args.seeds):
-                    start = time.perf_counter()
-                    if source == "captum":
-                        values, asked = run_captum(study.game, budget, seed)
-                    else:
-                        values, asked = run_shapiq(peer, study.game, budget, seed)
-                    seconds = time.perf_counter() - start
-                    s = errors(values, np.full(len(values), np.nan), study.reference)
-                    found.append(s["relative_error"])
-                    rows.append({"game": game_name, "estimator": f"{source}:{peer}", "source": source,
-                                 "target_evaluations": budget, "seed": seed, "n_players": study.game.n_players,
-                                 "reference": study.reference_kind, "evaluations": asked, "seconds": seconds, **s})
-                logging.info("%s %s:%s %d evaluations: relative L2 error %.4f (%.3f s)", game_name, source, peer,
-                             budget, np.mean(found), seconds)
+        rows += peer_rows(game_name, study_game(game_name), args.peers, args.evaluations, args.seeds)
     pd.DataFrame(rows).to_csv(args.out, index=False)
 
 

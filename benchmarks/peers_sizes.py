@@ -5,8 +5,8 @@ budget, the same references and measure as coverage_sizes.
     python benchmarks/peers_sizes.py [--games voting30 ...] [--seeds 10] [--out benchmarks/results/peers_sizes.csv]
         [--svprune benchmarks/results/coverage_sizes.csv]
 
-shapiq's KernelSHAP, kADDSHAP, SVARM and UnbiasedKernelSHAP (the ones that are ever its best in the study) run as in
-benchmarks/peer_estimators.py; svprune's errors are read from coverage_sizes' results. The voting and unanimity
+shapiq's KernelSHAP, kADDSHAP, SVARM and UnbiasedKernelSHAP (the ones that are ever its best in the study) run by
+benchmarks/peer_estimators.py's peer_rows; svprune's errors are read from coverage_sizes' results. The voting and unanimity
 games take about 25 minutes on one thread (shapiq's SVARM and kADDSHAP on 100 players most of it); the network
 games are not in the default list (every coalition a forward pass).
 """
@@ -14,17 +14,16 @@ games are not in the default list (every coalition a forward pass).
 from __future__ import annotations
 
 import argparse
-import time
+import logging
 import warnings
 
 import numba
-import numpy as np
 import pandas as pd
 import torch
 from coverage_sizes import GAMES
-from peer_estimators import run_shapiq
+from peer_estimators import peer_rows
 
-from svprune.study import errors, with_reference
+from svprune.study import with_reference
 
 PEERS = ["KernelSHAP", "kADDSHAP", "SVARM", "UnbiasedKernelSHAP"]
 
@@ -38,7 +37,8 @@ def compare(peers: pd.DataFrame, ours: pd.DataFrame) -> pd.DataFrame:
         mine = ours.loc[(game, budget)]
         part = part.droplevel([0, 1])
         rows.append({"game": game, "evaluations": budget, "svprune best": mine.idxmin(), "its error": mine.min(),
-                     "shapiq best": part.idxmin(), "shapiq's error": part.min(), "ratio": mine.min() / part.min()})
+                     "shapiq best": part.idxmin().removeprefix("shapiq:"), "shapiq's error": part.min(),
+                     "ratio": mine.min() / part.min()})
     return pd.DataFrame(rows)
 
 
@@ -50,22 +50,14 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/peers_sizes.csv")
     parser.add_argument("--svprune", default="benchmarks/results/coverage_sizes.csv")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
     numba.set_num_threads(1)
     rows = []
     for name in args.games:
-        study = with_reference(name, GAMES[name](), 4_000_000)
-        for peer in PEERS:
-            for budget in (1_000, 5_000, 20_000):
-                for seed in range(args.seeds):
-                    start = time.perf_counter()
-                    values, asked = run_shapiq(peer, study.game, budget, seed)
-                    s = errors(values, np.full(len(values), np.nan), study.reference)
-                    rows.append({"game": name, "estimator": peer, "target_evaluations": budget, "seed": seed,
-                                 "evaluations": asked, "seconds": time.perf_counter() - start,
-                                 "relative_error": s["relative_error"]})
-            print(f"{name}: shapiq's {peer} done", flush=True)
+        rows += peer_rows(name, with_reference(name, GAMES[name](), 4_000_000), PEERS, [1_000, 5_000, 20_000],
+                          args.seeds)
     peers = pd.DataFrame(rows)
     peers.to_csv(args.out, index=False)
     table = compare(peers, pd.read_csv(args.svprune))
