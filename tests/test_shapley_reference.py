@@ -14,6 +14,9 @@ from svprune.games import (
     paper_example,
 )
 
+SECURITY_COUNCIL = np.array([421 / 2145] * 5 + [4 / 2145] * 10)
+"""The Security Council game's exact Shapley values: 5 permanent members, 10 others."""
+
 
 def test_paper_example_exact():
     est = sh.exact(paper_example())
@@ -296,7 +299,7 @@ def test_rarely_pivotal_players_get_honest_standard_errors_on_the_voting_game(me
     from svprune.study import errors
 
     game = SecurityCouncilGame()
-    truth = np.array([421 / 2145] * 5 + [4 / 2145] * 10)
+    truth = SECURITY_COUNCIL
     coverage = [errors(est.values, est.stderr, truth)["coverage_2se"]
                 for est in (sh.shapley_values(game, method, 1_000, seed=s) for s in range(10))]
     assert 0.9 <= np.mean(coverage) <= 1.0
@@ -547,7 +550,7 @@ def test_svarm_with_the_kernels_sizes_is_better_where_veto_players_decide():
     from svprune.study import errors
 
     game = SecurityCouncilGame()
-    truth = np.array([421 / 2145] * 5 + [4 / 2145] * 10)
+    truth = SECURITY_COUNCIL
     runs = {m: [errors(e.values, e.stderr, truth) for e in (sh.shapley_values(game, m, 1_000, seed=s) for s in range(10))]
             for m in ("svarm", "svarm_kernel")}
     mean = {m: np.mean([r["relative_error"] for r in rs]) for m, rs in runs.items()}
@@ -573,7 +576,7 @@ def test_adaptive_svarm_spends_its_budget_where_the_strata_differ():
             self.sizes += coalitions.sum(1).tolist()
             return self.game.value(coalitions)
 
-    truth = np.array([421 / 2145] * 5 + [4 / 2145] * 10)
+    truth = SECURITY_COUNCIL
     error, coverage, losing = {}, {}, {}
     for method in ("svarm_kernel", "svarm_adaptive"):
         runs, below = [], []
@@ -596,7 +599,7 @@ def test_adaptive_svarm_is_unbiased():
     bring is below what 100 estimates resolve: their mean is 0.13 of one estimate's error from the exact values
     (1 / sqrt(100) = 0.10; svarm_kernel: 0.19)."""
     game = SecurityCouncilGame()
-    truth = np.array([421 / 2145] * 5 + [4 / 2145] * 10)
+    truth = SECURITY_COUNCIL
     values = np.array([sh.shapley_values(game, "svarm_adaptive", 1_000, seed=s).values for s in range(100)])
     one = np.mean(np.linalg.norm(values - truth, axis=1))
     assert np.linalg.norm(values.mean(0) - truth) < 0.25 * one
