@@ -7,7 +7,7 @@ from torch import nn
 
 from svprune import shapley as sh
 from svprune.games import ModuleGame
-from svprune.games.chain import LANES
+from svprune.games.chain import LANES, POOL
 from svprune.games.network import _NetworkGame
 from svprune.models import SmallCNN
 from tests.test_masking_patterns import randomize_norms
@@ -48,7 +48,7 @@ def test_the_chain_walk_gives_the_masked_forward_passes_logits(kind):
     chain = game._chain
     assert chain is not None and game.n_players >= 10 and len(game.layers) >= 2
     rng = np.random.default_rng(1)
-    lanes = np.where(game._lanes >= 0, game._lanes, 0)
+    lanes, weights = game._lane_rows(game._sample_weights)  # a padding lane: sample 0, weight 0
     units, n = len(lanes), game.n_players
     perms = np.stack([np.stack([rng.permutation(n) for _ in range(3)]) for _ in range(units)])
     logits = chain.walk(perms, lanes)  # (K, P, n - 1, V, C)
@@ -61,7 +61,6 @@ def test_the_chain_walk_gives_the_masked_forward_passes_logits(kind):
     scale = np.abs(plain).max()
     np.testing.assert_allclose(logits.reshape(plain.shape), plain, atol=2e-5 * scale, rtol=0)
     # and the measure's per-unit sums equal the plain row path's
-    weights = np.where(game._lanes >= 0, game._sample_weights[lanes], 0.0)
     np.testing.assert_allclose(game._unit_prefix_parts(perms, lanes, weights),
                                _NetworkGame._unit_prefix_parts(game, perms, lanes, weights), atol=1e-5)
 
@@ -161,7 +160,7 @@ def test_a_one_dimensional_pooling_is_read_with_its_padding():
     x, y = _data()
     game = ModuleGame(model, "all", x, y, measure="neg_cross_entropy")
     chain = game._chain
-    assert chain is not None and (chain.ops[:, 1] == 2).sum() == 1  # the pooling is in the chain
+    assert chain is not None and (chain.ops[:, 1] == POOL).sum() == 1  # the pooling is in the chain
     perms = np.random.default_rng(0).permuted(np.tile(np.arange(game.n_players), (6, 1)), axis=1)
     plain = ModuleGame(model, "all", x, y, measure="neg_cross_entropy", fast=False)
     np.testing.assert_allclose(game.prefix_values(perms), plain.prefix_values(perms), atol=1e-5)
