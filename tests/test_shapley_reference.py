@@ -49,16 +49,10 @@ def test_security_council_permutation_within_three_stderr_and_binomial_errors():
     truth = 421 / 2145
     assert np.all(np.abs(est.values[:5] - truth) <= 0.15 * truth)
     assert np.all(np.abs(est.values[:5] - truth) <= 3 * est.stderr[:5])
-    # a permanent member's marginal is 0 or 1: the standard error is the binomial one, its variance with one
-    # pseudo-unit at the farthest marginal from the mean (1 - p, for p < 1/2) weighed by the share of zero
-    # marginals (1 - p), widened to Student's t with twice the pivots (2 m p < m - 1) degrees of freedom
-    from scipy.stats import t as student_t
-
+    # a permanent member's marginal is 0 or 1 and it pivots in about 400 of the 2,000 orders: its rate's posterior
+    # is its likelihood's, so the standard error is the binomial (Wald) one, sqrt(p (1 - p) / m)
     p, m = est.values[:5], 2000
-    zeros = 1 - p
-    widening = student_t.ppf(0.9772498680518208, 2 * m * p) / 2
-    variance = (m * p * (1 - p) + zeros * (1 - p) ** 2) / (m - 1 + zeros)
-    np.testing.assert_allclose(est.stderr[:5], widening * np.sqrt(variance / m), rtol=1e-9)
+    np.testing.assert_allclose(est.stderr[:5], np.sqrt(p * (1 - p) / m), rtol=0.02)
     # the ten small members share the remaining value: each within 3 standard errors of 4/2145
     assert np.all(np.abs(est.values[5:] - 4 / 2145) <= 3 * est.stderr[5:])
     assert est.n_evaluations == 2000 * 14 + 2 and est.n_units == 2000
@@ -442,50 +436,71 @@ def test_standard_errors_of_few_units_are_widened_to_students_t():
     np.testing.assert_allclose(widened[1:], [2.8693 / 2, 2.0868 / 2, 1.0], atol=1e-4)
 
 
-def test_a_player_never_seen_pivotal_gets_the_rule_of_three():
-    """All of a player's units 0 among units spanning 1: its 2-SE interval reaches 3 / count (the 95% upper bound
-    of a probability never seen in count draws), times Student's widening for count - 1 degrees of freedom."""
+def test_a_player_whose_units_all_agree_gets_the_rule_of_three():
+    """All of a player's units 0.5 among units spanning 1: no zero unit, so no rate to pool, and no variance of its
+    own; its 2-SE interval reaches 3 / count of the spread (the 95% upper bound of a probability never seen in count
+    draws), times Student's widening for count - 1 degrees of freedom."""
     from svprune.shapley.base import student_stderr
     from svprune.shapley.permutation.sampler import Moments
 
     moments = Moments(2)
-    units = np.zeros((100, 2))
-    units[:50, 1] = 1.0  # player 1 varies; player 0 never pivots
+    units = np.full((100, 2), 0.5)
+    units[:50, 1] = 1.0  # player 1 varies
+    units[50:, 1] = 0.0
     moments.add(units)
     expected = student_stderr(np.array([1.5 / 100]), np.array([99]))[0]
     assert moments.stderr[0] == pytest.approx(expected)
     assert 2 * moments.stderr[0] >= 3 / 100
 
 
+def test_a_player_never_seen_pivotal_gets_the_others_rates():
+    """A player with 0 jumps in 100 units: among 300 players whose rates are about 1 in 1,000 (most never jump)
+    its interval is much narrower than the rule of three's 3 / 100, and among players whose rates are about 1 in 20
+    it is wider than among those: the prior pooled over the players decides how rare an unseen jump may be."""
+    from svprune.shapley.permutation.sampler import Moments
+
+    rng = np.random.default_rng(2)
+    widths = []
+    for rate in (0.001, 0.05):
+        units = (rng.random((100, 300)) < rng.uniform(0.5, 1.5, 300) * rate).astype(float)
+        units[:, 0] = 0.0
+        moments = Moments(300)
+        moments.add(units)
+        widths.append(2 * moments.stderr[0])
+    assert widths[0] < 0.5 * 3 / 100 < widths[1], widths
+
+
 @pytest.mark.parametrize("method", ["permutation", "antithetic", "tmc"])
 def test_two_standard_errors_cover_where_players_pivot_once_or_twice(method):
     """A 30-player voting game at 5,000 evaluations: 17 players pivot in 0.9% of orders, about 1.5 times in the
     172 orders a permutation sample sees, and in a fifth of the samples never. Their interval then reached only
-    1.4 / count (a 76% bound) and permutation sampling covered 0.84 of the values; the rule of three: 0.95-0.98."""
+    1.4 / count (a 76% bound) and permutation sampling covered 0.84 of the values; the rule of three 0.95-0.98, but
+    0.99 over 10 seeds (it covers every small player); with their rates pooled (empirical Bayes) 0.91-0.97."""
     from svprune.study import errors
 
     game = WeightedVotingGame.random(30, seed=3)
     truth = game.exact_values()
     coverage = [errors(est.values, est.stderr, truth)["coverage_2se"]
                 for est in (sh.shapley_values(game, method, 5_000, seed=s) for s in range(20))]
-    assert 0.9 <= np.mean(coverage) <= 1.0, np.mean(coverage)
+    assert 0.9 <= np.mean(coverage) <= 0.98, np.mean(coverage)
 
 
 @pytest.mark.parametrize("method", ["permutation", "antithetic", "kernel"])
 def test_two_standard_errors_cover_with_a_handful_of_sampling_units(method):
     """100 players at 1,000 evaluations: 10 permutations, 5 antithetic pairs. With a normal interval around a
     variance of so few units antithetic sampling covered 0.855 of a sum of unanimity games' values and permutation
-    sampling 0.868; with Student's t for the units' degrees of freedom 0.90 and 0.894 (KernelSHAP 0.90); with
-    those degrees of freedom no more than twice a player's nonzero units (rare_event_dof) 0.897 and 0.916. What
-    is left is the skew of ten units (a player's contribution is mostly 0, now and then the whole term): the
-    bound is the measured level less a little, so that widening lost again fails."""
+    sampling 0.868; with Student's t for the units' degrees of freedom 0.90 and 0.894 (KernelSHAP 0.90). A
+    player's contribution is mostly 0, now and then the whole term: with the rate of those jumps pooled over the
+    players (empirical Bayes, svprune.shapley.empirical_bayes) 0.947 and 0.964. The bounds are the measured levels
+    less a little, so that losing the pooling fails."""
     from svprune.study import errors
 
     game = UnanimitySumGame(100, n_terms=120, max_size=12, seed=6)
     truth = game.exact_values()
     coverage = [errors(est.values, est.stderr, truth)["coverage_2se"]
                 for est in (sh.shapley_values(game, method, 1_000, seed=s) for s in range(10))]
-    assert 0.89 <= np.mean(coverage) <= 1.0, np.mean(coverage)
+    low = 0.89 if method == "kernel" else 0.93
+    assert low <= np.mean(coverage) <= 0.98, np.mean(coverage)
 
 
 def test_continuous_units_get_the_plain_students_interval():
@@ -502,31 +517,64 @@ def test_continuous_units_get_the_plain_students_interval():
     np.testing.assert_allclose(moments.stderr, expected, rtol=1e-12)
 
 
-def test_rare_jumps_weigh_the_pseudo_unit_and_bound_the_degrees_of_freedom():
-    """97 zeros and 3 ones of 100 units: the pseudo-unit at the farthest unit (1 - 0.03) weighs 0.97, the share of
-    zeros, and Student's t has 6 degrees of freedom (twice the 3 jumps), not 99. A third player, all ones but one
-    zero, has no point mass at zero: 99 degrees of freedom and a pseudo-unit of weight 0.01."""
+@pytest.mark.parametrize(("a", "b", "units"), [(0.3, 10.0, 20), (2.0, 30.0, 50), (0.5, 0.5, 10)])
+def test_rate_posterior_intervals_cover_known_rates(a, b, units):
+    """2,000 players' jump rates drawn from a Beta(a, b), each seen in ``units`` units: the intervals of the fitted
+    prior's posteriors hold 95.4% of their mass, so they cover about that share of the true rates (measured
+    0.938, 0.957 and 0.963). Without pooling, a player seen jumping 0 times would have no interval at all."""
+    from svprune.shapley.empirical_bayes import RatePrior
+
+    rng = np.random.default_rng(0)
+    rates = rng.beta(a, b, 2000)
+    jumps = rng.binomial(units, rates)
+    halfwidths = RatePrior(jumps, np.full(2000, units)).halfwidths()
+    assert 0.92 <= np.mean(np.abs(jumps / units - rates) <= halfwidths) <= 0.975
+
+
+def test_rate_prior_names_bad_counts():
+    from svprune.shapley.empirical_bayes import RatePrior
+
+    with pytest.raises(ValueError, match="0 <= jumps <= units"):
+        RatePrior(np.array([3]), np.array([2]))
+
+
+def test_rare_jump_standard_errors_scale_and_ignore_unsampled_units():
+    """Players whose units are mostly zero get the empirical Bayes standard error; it is in the units' scale
+    (times c when every unit is), units a player did not sample (tmab's, tmc's) count neither as zeros nor as
+    units, and a player with no zero unit keeps the plain Student's t interval of its sample variance."""
     from svprune.shapley.base import student_stderr
     from svprune.shapley.permutation.sampler import Moments
 
-    units = np.zeros((100, 3))
-    units[:3, 0] = 1.0
-    units[:50, 1] = 1.0
-    units[1:, 2] = 1.0
-    moments = Moments(3)
+    rng = np.random.default_rng(1)
+    units = np.where(rng.random((100, 40)) < rng.uniform(0.0, 0.2, 40), rng.uniform(0.5, 1.5, (100, 40)), 0.0)
+    units[:, 0] = rng.normal(0.3, 1.0, 100)  # continuous: no exact zero
+    moments, scaled = Moments(40), Moments(40)
     moments.add(units)
-    squares = ((units - units.mean(0)) ** 2).sum(0)
-    zeros = np.array([0.97, 0.5, 0.01])
-    farthest = np.array([0.97, 0.5, 0.99])
-    variance = (squares + zeros * farthest**2) / (99 + zeros)
-    expected = student_stderr(np.sqrt(variance / 100), np.array([6, 99, 99]))
-    np.testing.assert_allclose(moments.stderr, expected, rtol=1e-12)
-    assert moments.stderr[0] > 1.2 * student_stderr(np.sqrt(variance[:1] / 100), np.array([99]))[0]
-    # units a player did not sample (tmab's, tmc's) count neither as zeros nor as units
-    sampled = Moments(3)
-    padded = np.vstack([units, np.full((7, 3), 0.25), np.zeros((5, 3))])
-    sampled.add(padded, present=np.arange(len(padded))[:, None] < 100 + np.zeros((1, 3), dtype=int))
+    scaled.add(-3.0 * units)
+    assert np.all(np.isfinite(moments.stderr)) and np.all(moments.stderr[1:] > 0)
+    np.testing.assert_allclose(scaled.stderr, 3.0 * moments.stderr, rtol=1e-9)
+    np.testing.assert_allclose(moments.stderr[0], student_stderr(units[:, :1].std(0, ddof=1) / 10.0, [99])[0],
+                               rtol=1e-12)
+    sampled = Moments(40)
+    padded = np.vstack([units, np.full((7, 40), 0.25), np.zeros((5, 40))])
+    sampled.add(padded, present=np.arange(len(padded))[:, None] < 100 + np.zeros((1, 40), dtype=int))
     np.testing.assert_allclose(sampled.stderr, moments.stderr, rtol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["permutation", "antithetic", "tmc"])
+def test_permutation_family_covers_voting_games(method):
+    """A voting game's players pivot in few of the sampled orders. From its own sample a player seen pivotal once
+    could not tell a small value from a large one: those intervals covered 0.977-1.0 of the values of these two
+    games (benchmarks/coverage_limits.py). With the rate prior pooled over the players, 0.91-0.97 at these
+    budgets (10 seeds); each (game, budget) must be within 0.90-0.98."""
+    from svprune.study import errors
+
+    for game in (WeightedVotingGame.random(30, seed=3), WeightedVotingGame.random(100, seed=4)):
+        truth = game.exact_values()
+        for budget in (1_000, 5_000):
+            coverage = [errors(est.values, est.stderr, truth)["coverage_2se"]
+                        for est in (sh.shapley_values(game, method, budget, seed=s) for s in range(10))]
+            assert 0.90 <= np.mean(coverage) <= 0.98, (game.n_players, budget, np.mean(coverage))
 
 
 def test_svarm_covers_where_its_warm_up_takes_the_whole_budget():

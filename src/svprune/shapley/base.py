@@ -104,36 +104,14 @@ def unvaried(own_range, spread: float) -> np.ndarray:
     return np.asarray(own_range) <= 1e-9 * spread
 
 
-def rare_event_variance(squares, farthest, count, own_range, spread: float, zeros) -> np.ndarray:
-    """The variance of one sampling unit that the permutation and stratified families report, per player, built for
-    contributions that are rare and large: a player whose units are mostly exactly zero (``zeros`` of its
-    ``count``) with a few large ones is a point mass with rare jumps, whose sample variance is as small as the few
-    jumps it saw. Such a player gets one pseudo-unit at its own farthest unit from its mean (``farthest``, that
-    distance) with the squared deviations (``squares``, summed over its units), as Agresti and Coull add
-    pseudo-counts; the pseudo-unit weighs the share of zero units, so a player whose units are continuous gets
-    the plain unbiased sample variance. (With the whole pseudo-unit for every player, the permutation family's
-    intervals covered 0.954-0.978 of the values of coverage_sizes' cnn24 and neuron24 games at 1,000 evaluations,
-    over 50 seeds; weighed, 0.937-0.966. A voting game's players, mostly zero, keep it almost whole.) A player
-    whose units all agree (``own_range``, see :func:`unvaried`) gets :func:`rare_event_floor` of the ``spread``
-    of all units instead."""
-    weight = np.asarray(zeros, dtype=float) / np.maximum(np.asarray(count, dtype=float), 1.0)
+def rare_event_variance(squares, count, own_range, spread: float) -> np.ndarray:
+    """The variance of one sampling unit, per player, of a player whose units are not mostly zero (those get
+    :func:`~svprune.shapley.empirical_bayes.rare_jump_stderr`): the unbiased sample variance (``squares``, the
+    squared deviations summed over its ``count`` units); a player whose units all agree (``own_range``, see
+    :func:`unvaried`) gets :func:`rare_event_floor` of the ``spread`` of all units instead."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(unvaried(own_range, spread), rare_event_floor(spread, count),
-                        (np.asarray(squares) + weight * np.asarray(farthest) ** 2) / (count - 1 + weight))
-
-
-def rare_event_dof(count, own_range, spread: float, zeros) -> np.ndarray:
-    """The degrees of freedom of :func:`rare_event_variance`, for Student's t (:func:`student_stderr`): count - 1,
-    but no more than twice the player's units that are not exactly zero. A point mass with rare jumps has a
-    sample variance that rests on its k jumps, and a Poisson count's variance estimate is about as precise as a
-    chi-square's of 2k degrees of freedom (relative variance 1/k = 2/(2k)). Without it permutation sampling
-    covered 0.894 of the values of a 100-player sum of unanimity games at 1,000 evaluations (10 permutations; the
-    misses were players seen contributing 1-3 times, all underestimated), tmc 0.892; with it 0.916 and 0.899
-    (benchmarks/coverage_sizes.py). A player whose units all agree has the rare-event floor, not a sample
-    variance: count - 1."""
-    count = np.asarray(count, dtype=float)
-    jumps = count - np.asarray(zeros, dtype=float)
-    return np.where(unvaried(own_range, spread), count - 1, np.minimum(count - 1, 2 * jumps))
+                        np.asarray(squares) / (np.asarray(count, dtype=float) - 1))
 
 
 def student_stderr(stderr, dof) -> np.ndarray:

@@ -7,6 +7,7 @@ import numpy as np
 
 from svprune.games.base import positions
 from svprune.shapley.base import Estimator, Oracle, Run, fold_stderr, rare_event_floor, unvaried
+from svprune.shapley.empirical_bayes import rare_jump_stderr
 from svprune.shapley.permutation.sampler import PermutationSampler
 
 
@@ -57,7 +58,14 @@ class AntitheticRegression(Estimator):
             folds.append(adjusted)
         values = np.mean(estimates, axis=0)
         spread = float(units.max() - units.min()) if units.size else 0.0
-        # a player whose units all agree gets the floor of the whole sample: a rare contribution unseen in all of it
-        floor = np.where(unvaried(np.ptp(units, axis=0), spread), rare_event_floor(spread, pairs), 0.0)
+        # a player whose units all agree gets the floor of the whole sample: a rare contribution unseen in all of it;
+        # where they are all exactly zero (never seen jumping), the posterior of its rate given the other players'
+        # (the permutation family's empirical Bayes standard error, as a variance of one unit)
+        agree = unvaried(np.ptp(units, axis=0), spread)
+        floor = np.where(agree, rare_event_floor(spread, pairs), 0.0)
+        zeros = (units == 0).sum(0)
+        if np.any(agree & (zeros == pairs)):
+            rare = rare_jump_stderr(np.full(n, pairs), zeros, units.sum(0), (units**2).sum(0))
+            floor = np.where(agree & (zeros == pairs), rare**2 * pairs, floor)
         stderr = fold_stderr(folds, n, floor=lambda m: floor)  # never NaN, never 0 by chance
         return Run(values, stderr, len(perms), {"folds": k, "regressors": degree})

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from svprune.games.base import random_permutations
-from svprune.shapley.base import PERMUTATION_BATCH, Oracle, rare_event_dof, rare_event_variance, student_stderr
+from svprune.shapley.base import PERMUTATION_BATCH, Oracle, rare_event_variance, student_stderr
+from svprune.shapley.empirical_bayes import rare_jump_stderr
 
 
 def marginals(perms: np.ndarray, prefix_values: np.ndarray) -> np.ndarray:
@@ -22,18 +23,16 @@ class Moments:
     """Running mean and standard error of i.i.d. sampling units (permutations, or antithetic pairs), per player;
     a unit may sample only some players (``present``), so each player has its own count (``seen``).
 
-    The standard error is built for contributions that are rare and large (a voting game's pivots, a unit that
-    matters only in a few coalitions), where the plain sample variance of a player seen pivotal once or twice is
-    as small as its few pivots make it and the interval misses as often as a binomial's Wald interval: the
-    variance is :func:`~svprune.shapley.base.rare_event_variance` (one pseudo-unit at the player's own farthest
-    unit, weighed by the share of its units that are exactly zero, which changes little once a player has many
-    units; the rare-event floor where all its units agree), widened by Student's t for the degrees of freedom of
-    :func:`~svprune.shapley.base.rare_event_dof` (twice the units that are not zero, where they are few)."""
+    The standard error of a player whose units are mostly exactly zero (a voting game's pivots, a unit that matters
+    only in a few coalitions) is :func:`~svprune.shapley.empirical_bayes.rare_jump_stderr`: the rate of its jumps
+    has the posterior of a prior fitted to all players' rates, as its own few jumps cannot say how rare they are.
+    Every other player has the unbiased sample variance (:func:`~svprune.shapley.base.rare_event_variance`, the
+    rare-event floor where all its units agree) and Student's t for count - 1 degrees of freedom."""
 
     def __init__(self, n: int):
         self.sum, self.sq, self.count = np.zeros(n), np.zeros(n), 0
         self.seen = np.zeros(n, dtype=np.int64)
-        self.zeros = np.zeros(n, dtype=np.int64)  # units exactly 0 (rare_event_variance's point mass)
+        self.zeros = np.zeros(n, dtype=np.int64)  # units exactly 0 (rare_jump_stderr's point mass)
         self.low, self.high = np.inf, -np.inf
         self.own_low, self.own_high = np.full(n, np.inf), np.full(n, -np.inf)
 
@@ -69,12 +68,12 @@ class Moments:
         mean = self.mean
         with np.errstate(divide="ignore", invalid="ignore"):
             squares = np.maximum(self.sq - seen * mean**2, 0.0)
-            farthest = np.where(seen > 0, np.maximum(self.own_high - mean, mean - self.own_low), 0.0)
-            own_range, spread = self.own_high - self.own_low, self.high - self.low
-            var = rare_event_variance(squares, farthest, seen, own_range, spread, self.zeros)
+            var = rare_event_variance(squares, seen, self.own_high - self.own_low, self.high - self.low)
             se = np.sqrt(var / seen)
         # under one degree of freedom (one unit) the spread is unknown: an infinite standard error
-        return student_stderr(se, rare_event_dof(seen, own_range, spread, self.zeros))
+        se = student_stderr(se, seen - 1)
+        rare = rare_jump_stderr(self.seen, self.zeros, self.sum, self.sq)
+        return np.where(np.isnan(rare), se, rare)
 
 
 class PermutationSampler:

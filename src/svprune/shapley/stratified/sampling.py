@@ -9,6 +9,7 @@ import logging
 import numpy as np
 
 from svprune.shapley.base import Estimator, Oracle, Run, log_weights, rare_event_variance
+from svprune.shapley.empirical_bayes import rare_jump_stderr
 
 
 def _pairs(oracle: Oracle, without: np.ndarray) -> np.ndarray:
@@ -73,8 +74,7 @@ def _stratum_variance(diffs: np.ndarray) -> np.ndarray:
     """Per player (row), the variance of its contributions in one stratum (rare_event_variance over the stratum's
     own count and spread)."""
     deviations = diffs - diffs.mean(1, keepdims=True)
-    return rare_event_variance((deviations**2).sum(1), np.abs(deviations).max(1), diffs.shape[1],
-                               np.ptp(diffs, axis=1), float(np.ptp(diffs)), (diffs == 0).sum(1))
+    return rare_event_variance((deviations**2).sum(1), diffs.shape[1], np.ptp(diffs, axis=1), float(np.ptp(diffs)))
 
 
 class Stratified(Estimator):
@@ -104,8 +104,14 @@ class Stratified(Estimator):
         # each size's stratum is its own sample: a player whose contributions in it are all equal (a pivot rare
         # at that size, unseen) gets the rare-event floor of the stratum's count and spread (the whole sample's
         # count gave a floor too low where the pivots sit in one size: coverage 0.80 of the Security Council's
-        # values at 20,000 evaluations); the others their variance with a pseudo-unit
+        # values at 20,000 evaluations); the others their variance
         variances = np.stack([_stratum_variance(diffs[:, a:b]) if b - a > 1 else np.zeros(n)
                               for a, b in strata], 1)  # sizes 0 and n-1: one coalition, exact
-        stderr = np.sqrt((variances / alloc[None, :]).sum(1)) / n
+        # a player's contributions in a size that are mostly exactly zero (pivots rare at that size) get the rate
+        # posterior of that size's players (empirical Bayes per stratum; root mean squares, as strata add up)
+        rare = np.stack([rare_jump_stderr(np.full(n, cell.shape[1]), (cell == 0).sum(1), cell.sum(1), (cell**2).sum(1),
+                                          summed=True) for cell in (diffs[:, a:b] for a, b in strata)], 1)
+        rare[:, alloc < 2] = np.nan  # sizes 0 and n-1: one coalition, exact
+        stratum_var = np.where(np.isnan(rare), variances / alloc[None, :], rare**2)
+        stderr = np.sqrt(stratum_var.sum(1)) / n
         return Run(means.mean(1), stderr, total)
