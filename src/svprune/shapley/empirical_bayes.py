@@ -66,7 +66,9 @@ class RatePrior:
     @staticmethod
     def _fit(basis: np.ndarray, likelihood: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """Spline coefficients a of the prior's log-density on the grid (weights exp(basis @ a), normalized)
-        that maximize the counts' marginal log-likelihood minus PENALTY * |a| (Efron's penalized g-modeling)."""
+        that maximize the counts' marginal log-likelihood minus PENALTY * |a| (Efron's penalized g-modeling),
+        from a = 0 (a flat prior) whatever was fitted before, so that a standard error does not depend on how
+        often it was asked for."""
         scale = likelihood.max(1, keepdims=True)
         lik = likelihood / np.where(scale > 0, scale, 1.0)
 
@@ -130,15 +132,18 @@ def binomial_log_likelihood(k: np.ndarray, m: np.ndarray, rates: np.ndarray, row
 
 def rare_jump_stderr(count, zeros, total, squares, summed: bool = False) -> np.ndarray:
     """Standard errors of the means of players' units that are exactly zero in ``zeros`` of ``count`` units
-    (per player, or per player and stratum: arrays of any one shape; ``total`` and ``squares``: the sums of its units
-    and of their squares), for players with at least one zero unit (NaN for the others, whose units are continuous: the plain variance is theirs).
+    (per player, or per player and stratum: arrays of any one shape; ``total`` and ``squares``: the sums of its
+    units and of their squares), for players with at least one zero unit (NaN for the others, whose units are
+    continuous: the plain variance is theirs). ``summed``: the rate's part is twice its posterior root mean
+    square (for standard errors that add up as variances, stratified sampling's strata), not the half-width
+    of its interval.
 
     A player's k = count - zeros units that are not zero are its jumps, mean J and variance s^2. Its estimate
     (k / m) J misses its value q mu by (k / m - q) mu + (k / m)(J - mu): the first term is the rate's, whose
     interval is the rate posterior's (``RatePrior``, fitted to every player's counts), the second the jumps'
-    own, k s^2 / m^2 with s^2 the player's jump variance shrunk by one pseudo-unit towards the pooled one of all
-    players (Student's t for k degrees of freedom). A player that never jumped has the jump size of all players'
-    jumps (their root mean square)."""
+    own, k s^2 / m^2 with s^2 the player's jump variance shrunk by one pseudo-unit towards the pooled one of
+    all players (Student's t for k degrees of freedom). A player that never jumped has the jump size of all
+    players' jumps (their root mean square)."""
     shape = np.shape(count)
     count, zeros = np.asarray(count, dtype=np.int64).ravel(), np.asarray(zeros, dtype=np.int64).ravel()
     total, squares = np.asarray(total, dtype=float).ravel(), np.asarray(squares, dtype=float).ravel()
