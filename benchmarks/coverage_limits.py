@@ -5,15 +5,17 @@ A simple game's marginal contributions are 0 or 1, so permutation sampling's est
 share of m random orders in which i pivots, a binomial proportion whose true value is i's Shapley value p_i. Per
 game and budget (random orders of ``--runs`` seeds), this prints the share of players and runs whose value lies in
 
-- svprune: +-2 of the standard errors that ``permutation`` reports (svprune.shapley);
+- svprune: +-2 of the standard errors that ``permutation`` reports (svprune.shapley): the rate posterior of a prior
+  pooled over the game's players (svprune.shapley.empirical_bayes);
 - true SE: +-2 true standard errors, sqrt(p_i (1 - p_i) / m): what no sample can know, since it needs the value;
 - Clopper-Pearson: the exact binomial 95% interval of k_i of m, which covers at least 95% at every p_i;
 - Jeffreys: the equal-tailed 95% interval of the Beta(k + 1/2, m - k + 1/2) posterior, near 95% on average over p;
 - Jeffreys' length: +-2 standard errors of a quarter of the Jeffreys interval's length, symmetric around k_i / m.
 
-svprune's, the true SE's and the last are symmetric around k_i / m, the binomial intervals are not. Where most players pivot in a few orders of a
-thousand, an interval from a player's own k_i of m that covers each player at least 95% of the time covers about
-every value at once; a symmetric one cannot exclude the small values that a player seen pivotal once may still have.
+svprune's, the true SE's and the last are symmetric around k_i / m, the binomial intervals are not. Where most
+players pivot in a few orders of a thousand, an interval from a player's own k_i of m that covers each player at
+least 95% of the time covers about every value at once; a symmetric one cannot exclude the small values that a
+player seen pivotal once may still have. The game's other players can: they show how small most values are.
 
     python benchmarks/coverage_limits.py [--runs 200]
 """
