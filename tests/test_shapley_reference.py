@@ -504,7 +504,7 @@ def test_two_standard_errors_cover_with_a_handful_of_sampling_units(method):
 
 
 def test_continuous_units_get_the_plain_students_interval():
-    """Units with no exact zero are no point mass with rare jumps: no pseudo-unit, the unbiased sample variance and
+    """Units with no exact zero are no point mass with rare jumps: no rate prior, the unbiased sample variance and
     Student's t for count - 1 degrees of freedom, whose interval covers a normal mean 95.4% of the time."""
     from svprune.shapley.base import student_stderr
     from svprune.shapley.permutation.sampler import Moments

@@ -105,7 +105,7 @@ def unvaried(own_range, spread: float) -> np.ndarray:
 
 
 def rare_event_variance(squares, count, own_range, spread: float) -> np.ndarray:
-    """The variance of one sampling unit, per player, of a player whose units are not mostly zero (those get
+    """The variance of one sampling unit, per player, of a player with no unit exactly zero (the others get
     :func:`~svprune.shapley.empirical_bayes.rare_jump_stderr`): the unbiased sample variance (``squares``, the
     squared deviations summed over its ``count`` units); a player whose units all agree (``own_range``, see
     :func:`unvaried`) gets :func:`rare_event_floor` of the ``spread`` of all units instead."""

@@ -23,10 +23,11 @@ class Moments:
     """Running mean and standard error of i.i.d. sampling units (permutations, or antithetic pairs), per player;
     a unit may sample only some players (``present``), so each player has its own count (``seen``).
 
-    The standard error of a player whose units are mostly exactly zero (a voting game's pivots, a unit that matters
-    only in a few coalitions) is :func:`~svprune.shapley.empirical_bayes.rare_jump_stderr`: the rate of its jumps
-    has the posterior of a prior fitted to all players' rates, as its own few jumps cannot say how rare they are.
-    Every other player has the unbiased sample variance (:func:`~svprune.shapley.base.rare_event_variance`, the
+    The standard error of a player with units that are exactly zero, a point mass with jumps (a voting game's
+    pivots, a unit that matters only in a few coalitions), is
+    :func:`~svprune.shapley.empirical_bayes.rare_jump_stderr`: the rate of its jumps has the posterior of a prior
+    fitted to all players' rates, as its own few jumps cannot say how rare they are (with many jumps, its own
+    binomial error). Every other player has the unbiased sample variance (:func:`~svprune.shapley.base.rare_event_variance`, the
     rare-event floor where all its units agree) and Student's t for count - 1 degrees of freedom."""
 
     def __init__(self, n: int):
