@@ -103,10 +103,9 @@ class RatePrior:
     def _posterior(self) -> tuple[np.ndarray, np.ndarray]:
         """Per distinct (jumps, units) pair (rows): rates (sorted) and their posterior masses."""
         k, m = self._k.astype(float), self._m.astype(float)
-        logit = np.linspace(self.edge, -self.edge, GRID)
         spread = np.sqrt((k + 0.5) * (m - k + 0.5) / (m + 1.0) ** 3)
         local = (k / m)[:, None] + spread[:, None] * np.linspace(-8.0, 8.0, GRID)[None, :]
-        grid = 1 / (1 + np.exp(-logit))  # the prior's support
+        grid = 1 / (1 + np.exp(-self._logit))  # the prior's support
         rates = np.sort(np.concatenate([np.broadcast_to(grid, local.shape), np.clip(local, grid[0], grid[-1])], 1), 1)
         cell = np.gradient(rates, axis=1)  # each point's share of the rate axis
         log_post = (self.log_density(rates) + binomial_log_likelihood(k, m, rates, rowwise=True)
